@@ -1,0 +1,67 @@
+import { closeSync, openSync, utimesSync } from 'node:fs';
+import { z } from 'zod';
+import { loadConfig } from '../../lambdas/shared/config.ts';
+import { ConfigError } from '../../lambdas/shared/errors.ts';
+import { createRuntime } from '../../lambdas/shared/runtime.ts';
+import { OcrEngine } from './engine/index.ts';
+import { Worker } from './worker.ts';
+
+/** Worker settings on top of the shared configuration, validated at start like it. */
+const WorkerEnvSchema = z.object({
+  OCRQ_EXECUTION_PROVIDERS: z.string().default('cpu'),
+  OCRQ_INTRA_OP_THREADS: z.coerce.number().int().positive().optional(),
+  OCRQ_WORKER_IDLE_WAIT_SECONDS: z.coerce.number().int().min(0).max(20).default(10),
+  OCRQ_WORKER_VISIBILITY_SECONDS: z.coerce.number().int().min(30).max(43_200).default(120),
+  /** Touched while the worker loop is alive; the container health check reads its age. */
+  OCRQ_HEALTH_FILE: z.string().optional(),
+});
+
+function touch(path: string): void {
+  const now = new Date();
+  try {
+    utimesSync(path, now, now);
+  } catch {
+    closeSync(openSync(path, 'w'));
+  }
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const parsed = WorkerEnvSchema.safeParse(process.env);
+  if (!parsed.success)
+    throw new ConfigError(`invalid worker configuration: ${z.prettifyError(parsed.error)}`);
+  const env = parsed.data;
+  const runtime = createRuntime(config, { serviceName: 'gpu-worker' });
+  const engine = await OcrEngine.create({
+    executionProviders: env.OCRQ_EXECUTION_PROVIDERS.split(',').map((p) => p.trim()) as never,
+    ...(env.OCRQ_INTRA_OP_THREADS ? { intraOpNumThreads: env.OCRQ_INTRA_OP_THREADS } : {}),
+  });
+  const worker = new Worker(runtime, engine, {
+    idleWaitSeconds: env.OCRQ_WORKER_IDLE_WAIT_SECONDS,
+    visibilitySeconds: env.OCRQ_WORKER_VISIBILITY_SECONDS,
+  });
+  const shutdown = async (signal: string) => {
+    runtime.logger.info('draining before exit', { signal });
+    await worker.close();
+    await engine.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  const healthFile = env.OCRQ_HEALTH_FILE;
+  if (healthFile) {
+    const beat = () => {
+      if (Date.now() - worker.lastActivityAt < 2 * env.OCRQ_WORKER_VISIBILITY_SECONDS * 1000)
+        touch(healthFile);
+    };
+    beat();
+    setInterval(beat, 15_000).unref();
+  }
+  runtime.logger.info('worker started', { providers: env.OCRQ_EXECUTION_PROVIDERS });
+  await worker.run();
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? `worker failed to start: ${error.message}` : error);
+  process.exit(1);
+});

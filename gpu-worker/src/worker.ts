@@ -1,0 +1,222 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ReceivedMessage } from '../../lambdas/shared/adapters/work-queue.ts';
+import { isPermanent, PermanentJobError } from '../../lambdas/shared/errors.ts';
+import { jobEvent } from '../../lambdas/shared/events.ts';
+import { isTerminal, type JobError, type Priority } from '../../lambdas/shared/job.ts';
+import { InvalidMessageError, parseWorkMessage, type WorkMessage } from '../../lambdas/shared/messages.ts';
+import { objectKeys } from '../../lambdas/shared/resources.ts';
+import type { Runtime } from '../../lambdas/shared/runtime.ts';
+import { type BackoffOptions, DEFAULT_BACKOFF, exponentialBackoff } from './backoffs.ts';
+import type { OcrResult } from './engine/index.ts';
+import { resultText } from './result-format.ts';
+
+/** What the worker needs of the OCR engine: a document's bytes in, pages of lines out. */
+export interface DocumentRecognizer {
+  recognize(input: Buffer): Promise<OcrResult>;
+}
+
+export interface WorkerOptions {
+  /** Seconds a receive waits for messages when the queues were empty. */
+  idleWaitSeconds: number;
+  /** Visibility the worker holds a message for, renewed at a third of it while working. */
+  visibilitySeconds: number;
+  backoff: BackoffOptions;
+}
+
+export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
+  idleWaitSeconds: 10,
+  visibilitySeconds: 120,
+  backoff: DEFAULT_BACKOFF,
+};
+
+export type MessageOutcome = 'succeeded' | 'failed' | 'dropped' | 'retry';
+
+/**
+ * The SQS consumer: takes work from the express queue before the bulk one, runs the OCR
+ * engine on the job's document, stores the results and settles the job. Its lifecycle is
+ * `run()` (until `close()`), and `close()` lets the message in hand finish first.
+ *
+ * @example
+ * const worker = new Worker(runtime, await OcrEngine.create());
+ * process.on('SIGTERM', () => worker.close());
+ * await worker.run();
+ */
+export class Worker {
+  private readonly options: WorkerOptions;
+  private readonly stopping = new AbortController();
+  private running: Promise<void> | undefined;
+  private processed = 0;
+  private lastActivity = Date.now();
+
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly engine: DocumentRecognizer,
+    options: Partial<WorkerOptions> = {},
+  ) {
+    this.options = { ...DEFAULT_WORKER_OPTIONS, ...options };
+  }
+
+  /** Messages settled so far (any outcome). */
+  get processedCount(): number {
+    return this.processed;
+  }
+
+  /** When the loop last polled or a message in hand last renewed its visibility (epoch ms). */
+  get lastActivityAt(): number {
+    return this.lastActivity;
+  }
+
+  /** Polls and processes until {@link close} is called. */
+  run(): Promise<void> {
+    this.running ??= this.loop();
+    return this.running;
+  }
+
+  /** Stops polling and waits for the message in hand to be settled. */
+  async close(): Promise<void> {
+    this.stopping.abort();
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    const { logger } = this.runtime;
+    while (!this.stopping.signal.aborted) {
+      this.lastActivity = Date.now();
+      try {
+        const message = await this.nextMessage();
+        if (!message) continue;
+        await this.process(message);
+      } catch (error) {
+        if (this.stopping.signal.aborted) break;
+        logger.error('worker loop error; pausing before the next receive', { error: error as Error });
+        await sleep(1000, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Express first without waiting, then bulk, then a long poll on express. */
+  private async nextMessage(): Promise<ReceivedMessage | undefined> {
+    const signal = this.stopping.signal;
+    const receive = (queue: Priority, waitSeconds: number) =>
+      this.runtime.queue.receive(queue, {
+        maxMessages: 1,
+        waitSeconds,
+        visibilitySeconds: this.options.visibilitySeconds,
+        signal,
+      });
+    for (const queue of ['express', 'bulk'] as const) {
+      const [message] = await receive(queue, 0);
+      if (message) return message;
+    }
+    const [message] = await receive('express', this.options.idleWaitSeconds).catch((error: unknown) => {
+      if (signal.aborted) return [];
+      throw error;
+    });
+    return message;
+  }
+
+  /** Settles one delivery. Exported through the class for tests and the local stack. */
+  async process(message: ReceivedMessage): Promise<MessageOutcome> {
+    const { logger, queue } = this.runtime;
+    let work: WorkMessage;
+    try {
+      work = parseWorkMessage(message.body);
+    } catch (error) {
+      if (!(error instanceof InvalidMessageError)) throw error;
+      logger.error('dropping a message that is not a work message', { messageId: message.messageId, error });
+      await queue.delete(message);
+      return this.settled('dropped');
+    }
+    const heartbeat = setInterval(
+      () => {
+        this.lastActivity = Date.now();
+        queue.extendVisibility(message, this.options.visibilitySeconds).catch((error: unknown) => {
+          logger.warn('could not extend message visibility', {
+            messageId: message.messageId,
+            error: error as Error,
+          });
+        });
+      },
+      (this.options.visibilitySeconds * 1000) / 3,
+    );
+    try {
+      const outcome = await this.runJob(work);
+      await queue.delete(message);
+      return this.settled(outcome);
+    } catch (error) {
+      if (isPermanent(error)) {
+        await this.fail(work, { code: error.code, message: error.message });
+        await queue.delete(message);
+        return this.settled('failed');
+      }
+      const delay = exponentialBackoff(message.receiveCount, this.options.backoff);
+      logger.warn('transient failure; the message returns to the queue', {
+        jobId: work.jobId,
+        attempt: message.receiveCount,
+        retryInSeconds: delay,
+        error: error as Error,
+      });
+      await queue.extendVisibility(message, delay).catch(() => undefined);
+      return this.settled('retry');
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  private settled(outcome: MessageOutcome): MessageOutcome {
+    this.processed += 1;
+    return outcome;
+  }
+
+  private async runJob(work: WorkMessage): Promise<MessageOutcome> {
+    const { jobs, blobs, logger } = this.runtime;
+    const job = await jobs.get(work.tenantId, work.jobId);
+    if (!job || isTerminal(job.status)) {
+      logger.info('dropping work for a job that is gone or settled', {
+        jobId: work.jobId,
+        status: job?.status,
+      });
+      return 'dropped';
+    }
+    const startedAt = new Date().toISOString();
+    await jobs.transition(job.tenantId, job.jobId, 'PROCESSING', { startedAt });
+    const input = await blobs.get(work.inputKey);
+    const result = await this.engine.recognize(input);
+    if (result.pages.length === 0) throw new PermanentJobError('INVALID_INPUT', 'the document has no pages');
+    const jsonKey = objectKeys.resultJson(job.tenantId, job.jobId);
+    const textKey = objectKeys.resultText(job.tenantId, job.jobId);
+    await blobs.put(jsonKey, JSON.stringify(result), 'application/json');
+    await blobs.put(textKey, resultText(result), 'text/plain; charset=utf-8');
+    const pages = { done: result.pages.length, total: result.pages.length };
+    const finishedAt = new Date().toISOString();
+    const settled = await jobs.transition(job.tenantId, job.jobId, 'SUCCEEDED', {
+      pages,
+      finishedAt,
+      result: { jsonKey, textKey },
+      expiresAt: this.expiresAt(),
+    });
+    if (settled.changed) await this.runtime.events.publish(jobEvent(settled.job, 'job.succeeded'));
+    logger.info('job succeeded', { jobId: job.jobId, pages: pages.total });
+    return 'succeeded';
+  }
+
+  private async fail(work: WorkMessage, error: JobError): Promise<void> {
+    const { jobs, events, logger } = this.runtime;
+    try {
+      const { job, changed } = await jobs.transition(work.tenantId, work.jobId, 'FAILED', {
+        error,
+        finishedAt: new Date().toISOString(),
+        expiresAt: this.expiresAt(),
+      });
+      if (changed) await events.publish(jobEvent(job, 'job.failed'));
+      logger.info('job failed', { jobId: work.jobId, ...error });
+    } catch (transitionError) {
+      // The job moved on (cancelled, or settled by a duplicate delivery): nothing to fail.
+      logger.warn('could not mark the job failed', { jobId: work.jobId, error: transitionError as Error });
+    }
+  }
+
+  private expiresAt(): number {
+    return Math.floor(Date.now() / 1000) + this.runtime.config.jobTtlDays * 86_400;
+  }
+}

@@ -1,0 +1,69 @@
+import { NotFoundError } from '../shared/errors.ts';
+import { type ApiHandler, apiHandler, baseUrl, json, pathParameter } from '../shared/http.ts';
+import type { Job } from '../shared/job.ts';
+import type { Runtime } from '../shared/runtime.ts';
+
+function msBetween(from?: string, to?: string): number | undefined {
+  if (!from || !to) return undefined;
+  return Math.max(0, Date.parse(to) - Date.parse(from));
+}
+
+/** How long the job waited in the queue, ran, and took in all (ms); absent parts are omitted. */
+export function jobTimings(job: Job, now = new Date().toISOString()) {
+  const end = job.finishedAt ?? now;
+  return {
+    queueWaitMs: msBetween(job.queuedAt, job.startedAt ?? (job.status === 'QUEUED' ? now : undefined)),
+    processingMs: msBetween(job.startedAt, job.startedAt ? end : undefined),
+    totalMs: msBetween(job.uploadedAt ?? job.createdAt, job.uploadedAt ? end : undefined),
+  };
+}
+
+/** The job as the API shows it: no storage keys, result links presigned. */
+export async function presentJob(runtime: Runtime, job: Job, base: string) {
+  const view: Record<string, unknown> = {
+    jobId: job.jobId,
+    status: job.status,
+    fileName: job.fileName,
+    contentType: job.contentType,
+    sizeBytes: job.sizeBytes,
+    priority: job.priority,
+    pages: job.pages,
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
+    ...(job.queuedAt ? { queuedAt: job.queuedAt } : {}),
+    ...(job.startedAt ? { startedAt: job.startedAt } : {}),
+    ...(job.finishedAt ? { finishedAt: job.finishedAt } : {}),
+    timings: jobTimings(job),
+    links: { self: `${base}/v1/jobs/${job.jobId}` },
+  };
+  if (job.error) view.error = job.error;
+  if (job.status === 'SUCCEEDED' && job.result) {
+    const ttl = runtime.config.resultUrlTtlSeconds;
+    const stem = job.fileName.replace(/\.[^.]*$/, '') || 'result';
+    view.result = {
+      json: await runtime.blobs.presignDownload(job.result.jsonKey, ttl, {
+        contentType: 'application/json',
+        fileName: `${stem}.json`,
+      }),
+      text: await runtime.blobs.presignDownload(job.result.textKey, ttl, {
+        contentType: 'text/plain; charset=utf-8',
+        fileName: `${stem}.txt`,
+      }),
+      expiresAt: new Date(Date.now() + ttl * 1000).toISOString(),
+    };
+  }
+  return view;
+}
+
+/** GET /v1/jobs/{id}: another tenant's job is indistinguishable from a missing one (404). */
+export async function getJob(runtime: Runtime, tenantId: string, jobId: string, base: string) {
+  const job = await runtime.jobs.get(tenantId, jobId);
+  if (!job) throw new NotFoundError(`job ${jobId} not found`);
+  return presentJob(runtime, job, base);
+}
+
+export function makeGetJobHandler(runtime: Runtime): ApiHandler {
+  return apiHandler(runtime, async (event, caller) =>
+    json(200, await getJob(runtime, caller.tenantId, pathParameter(event, 'jobId'), baseUrl(event))),
+  );
+}

@@ -1,0 +1,124 @@
+import type { S3Event } from 'aws-lambda';
+import { jobEvent } from '../shared/events.ts';
+import { SNIFF_BYTES, sniffContentType } from '../shared/file-types.ts';
+import type { Job, JobError } from '../shared/job.ts';
+import { objectKeys } from '../shared/resources.ts';
+import type { Runtime } from '../shared/runtime.ts';
+
+const TYPE_NAMES: Record<string, string> = {
+  'image/png': 'a PNG image',
+  'image/jpeg': 'a JPEG image',
+  'image/tiff': 'a TIFF image',
+  'image/webp': 'a WebP image',
+  'application/pdf': 'a PDF document',
+};
+
+export type IngestOutcome = 'queued' | 'failed' | 'duplicate' | 'ignored';
+
+/** Why the uploaded object cannot be processed, or undefined when it is what the job declared. */
+export function checkUpload(
+  job: Job,
+  sizeBytes: number,
+  head: Uint8Array,
+  maxBytes: number,
+): JobError | undefined {
+  if (sizeBytes === 0) return { code: 'INVALID_INPUT', message: 'the uploaded file is empty' };
+  if (sizeBytes > maxBytes) {
+    return {
+      code: 'INVALID_INPUT',
+      message: `the uploaded file has ${sizeBytes} bytes, more than the maximum of ${maxBytes}`,
+    };
+  }
+  const actual = sniffContentType(head);
+  if (actual !== job.contentType) {
+    const declared = TYPE_NAMES[job.contentType] ?? job.contentType;
+    const found = actual ? `it is ${TYPE_NAMES[actual]}` : 'its first bytes match no supported format';
+    return {
+      code: 'INVALID_INPUT',
+      message: `the upload was declared as ${job.contentType} but is not ${declared}: ${found}`,
+    };
+  }
+  return undefined;
+}
+
+/**
+ * Takes one uploaded object into the pipeline: checks that its bytes are what the job
+ * declared, then QUEUED plus one work message, or FAILED/INVALID_INPUT. Safe to repeat for
+ * the same object (S3 delivers events at least once): a repeat finds the job past
+ * AWAITING_UPLOAD and its message already sent, and changes nothing.
+ */
+export async function ingestObject(runtime: Runtime, key: string): Promise<IngestOutcome> {
+  const { jobs, blobs, queue, events, logger, config } = runtime;
+  const ids = objectKeys.parseInput(key);
+  if (!ids) {
+    logger.warn('ignoring object outside the inputs/ layout', { key });
+    return 'ignored';
+  }
+  let job = await jobs.get(ids.tenantId, ids.jobId);
+  if (!job) {
+    logger.warn('ignoring upload for an unknown job', { key });
+    return 'ignored';
+  }
+  if (job.status === 'AWAITING_UPLOAD') {
+    const head = await blobs.head(key);
+    if (!head) {
+      logger.warn('the uploaded object is gone', { key });
+      return 'ignored';
+    }
+    const first = await blobs.readHead(key, SNIFF_BYTES);
+    const problem = checkUpload(job, head.sizeBytes, first, config.maxUploadBytes);
+    const now = new Date().toISOString();
+    if (problem) {
+      const { job: failed, changed } = await jobs.transition(job.tenantId, job.jobId, 'FAILED', {
+        error: problem,
+        uploadedAt: now,
+        finishedAt: now,
+      });
+      if (changed) await events.publish(jobEvent(failed, 'job.failed'));
+      logger.info('upload refused', { jobId: job.jobId, ...problem });
+      return changed ? 'failed' : 'duplicate';
+    }
+    const moved = await jobs.transition(job.tenantId, job.jobId, 'QUEUED', {
+      uploadedAt: now,
+      queuedAt: now,
+      sizeBytes: head.sizeBytes,
+    });
+    job = moved.job;
+  }
+  // A previous delivery may have moved the job to QUEUED and died before sending its message.
+  if (job.status !== 'QUEUED' || job.enqueuedAt) return 'duplicate';
+  const enqueuedAt = new Date().toISOString();
+  await queue.send(job.priority, {
+    v: 1,
+    tenantId: job.tenantId,
+    jobId: job.jobId,
+    inputKey: job.inputKey,
+    contentType: job.contentType,
+    chunk: { index: 0, firstPage: 1, pageCount: 0 },
+    enqueuedAt,
+  });
+  if (!(await jobs.markEnqueued(job.tenantId, job.jobId, enqueuedAt))) return 'duplicate';
+  await events.publish(jobEvent(job, 'job.queued'));
+  logger.info('job queued', { jobId: job.jobId, priority: job.priority });
+  return 'queued';
+}
+
+/** S3 URL-encodes keys in event records, with '+' for spaces. */
+export function decodeS3Key(key: string): string {
+  return decodeURIComponent(key.replace(/\+/g, ' '));
+}
+
+export function makeIngestHandler(runtime: Runtime) {
+  return async (s3Event: S3Event): Promise<{ outcomes: IngestOutcome[] }> => {
+    const outcomes: IngestOutcome[] = [];
+    for (const record of s3Event.Records) {
+      if (record.s3.bucket.name !== runtime.config.bucketName) {
+        runtime.logger.warn('ignoring event for another bucket', { bucket: record.s3.bucket.name });
+        outcomes.push('ignored');
+        continue;
+      }
+      outcomes.push(await ingestObject(runtime, decodeS3Key(record.s3.object.key)));
+    }
+    return { outcomes };
+  };
+}

@@ -1,0 +1,171 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ConflictError, InvalidTransitionError, JobNotFoundError } from '../errors.ts';
+import type { Job, JobStatus } from '../job.ts';
+import { sourcesOf } from '../job-state.ts';
+import { TABLE } from '../resources.ts';
+
+/** Fields a transition may set besides the status itself. */
+export type JobPatch = Partial<
+  Pick<
+    Job,
+    | 'pages'
+    | 'uploadedAt'
+    | 'queuedAt'
+    | 'startedAt'
+    | 'finishedAt'
+    | 'error'
+    | 'result'
+    | 'expiresAt'
+    | 'sizeBytes'
+  >
+>;
+
+export interface TransitionResult {
+  job: Job;
+  /** False when the job already had the target status: a repeated delivery, nothing written. */
+  changed: boolean;
+}
+
+const jobKey = (jobId: string) => ({ [TABLE.partitionKey]: `JOB#${jobId}`, [TABLE.sortKey]: 'JOB' });
+const KEY_ATTRIBUTES = new Set<string>([
+  TABLE.partitionKey,
+  TABLE.sortKey,
+  TABLE.tenantIndex.partitionKey,
+  TABLE.tenantIndex.sortKey,
+]);
+
+function toItem(job: Job): Record<string, unknown> {
+  return {
+    ...jobKey(job.jobId),
+    [TABLE.tenantIndex.partitionKey]: `TENANT#${job.tenantId}`,
+    [TABLE.tenantIndex.sortKey]: `${job.createdAt}#${job.jobId}`,
+    ...job,
+  };
+}
+
+function fromItem(item: Record<string, unknown>): Job {
+  return Object.fromEntries(Object.entries(item).filter(([k]) => !KEY_ATTRIBUTES.has(k))) as unknown as Job;
+}
+
+/**
+ * The job table. Every status change is one conditional UpdateItem whose condition is the
+ * state machine's set of allowed sources, plus the tenant, so a job is only ever touched on
+ * behalf of its own tenant.
+ *
+ * @example
+ * const { changed } = await jobs.transition(tenantId, jobId, 'PROCESSING', { startedAt: now });
+ * if (!changed) return; // someone else moved it there first
+ */
+export class JobStore {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async create(job: Job): Promise<void> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: toItem(job),
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        throw new ConflictError('JOB_EXISTS', `job ${job.jobId} already exists`);
+      }
+      throw error;
+    }
+  }
+
+  /** The job, or undefined when it does not exist or belongs to another tenant. */
+  async get(tenantId: string, jobId: string): Promise<Job | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: jobKey(jobId), ConsistentRead: true }),
+    );
+    if (!Item) return undefined;
+    const job = fromItem(Item);
+    return job.tenantId === tenantId ? job : undefined;
+  }
+
+  /**
+   * Moves the job to `to` if the state machine allows it from the stored status.
+   * Already at `to`: returns `changed: false` and writes nothing. Any other refused
+   * move throws {@link InvalidTransitionError}; a missing job {@link JobNotFoundError}.
+   */
+  async transition(
+    tenantId: string,
+    jobId: string,
+    to: JobStatus,
+    patch: JobPatch = {},
+  ): Promise<TransitionResult> {
+    const names: Record<string, string> = {
+      '#status': 'status',
+      '#tenantId': 'tenantId',
+      '#updatedAt': 'updatedAt',
+    };
+    const values: Record<string, unknown> = {
+      ':to': to,
+      ':tenantId': tenantId,
+      ':updatedAt': new Date().toISOString(),
+    };
+    const sets = ['#status = :to', '#updatedAt = :updatedAt'];
+    for (const [field, value] of Object.entries(patch)) {
+      if (value === undefined) continue;
+      names[`#${field}`] = field;
+      values[`:${field}`] = value;
+      sets.push(`#${field} = :${field}`);
+    }
+    const sources = sourcesOf(to);
+    sources.forEach((s, i) => {
+      values[`:from${i}`] = s;
+    });
+    const condition = `#tenantId = :tenantId AND #status IN (${sources.map((_, i) => `:from${i}`).join(', ')})`;
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: jobKey(jobId),
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return { job: fromItem(Attributes ?? {}), changed: true };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const current = await this.get(tenantId, jobId);
+      if (!current) throw new JobNotFoundError(jobId);
+      if (current.status === to) return { job: current, changed: false };
+      throw new InvalidTransitionError(jobId, current.status, to);
+    }
+  }
+
+  /**
+   * Records that the job's work message was sent, once: true for the first caller only.
+   * Together with the QUEUED transition this makes ingest safe to repeat.
+   */
+  async markEnqueued(tenantId: string, jobId: string, at: string): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: jobKey(jobId),
+          UpdateExpression: 'SET #enqueuedAt = :at',
+          ConditionExpression: '#tenantId = :tenantId AND attribute_not_exists(#enqueuedAt)',
+          ExpressionAttributeNames: { '#enqueuedAt': 'enqueuedAt', '#tenantId': 'tenantId' },
+          ExpressionAttributeValues: { ':at': at, ':tenantId': tenantId },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+}

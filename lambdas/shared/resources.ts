@@ -1,0 +1,45 @@
+/**
+ * Names, key layouts and settings of the AWS resources, shared by the CDK stack (lib/) and
+ * the embedded local stack (local/) so both create the same things.
+ */
+export const RESOURCE_NAMES = {
+  bucket: 'ocr-pipeline-documents',
+  table: 'ocr-pipeline-jobs',
+  expressQueue: 'ocr-pipeline-express',
+  expressDlq: 'ocr-pipeline-express-dlq',
+  bulkQueue: 'ocr-pipeline-bulk',
+  bulkDlq: 'ocr-pipeline-bulk-dlq',
+  eventsTopic: 'ocr-pipeline-events',
+} as const;
+
+/** DynamoDB layout: one table, generic keys, items told apart by prefix. */
+export const TABLE = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  ttlAttribute: 'expiresAt',
+  tenantIndex: { name: 'byTenantCreated', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+} as const;
+
+export const QUEUE_SETTINGS = {
+  /** Long enough for a batch of pages on a cold worker; the worker extends it while busy. */
+  visibilityTimeoutSeconds: 120,
+  /** Deliveries before a message moves to its DLQ. */
+  maxReceiveCount: 3,
+  receiveWaitTimeSeconds: 20,
+  retentionDays: 4,
+  dlqRetentionDays: 14,
+} as const;
+
+/** S3 key layout: inputs and results live under the tenant so prefixes scope everything. */
+export const objectKeys = {
+  input: (tenantId: string, jobId: string) => `inputs/${tenantId}/${jobId}/source`,
+  resultJson: (tenantId: string, jobId: string) => `results/${tenantId}/${jobId}/result.json`,
+  resultText: (tenantId: string, jobId: string) => `results/${tenantId}/${jobId}/result.txt`,
+  /** Parses an input key back to its tenant and job; undefined for keys outside `inputs/`. */
+  parseInput(key: string): { tenantId: string; jobId: string } | undefined {
+    const match = /^inputs\/([^/]+)\/([^/]+)\/source$/.exec(key);
+    return match ? { tenantId: match[1]!, jobId: match[2]! } : undefined;
+  },
+} as const;
+
+export const UPLOAD_URL_TTL_SECONDS = 15 * 60;

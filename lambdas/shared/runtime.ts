@@ -1,0 +1,35 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { ApiKeyStore } from './adapters/api-keys.ts';
+import { BlobStore } from './adapters/blob-store.ts';
+import { EventBus } from './adapters/event-bus.ts';
+import { JobStore } from './adapters/job-store.ts';
+import { WorkQueue } from './adapters/work-queue.ts';
+import { type AwsClients, createAwsClients } from './aws-clients.ts';
+import type { Config } from './config.ts';
+
+/** Everything a handler or the worker needs, built once per process from configuration. */
+export interface Runtime {
+  config: Config;
+  jobs: JobStore;
+  blobs: BlobStore;
+  queue: WorkQueue;
+  events: EventBus;
+  apiKeys: ApiKeyStore;
+  logger: Logger;
+}
+
+export function createRuntime(
+  config: Config,
+  options: { clients?: AwsClients; logger?: Logger; serviceName?: string } = {},
+): Runtime {
+  const clients = options.clients ?? createAwsClients(config);
+  return {
+    config,
+    jobs: new JobStore(clients.dynamo, config.tableName),
+    blobs: new BlobStore(clients.s3, config.bucketName),
+    queue: new WorkQueue(clients.sqs, config.queues),
+    events: new EventBus(clients.sns, config.eventsTopicArn),
+    apiKeys: new ApiKeyStore(clients.dynamo, config.tableName),
+    logger: options.logger ?? new Logger({ serviceName: options.serviceName ?? 'ocr-pipeline' }),
+  };
+}

@@ -1,0 +1,84 @@
+import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import type { Config } from '../lambdas/shared/config.ts';
+import { QUEUE_SETTINGS, RESOURCE_NAMES, TABLE } from '../lambdas/shared/resources.ts';
+import type { Emulators } from './emulators.ts';
+
+const DAY = 86_400;
+
+/**
+ * Creates in the emulators what the CDK stack creates in AWS, from the same names and
+ * settings (lambdas/shared/resources.ts), and returns the configuration that points at them.
+ */
+export async function provisionLocalResources(
+  emulators: Emulators,
+  settings: Pick<Config, 'region' | 'maxUploadBytes' | 'resultUrlTtlSeconds' | 'jobTtlDays'>,
+): Promise<Config> {
+  const { aws } = emulators;
+  const queueAttributes = (dlqArn: string) => ({
+    VisibilityTimeout: String(QUEUE_SETTINGS.visibilityTimeoutSeconds),
+    ReceiveMessageWaitTimeSeconds: String(QUEUE_SETTINGS.receiveWaitTimeSeconds),
+    MessageRetentionPeriod: String(QUEUE_SETTINGS.retentionDays * DAY),
+    RedrivePolicy: JSON.stringify({
+      deadLetterTargetArn: dlqArn,
+      maxReceiveCount: QUEUE_SETTINGS.maxReceiveCount,
+    }),
+  });
+  const dlqAttributes = { MessageRetentionPeriod: String(QUEUE_SETTINGS.dlqRetentionDays * DAY) };
+  const expressDlq = aws.createQueue(RESOURCE_NAMES.expressDlq, { attributes: dlqAttributes });
+  const bulkDlq = aws.createQueue(RESOURCE_NAMES.bulkDlq, { attributes: dlqAttributes });
+  const express = aws.createQueue(RESOURCE_NAMES.expressQueue, {
+    attributes: queueAttributes(expressDlq.queueArn),
+  });
+  const bulk = aws.createQueue(RESOURCE_NAMES.bulkQueue, { attributes: queueAttributes(bulkDlq.queueArn) });
+  const { topicArn } = aws.createTopic(RESOURCE_NAMES.eventsTopic);
+  aws.createBucket(RESOURCE_NAMES.bucket);
+
+  const dynamo = new DynamoDBClient({
+    region: settings.region,
+    endpoint: emulators.dynamoEndpoint,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  try {
+    await dynamo.send(
+      new CreateTableCommand({
+        TableName: RESOURCE_NAMES.table,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: TABLE.partitionKey, AttributeType: 'S' },
+          { AttributeName: TABLE.sortKey, AttributeType: 'S' },
+          { AttributeName: TABLE.tenantIndex.partitionKey, AttributeType: 'S' },
+          { AttributeName: TABLE.tenantIndex.sortKey, AttributeType: 'S' },
+        ],
+        KeySchema: [
+          { AttributeName: TABLE.partitionKey, KeyType: 'HASH' },
+          { AttributeName: TABLE.sortKey, KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: TABLE.tenantIndex.name,
+            KeySchema: [
+              { AttributeName: TABLE.tenantIndex.partitionKey, KeyType: 'HASH' },
+              { AttributeName: TABLE.tenantIndex.sortKey, KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      }),
+    );
+  } catch (error) {
+    // A table kept on disk from an earlier run is reused as it is.
+    if (!(error instanceof ResourceInUseException)) throw error;
+  } finally {
+    dynamo.destroy();
+  }
+  // dynalite has no UpdateTimeToLive: expiry of local jobs is not emulated.
+
+  return {
+    ...settings,
+    tableName: RESOURCE_NAMES.table,
+    bucketName: RESOURCE_NAMES.bucket,
+    queues: { express: express.queueUrl, bulk: bulk.queueUrl },
+    eventsTopicArn: topicArn,
+    endpoints: { default: emulators.awsEndpoint, dynamodb: emulators.dynamoEndpoint },
+  };
+}

@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { type EngineOptions, OcrEngine } from '../gpu-worker/src/engine/index.ts';
+import { type DocumentRecognizer, Worker, type WorkerOptions } from '../gpu-worker/src/worker.ts';
+import { makeCreateJobHandler } from '../lambdas/create-job/create-job.ts';
+import { makeGetJobHandler } from '../lambdas/get-job/get-job.ts';
+import { makeIngestHandler } from '../lambdas/ingest/ingest.ts';
+import { ConfigError } from '../lambdas/shared/errors.ts';
+import { createRuntime, type Runtime } from '../lambdas/shared/runtime.ts';
+import { type ApiServer, startApiServer } from './api-server.ts';
+import { type Emulators, startEmulators } from './emulators.ts';
+import { provisionLocalResources } from './resources.ts';
+import { S3EventBridge } from './s3-events.ts';
+
+export interface LocalStackOptions {
+  /** API port; 0 picks a free one. */
+  port?: number;
+  /** Workers polling the queues in this process (they share one engine). */
+  workers?: number;
+  /** tenant → API key. Default: one tenant `local` with a fresh random key. */
+  apiKeys?: Record<string, string>;
+  region?: string;
+  maxUploadBytes?: number;
+  /** Keep the job table on disk here. Default: in memory. */
+  dynamoPath?: string;
+  engine?: Partial<EngineOptions>;
+  /** A recognizer to use instead of the OCR engine (tests of the control plane). */
+  recognizer?: DocumentRecognizer;
+  worker?: Partial<WorkerOptions>;
+  logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+}
+
+export interface LocalStack {
+  apiUrl: string;
+  apiKeys: Record<string, string>;
+  runtime: Runtime;
+  emulators: Emulators;
+  workers: Worker[];
+  stop(): Promise<void>;
+}
+
+/** Parses `OCRQ_LOCAL_API_KEYS=tenantA:keyA,tenantB:keyB`. */
+export function parseApiKeys(value: string): Record<string, string> {
+  const keys: Record<string, string> = {};
+  for (const pair of value
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const [tenant, key, ...rest] = pair.split(':');
+    if (!tenant || !key || rest.length > 0) {
+      throw new ConfigError(`OCRQ_LOCAL_API_KEYS: "${pair}" is not tenant:key`);
+    }
+    keys[tenant] = key;
+  }
+  if (Object.keys(keys).length === 0) throw new ConfigError('OCRQ_LOCAL_API_KEYS defines no tenant');
+  return keys;
+}
+
+/**
+ * The whole pipeline in this process: emulators, the same resources as the CDK stack, the
+ * API routes over HTTP, upload events into ingest, and workers on the queues.
+ */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const region = options.region ?? 'us-east-1';
+  const logger = new Logger({ serviceName: 'ocr-pipeline-local', logLevel: options.logLevel ?? 'WARN' });
+  const emulators = await startEmulators({ region, dynamoPath: options.dynamoPath });
+  const stopped: Array<() => Promise<void>> = [() => emulators.stop()];
+  const stopAll = async () => {
+    for (const stop of stopped.reverse()) await stop().catch(() => undefined);
+  };
+  try {
+    const config = await provisionLocalResources(emulators, {
+      region,
+      maxUploadBytes: options.maxUploadBytes ?? 50 * 1024 * 1024,
+      resultUrlTtlSeconds: 3600,
+      jobTtlDays: 7,
+    });
+    const runtime = createRuntime(config, { logger });
+    const apiKeys = options.apiKeys ?? { local: `local-${randomBytes(12).toString('base64url')}` };
+    for (const [tenantId, key] of Object.entries(apiKeys)) await runtime.apiKeys.register(tenantId, key);
+
+    const recognizer = options.recognizer ?? (await OcrEngine.create(options.engine ?? {}));
+    if (recognizer instanceof OcrEngine) stopped.push(() => recognizer.close());
+    const workers = Array.from(
+      { length: options.workers ?? 1 },
+      () => new Worker(runtime, recognizer, { idleWaitSeconds: 2, ...options.worker }),
+    );
+    for (const worker of workers) void worker.run();
+    stopped.push(async () => {
+      await Promise.all(workers.map((w) => w.close()));
+    });
+
+    const bridge = new S3EventBridge(emulators.aws, makeIngestHandler(runtime), {
+      bucket: config.bucketName,
+      prefix: 'inputs/',
+      region,
+      sizeOf: async (key) => (await runtime.blobs.head(key))?.sizeBytes ?? 0,
+      onError: (error, key) => logger.error('ingest failed for an upload', { key, error: error as Error }),
+    });
+    bridge.start();
+    stopped.push(() => bridge.stop());
+
+    const api: ApiServer = await startApiServer({
+      port: options.port ?? 0,
+      routes: [
+        { method: 'POST', resource: '/v1/jobs', handler: makeCreateJobHandler(runtime) },
+        { method: 'GET', resource: '/v1/jobs/{jobId}', handler: makeGetJobHandler(runtime) },
+      ],
+      onError: (error) => logger.error('local API error', { error: error as Error }),
+    });
+    stopped.push(() => api.close());
+
+    return { apiUrl: api.url, apiKeys, runtime, emulators, workers, stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

@@ -1,0 +1,100 @@
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OcrqClient } from '../../bin/ocrq/api-client.ts';
+import { listSamples } from '../../local/samples/index.ts';
+import { type LocalStack, startLocalStack } from '../../local/stack.ts';
+import { wordPrecisionRecall } from '../support/word-metrics.ts';
+
+/**
+ * The walking skeleton end to end: the public API over HTTP, a presigned upload with fetch(),
+ * the S3 event into ingest, the queue, a worker running the real models, and the results.
+ */
+describe('pipeline on the local stack', () => {
+  let stack: LocalStack;
+  let client: OcrqClient;
+
+  beforeAll(async () => {
+    stack = await startLocalStack({ port: 0, workers: 1, apiKeys: { tenantA: 'key-a', tenantB: 'key-b' } });
+    client = new OcrqClient({ endpoint: stack.apiUrl, apiKey: 'key-a' });
+  }, 120_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('reads a generated page through every part of the pipeline', async () => {
+    const sample = listSamples()[0]!;
+    const bytes = await readFile(sample.imagePath);
+    const created = await client.submit('page.png', bytes);
+    expect(created.status).toBe('AWAITING_UPLOAD');
+
+    const seen = new Set<string>();
+    const job = await client.waitForJob(created.jobId, {
+      timeoutMs: 90_000,
+      onUpdate: (j) => seen.add(j.status),
+    });
+    expect(job.status).toBe('SUCCEEDED');
+    expect(job.pages).toEqual({ done: 1, total: 1 });
+    expect(job.timings?.processingMs).toBeGreaterThan(0);
+
+    const text = await client.fetchResult(job.result!.text);
+    const truth = await readFile(sample.groundTruthPath, 'utf8');
+    const { recall } = wordPrecisionRecall(text, truth);
+    expect(recall).toBeGreaterThanOrEqual(0.9);
+
+    const json = JSON.parse(await client.fetchResult(job.result!.json));
+    expect(json.pages).toHaveLength(1);
+    const page = json.pages[0];
+    expect(page).toMatchObject({ page: 1, width: expect.any(Number), height: expect.any(Number) });
+    for (const line of page.lines) {
+      expect(typeof line.text).toBe('string');
+      expect(line.confidence).toBeGreaterThan(0);
+      expect(line.confidence).toBeLessThanOrEqual(1);
+      expect(line.box).toHaveLength(4);
+      for (const [x, y] of line.box) {
+        expect(x).toBeGreaterThanOrEqual(0);
+        expect(x).toBeLessThanOrEqual(page.width);
+        expect(y).toBeGreaterThanOrEqual(0);
+        expect(y).toBeLessThanOrEqual(page.height);
+      }
+    }
+  }, 120_000);
+
+  it('fails bytes that are not an image with INVALID_INPUT, and the next good job still succeeds', async () => {
+    const bad = await client.submit('fake.png', Buffer.from('definitely not a PNG, just some text'), {
+      contentType: 'image/png',
+    });
+    const failed = await client.waitForJob(bad.jobId, { timeoutMs: 30_000 });
+    expect(failed.status).toBe('FAILED');
+    expect(failed.error?.code).toBe('INVALID_INPUT');
+    expect(failed.error?.message).toMatch(/declared as image\/png/);
+    expect(failed.result).toBeUndefined();
+
+    const sample = listSamples()[1] ?? listSamples()[0]!;
+    const good = await client.submit('next.png', await readFile(sample.imagePath));
+    const done = await client.waitForJob(good.jobId, { timeoutMs: 90_000 });
+    expect(done.status).toBe('SUCCEEDED');
+    expect(stack.workers.every((w) => w.processedCount >= 1)).toBe(true);
+  }, 120_000);
+
+  it('keeps tenants apart and refuses requests without a valid key', async () => {
+    const created = await client.createJob({ fileName: 'a.png', contentType: 'image/png', sizeBytes: 10 });
+    const other = new OcrqClient({ endpoint: stack.apiUrl, apiKey: 'key-b' });
+    await expect(other.getJob(created.jobId)).rejects.toMatchObject({ status: 404, code: 'NOT_FOUND' });
+    const anonymous = await fetch(`${stack.apiUrl}/v1/jobs/${created.jobId}`);
+    expect(anonymous.status).toBe(401);
+    expect(await anonymous.json()).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+  });
+
+  it('answers a malformed body with 400 and a JSON error', async () => {
+    const res = await fetch(`${stack.apiUrl}/v1/jobs`, {
+      method: 'POST',
+      headers: { 'x-api-key': 'key-a', 'content-type': 'application/json' },
+      body: '{"fileName": 42',
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      error: { code: 'VALIDATION_ERROR', message: expect.any(String) },
+    });
+  });
+});
