@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReceivedMessage } from '../../lambdas/shared/adapters/work-queue.ts';
-import { isPermanent, PermanentJobError } from '../../lambdas/shared/errors.ts';
+import { InvalidTransitionError, isPermanent, PermanentJobError } from '../../lambdas/shared/errors.ts';
 import { jobEvent } from '../../lambdas/shared/events.ts';
 import { isTerminal, type JobError, type Priority } from '../../lambdas/shared/job.ts';
 import { InvalidMessageError, parseWorkMessage, type WorkMessage } from '../../lambdas/shared/messages.ts';
@@ -144,6 +144,12 @@ export class Worker {
       await queue.delete(message);
       return this.settled(outcome);
     } catch (error) {
+      if (error instanceof InvalidTransitionError) {
+        // The job moved on while we worked (cancelled, or settled by a duplicate delivery).
+        logger.info('dropping work for a job that moved on', { jobId: work.jobId, status: error.from });
+        await queue.delete(message);
+        return this.settled('dropped');
+      }
       if (isPermanent(error)) {
         await this.fail(work, { code: error.code, message: error.message });
         await queue.delete(message);

@@ -1,8 +1,21 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { PayloadTooLargeError, UnsupportedMediaTypeError } from '../shared/errors.ts';
+import {
+  ConflictError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from '../shared/errors.ts';
 import { isSupportedContentType, SUPPORTED_CONTENT_TYPES } from '../shared/file-types.ts';
-import { type ApiEvent, type ApiHandler, apiHandler, baseUrl, json, parseJsonBody } from '../shared/http.ts';
+import {
+  type ApiEvent,
+  type ApiHandler,
+  apiHandler,
+  baseUrl,
+  header,
+  json,
+  parseJsonBody,
+} from '../shared/http.ts';
 import { type Job, PRIORITIES } from '../shared/job.ts';
 import { objectKeys, UPLOAD_URL_TTL_SECONDS } from '../shared/resources.ts';
 import type { Runtime } from '../shared/runtime.ts';
@@ -25,8 +38,42 @@ export function newJobId(): string {
   return randomBytes(16).toString('base64url');
 }
 
-/** POST /v1/jobs: records the job as AWAITING_UPLOAD and hands back a presigned upload. */
-export async function createJob(runtime: Runtime, tenantId: string, body: CreateJobBody, base: string) {
+/**
+ * The job id an Idempotency-Key stands for: derived from tenant and key, so a repeated create
+ * hits the same item and the conditional put decides (dynalite has no transactions).
+ */
+export function idempotentJobId(tenantId: string, idempotencyKey: string): string {
+  return createHash('sha256').update(`${tenantId}\n${idempotencyKey}`).digest('base64url').slice(0, 22);
+}
+
+/** A hash of the request's meaning (keys sorted), to tell a replay from a different request. */
+export function requestHash(body: CreateJobBody): string {
+  const canonical = JSON.stringify(body, Object.keys(body).sort());
+  return createHash('sha256')
+    .update(`${canonical}|${JSON.stringify(body.webhook ?? null)}`)
+    .digest('hex');
+}
+
+export function parseIdempotencyKey(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[\x21-\x7e]{1,255}$/.test(value)) {
+    throw new ValidationError('Idempotency-Key must be 1 to 255 printable ASCII characters');
+  }
+  return value;
+}
+
+/**
+ * POST /v1/jobs: records the job as AWAITING_UPLOAD and hands back a presigned upload.
+ * With an Idempotency-Key, the same key and body give back the same job (`replayed`), and the
+ * same key with another body is refused (409).
+ */
+export async function createJob(
+  runtime: Runtime,
+  tenantId: string,
+  body: CreateJobBody,
+  base: string,
+  idempotencyKey?: string,
+) {
   const contentType = body.contentType.toLowerCase();
   if (!isSupportedContentType(contentType)) {
     throw new UnsupportedMediaTypeError(
@@ -38,7 +85,8 @@ export async function createJob(runtime: Runtime, tenantId: string, body: Create
       `sizeBytes ${body.sizeBytes} exceeds the maximum upload size of ${runtime.config.maxUploadBytes} bytes`,
     );
   }
-  const jobId = newJobId();
+  const jobId = idempotencyKey ? idempotentJobId(tenantId, idempotencyKey) : newJobId();
+  const hash = idempotencyKey ? requestHash(body) : undefined;
   const now = new Date().toISOString();
   const job: Job = {
     tenantId,
@@ -53,25 +101,41 @@ export async function createJob(runtime: Runtime, tenantId: string, body: Create
     pages: { done: 0, total: 0 },
     createdAt: now,
     updatedAt: now,
+    ...(idempotencyKey ? { idempotencyKey, requestHash: hash } : {}),
   };
+  let stored = job;
+  let replayed = false;
+  try {
+    await runtime.jobs.create(job);
+  } catch (error) {
+    if (!(error instanceof ConflictError) || !idempotencyKey) throw error;
+    const existing = await runtime.jobs.get(tenantId, jobId);
+    if (!existing || existing.requestHash !== hash) {
+      throw new ConflictError(
+        'IDEMPOTENCY_KEY_REUSED',
+        'this Idempotency-Key was already used with a different request',
+      );
+    }
+    stored = existing;
+    replayed = true;
+  }
+  const response = { jobId, status: stored.status, links: { self: `${base}/v1/jobs/${jobId}` } };
+  if (stored.status !== 'AWAITING_UPLOAD') return { replayed, response };
+  // A replay gets a fresh upload URL: the first one may have expired.
   const upload = await runtime.blobs.presignUpload(
-    job.inputKey,
-    contentType,
-    body.sizeBytes,
+    stored.inputKey,
+    stored.contentType,
+    stored.sizeBytes,
     UPLOAD_URL_TTL_SECONDS,
   );
-  await runtime.jobs.create(job);
-  return {
-    jobId,
-    status: job.status,
-    upload,
-    links: { self: `${base}/v1/jobs/${jobId}` },
-  };
+  return { replayed, response: { ...response, upload } };
 }
 
 export function makeCreateJobHandler(runtime: Runtime): ApiHandler {
   return apiHandler(runtime, async (event: ApiEvent, caller) => {
     const body = parseJsonBody(event, CreateJobBodySchema);
-    return json(201, await createJob(runtime, caller.tenantId, body, baseUrl(event)));
+    const key = parseIdempotencyKey(header(event, 'idempotency-key'));
+    const { replayed, response } = await createJob(runtime, caller.tenantId, body, baseUrl(event), key);
+    return json(replayed ? 200 : 201, response);
   });
 }

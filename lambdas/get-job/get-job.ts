@@ -18,9 +18,9 @@ export function jobTimings(job: Job, now = new Date().toISOString()) {
   };
 }
 
-/** The job as the API shows it: no storage keys, result links presigned. */
-export async function presentJob(runtime: Runtime, job: Job, base: string) {
-  const view: Record<string, unknown> = {
+/** The job as listings show it: status, pages, timings, no storage keys and no result links. */
+export function summarizeJob(job: Job, base: string): Record<string, unknown> {
+  return {
     jobId: job.jobId,
     status: job.status,
     fileName: job.fileName,
@@ -34,22 +34,39 @@ export async function presentJob(runtime: Runtime, job: Job, base: string) {
     ...(job.startedAt ? { startedAt: job.startedAt } : {}),
     ...(job.finishedAt ? { finishedAt: job.finishedAt } : {}),
     timings: jobTimings(job),
+    ...(job.error ? { error: job.error } : {}),
     links: { self: `${base}/v1/jobs/${job.jobId}` },
   };
-  if (job.error) view.error = job.error;
-  if (job.status === 'SUCCEEDED' && job.result) {
-    const ttl = runtime.config.resultUrlTtlSeconds;
-    const stem = job.fileName.replace(/\.[^.]*$/, '') || 'result';
-    view.result = {
-      json: await runtime.blobs.presignDownload(job.result.jsonKey, ttl, {
+}
+
+/** A presigned download of a finished job's result, named after the uploaded file. */
+export function resultDownloadUrl(
+  runtime: Runtime,
+  job: Job & { result: NonNullable<Job['result']> },
+  format: 'json' | 'text',
+): Promise<string> {
+  const stem = job.fileName.replace(/\.[^.]*$/, '') || 'result';
+  const ttl = runtime.config.resultUrlTtlSeconds;
+  return format === 'json'
+    ? runtime.blobs.presignDownload(job.result.jsonKey, ttl, {
         contentType: 'application/json',
         fileName: `${stem}.json`,
-      }),
-      text: await runtime.blobs.presignDownload(job.result.textKey, ttl, {
+      })
+    : runtime.blobs.presignDownload(job.result.textKey, ttl, {
         contentType: 'text/plain; charset=utf-8',
         fileName: `${stem}.txt`,
-      }),
-      expiresAt: new Date(Date.now() + ttl * 1000).toISOString(),
+      });
+}
+
+/** The job as the API shows it: the summary plus presigned result links once it succeeded. */
+export async function presentJob(runtime: Runtime, job: Job, base: string) {
+  const view = summarizeJob(job, base);
+  const { result } = job;
+  if (job.status === 'SUCCEEDED' && result) {
+    view.result = {
+      json: await resultDownloadUrl(runtime, { ...job, result }, 'json'),
+      text: await resultDownloadUrl(runtime, { ...job, result }, 'text'),
+      expiresAt: new Date(Date.now() + runtime.config.resultUrlTtlSeconds * 1000).toISOString(),
     };
   }
   return view;

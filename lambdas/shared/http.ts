@@ -25,7 +25,8 @@ export function errorBody(code: string, message: string) {
   return { error: { code, message } };
 }
 
-function header(event: ApiEvent, name: string): string | undefined {
+/** A request header, case-insensitively. */
+export function header(event: ApiEvent, name: string): string | undefined {
   const wanted = name.toLowerCase();
   for (const [key, value] of Object.entries(event.headers ?? {})) {
     if (key.toLowerCase() === wanted && value !== undefined) return value;

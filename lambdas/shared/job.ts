@@ -57,6 +57,9 @@ export interface Job {
   result?: { jsonKey: string; textKey: string };
   /** Epoch seconds after which DynamoDB may delete the item. */
   expiresAt?: number;
+  /** The client's Idempotency-Key and a hash of the request it came with. */
+  idempotencyKey?: string;
+  requestHash?: string;
 }
 
 export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set([

@@ -1,3 +1,4 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { PublishCommand } from '@aws-sdk/client-sns';
 import { ChangeMessageVisibilityCommand, DeleteMessageCommand } from '@aws-sdk/client-sqs';
@@ -151,6 +152,23 @@ describe('Worker.process', () => {
       expect(ctx.mocks.sqs.commandCalls(DeleteMessageCommand)).toHaveLength(1);
     }
     expect(ran).toBe(false);
+  });
+
+  it('drops the work when the job is cancelled while the engine runs', async () => {
+    ctx = setup(makeJob({ status: 'QUEUED' }), async () => RESULT);
+    ctx.mocks.dynamo
+      .on(UpdateCommand)
+      .resolvesOnce({ Attributes: jobItem(makeJob({ status: 'PROCESSING' })) })
+      .rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
+    ctx.mocks.dynamo
+      .on(GetCommand)
+      .resolvesOnce({ Item: jobItem(makeJob({ status: 'QUEUED' })) })
+      .resolves({
+        Item: jobItem(makeJob({ status: 'CANCELLED' })),
+      });
+    expect(await ctx.worker.process(message(WORK))).toBe('dropped');
+    expect(ctx.mocks.sqs.commandCalls(DeleteMessageCommand)).toHaveLength(1);
+    expect(ctx.mocks.sns.commandCalls(PublishCommand)).toHaveLength(0);
   });
 
   it('drops a message that is not a work message', async () => {

@@ -1,6 +1,12 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { ConflictError, InvalidTransitionError, JobNotFoundError } from '../errors.ts';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { ConflictError, InvalidTransitionError, JobNotFoundError, ValidationError } from '../errors.ts';
 import type { Job, JobStatus } from '../job.ts';
 import { sourcesOf } from '../job-state.ts';
 import { TABLE } from '../resources.ts';
@@ -20,6 +26,12 @@ export type JobPatch = Partial<
     | 'sizeBytes'
   >
 >;
+
+export interface JobPage {
+  jobs: Job[];
+  /** Opaque cursor for the next page; absent on the last one. */
+  cursor?: string;
+}
 
 export interface TransitionResult {
   job: Job;
@@ -168,4 +180,58 @@ export class JobStore {
       throw error;
     }
   }
+
+  /**
+   * The tenant's jobs, newest first, optionally only those in one status. DynamoDB applies
+   * the limit before the filter, so this reads on until the page is full or the index ends.
+   */
+  async list(
+    tenantId: string,
+    options: { limit: number; cursor?: string; status?: JobStatus },
+  ): Promise<JobPage> {
+    const jobs: Job[] = [];
+    let startKey = options.cursor ? decodeCursor(options.cursor) : undefined;
+    if (startKey && startKey[TABLE.tenantIndex.partitionKey] !== `TENANT#${tenantId}`) {
+      throw new ValidationError('cursor is not valid');
+    }
+    do {
+      const out = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: TABLE.tenantIndex.name,
+          KeyConditionExpression: '#pk = :pk',
+          ScanIndexForward: false,
+          Limit: options.limit - jobs.length,
+          ExclusiveStartKey: startKey,
+          ...(options.status
+            ? {
+                FilterExpression: '#status = :status',
+                ExpressionAttributeNames: { '#pk': TABLE.tenantIndex.partitionKey, '#status': 'status' },
+                ExpressionAttributeValues: { ':pk': `TENANT#${tenantId}`, ':status': options.status },
+              }
+            : {
+                ExpressionAttributeNames: { '#pk': TABLE.tenantIndex.partitionKey },
+                ExpressionAttributeValues: { ':pk': `TENANT#${tenantId}` },
+              }),
+        }),
+      );
+      jobs.push(...(out.Items ?? []).map(fromItem));
+      startKey = out.LastEvaluatedKey;
+    } while (startKey && jobs.length < options.limit);
+    return { jobs, ...(startKey ? { cursor: encodeCursor(startKey) } : {}) };
+  }
+}
+
+function encodeCursor(key: Record<string, unknown>): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+function decodeCursor(cursor: string): Record<string, unknown> {
+  try {
+    const key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (key && typeof key === 'object' && !Array.isArray(key)) return key as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  throw new ValidationError('cursor is not valid');
 }
