@@ -1,6 +1,6 @@
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import type { Config } from '../lambdas/shared/config.ts';
-import { QUEUE_SETTINGS, RESOURCE_NAMES, TABLE } from '../lambdas/shared/resources.ts';
+import { QUEUE_SETTINGS, RESOURCE_NAMES, TABLE, TABLE_INDEXES } from '../lambdas/shared/resources.ts';
 import type { Emulators } from './emulators.ts';
 
 const DAY = 86_400;
@@ -11,7 +11,7 @@ const DAY = 86_400;
  */
 export async function provisionLocalResources(
   emulators: Emulators,
-  settings: Pick<Config, 'region' | 'maxUploadBytes' | 'resultUrlTtlSeconds' | 'jobTtlDays'>,
+  settings: Pick<Config, 'region' | 'maxUploadBytes' | 'resultUrlTtlSeconds' | 'jobTtlDays' | 'limits'>,
 ): Promise<Config> {
   const { aws } = emulators;
   const queueAttributes = (dlqArn: string) => ({
@@ -44,25 +44,22 @@ export async function provisionLocalResources(
         TableName: RESOURCE_NAMES.table,
         BillingMode: 'PAY_PER_REQUEST',
         AttributeDefinitions: [
-          { AttributeName: TABLE.partitionKey, AttributeType: 'S' },
-          { AttributeName: TABLE.sortKey, AttributeType: 'S' },
-          { AttributeName: TABLE.tenantIndex.partitionKey, AttributeType: 'S' },
-          { AttributeName: TABLE.tenantIndex.sortKey, AttributeType: 'S' },
-        ],
+          TABLE.partitionKey,
+          TABLE.sortKey,
+          ...TABLE_INDEXES.flatMap((i) => [i.partitionKey, i.sortKey]),
+        ].map((name) => ({ AttributeName: name, AttributeType: 'S' as const })),
         KeySchema: [
           { AttributeName: TABLE.partitionKey, KeyType: 'HASH' },
           { AttributeName: TABLE.sortKey, KeyType: 'RANGE' },
         ],
-        GlobalSecondaryIndexes: [
-          {
-            IndexName: TABLE.tenantIndex.name,
-            KeySchema: [
-              { AttributeName: TABLE.tenantIndex.partitionKey, KeyType: 'HASH' },
-              { AttributeName: TABLE.tenantIndex.sortKey, KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'ALL' },
-          },
-        ],
+        GlobalSecondaryIndexes: TABLE_INDEXES.map((index) => ({
+          IndexName: index.name,
+          KeySchema: [
+            { AttributeName: index.partitionKey, KeyType: 'HASH' as const },
+            { AttributeName: index.sortKey, KeyType: 'RANGE' as const },
+          ],
+          Projection: { ProjectionType: 'ALL' as const },
+        })),
       }),
     );
   } catch (error) {
@@ -78,6 +75,7 @@ export async function provisionLocalResources(
     tableName: RESOURCE_NAMES.table,
     bucketName: RESOURCE_NAMES.bucket,
     queues: { express: express.queueUrl, bulk: bulk.queueUrl },
+    deadLetterQueues: { express: expressDlq.queueUrl, bulk: bulkDlq.queueUrl },
     eventsTopicArn: topicArn,
     endpoints: { default: emulators.awsEndpoint, dynamodb: emulators.dynamoEndpoint },
   };

@@ -5,6 +5,7 @@ import { type DocumentRecognizer, Worker, type WorkerOptions } from '../gpu-work
 import { makeCreateJobHandler } from '../lambdas/create-job/create-job.ts';
 import { makeGetJobHandler } from '../lambdas/get-job/get-job.ts';
 import { makeIngestHandler } from '../lambdas/ingest/ingest.ts';
+import { DEFAULT_LIMITS, type Limits } from '../lambdas/shared/config.ts';
 import { ConfigError } from '../lambdas/shared/errors.ts';
 import { createRuntime, type Runtime } from '../lambdas/shared/runtime.ts';
 import { type ApiServer, startApiServer } from './api-server.ts';
@@ -21,6 +22,7 @@ export interface LocalStackOptions {
   apiKeys?: Record<string, string>;
   region?: string;
   maxUploadBytes?: number;
+  limits?: Partial<Limits>;
   /** Keep the job table on disk here. Default: in memory. */
   dynamoPath?: string;
   engine?: Partial<EngineOptions>;
@@ -74,6 +76,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       maxUploadBytes: options.maxUploadBytes ?? 50 * 1024 * 1024,
       resultUrlTtlSeconds: 3600,
       jobTtlDays: 7,
+      limits: { ...DEFAULT_LIMITS, ...options.limits },
     });
     const runtime = createRuntime(config, { logger });
     const apiKeys = options.apiKeys ?? { local: `local-${randomBytes(12).toString('base64url')}` };

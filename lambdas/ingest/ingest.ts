@@ -82,6 +82,7 @@ export async function ingestObject(runtime: Runtime, key: string): Promise<Inges
       uploadedAt: now,
       queuedAt: now,
       sizeBytes: head.sizeBytes,
+      priority: job.priority,
     });
     job = moved.job;
   }

@@ -1,6 +1,29 @@
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
 
+export interface Limits {
+  /** Pages per work message: a long document is shared by many workers a chunk at a time. */
+  chunkPages: number;
+  /** Documents with more pages fail with TOO_MANY_PAGES. */
+  maxPages: number;
+  /** Without a requested priority, jobs up to these sizes go to the express queue. */
+  expressMaxPages: number;
+  expressMaxBytes: number;
+  /** Unfinished jobs a tenant may have at once (429 beyond). */
+  tenantMaxActiveJobs: number;
+  /** Visible messages across the work queues above which create answers 503. */
+  maxQueueDepth: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  chunkPages: 8,
+  maxPages: 2000,
+  expressMaxPages: 8,
+  expressMaxBytes: 5 * 1024 * 1024,
+  tenantMaxActiveJobs: 1000,
+  maxQueueDepth: 100_000,
+};
+
 const intFromEnv = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 /**
@@ -15,10 +38,18 @@ const ConfigSchema = z.object({
   OCRQ_BUCKET_NAME: z.string().min(1),
   OCRQ_EXPRESS_QUEUE_URL: z.string().url(),
   OCRQ_BULK_QUEUE_URL: z.string().url().optional(),
+  OCRQ_EXPRESS_DLQ_URL: z.string().url().optional(),
+  OCRQ_BULK_DLQ_URL: z.string().url().optional(),
   OCRQ_EVENTS_TOPIC_ARN: z.string().min(1),
   OCRQ_MAX_UPLOAD_BYTES: intFromEnv(50 * 1024 * 1024),
   OCRQ_RESULT_URL_TTL_SECONDS: intFromEnv(3600),
   OCRQ_JOB_TTL_DAYS: intFromEnv(7),
+  OCRQ_CHUNK_PAGES: intFromEnv(DEFAULT_LIMITS.chunkPages),
+  OCRQ_MAX_PAGES: intFromEnv(DEFAULT_LIMITS.maxPages),
+  OCRQ_EXPRESS_MAX_PAGES: intFromEnv(DEFAULT_LIMITS.expressMaxPages),
+  OCRQ_EXPRESS_MAX_BYTES: intFromEnv(DEFAULT_LIMITS.expressMaxBytes),
+  OCRQ_TENANT_MAX_ACTIVE_JOBS: intFromEnv(DEFAULT_LIMITS.tenantMaxActiveJobs),
+  OCRQ_MAX_QUEUE_DEPTH: intFromEnv(DEFAULT_LIMITS.maxQueueDepth),
   OCRQ_ENDPOINT_URL: z.string().url().optional(),
   OCRQ_DYNAMODB_ENDPOINT_URL: z.string().url().optional(),
 });
@@ -28,10 +59,13 @@ export interface Config {
   tableName: string;
   bucketName: string;
   queues: { express: string; bulk: string };
+  /** Dead-letter queues of the work queues; absent where none is configured. */
+  deadLetterQueues: { express?: string; bulk?: string };
   eventsTopicArn: string;
   maxUploadBytes: number;
   resultUrlTtlSeconds: number;
   jobTtlDays: number;
+  limits: Limits;
   endpoints: { default?: string; dynamodb?: string };
 }
 
@@ -47,10 +81,22 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tableName: e.OCRQ_TABLE_NAME,
     bucketName: e.OCRQ_BUCKET_NAME,
     queues: { express: e.OCRQ_EXPRESS_QUEUE_URL, bulk: e.OCRQ_BULK_QUEUE_URL ?? e.OCRQ_EXPRESS_QUEUE_URL },
+    deadLetterQueues: {
+      ...(e.OCRQ_EXPRESS_DLQ_URL ? { express: e.OCRQ_EXPRESS_DLQ_URL } : {}),
+      ...(e.OCRQ_BULK_DLQ_URL ? { bulk: e.OCRQ_BULK_DLQ_URL } : {}),
+    },
     eventsTopicArn: e.OCRQ_EVENTS_TOPIC_ARN,
     maxUploadBytes: e.OCRQ_MAX_UPLOAD_BYTES,
     resultUrlTtlSeconds: e.OCRQ_RESULT_URL_TTL_SECONDS,
     jobTtlDays: e.OCRQ_JOB_TTL_DAYS,
+    limits: {
+      chunkPages: e.OCRQ_CHUNK_PAGES,
+      maxPages: e.OCRQ_MAX_PAGES,
+      expressMaxPages: e.OCRQ_EXPRESS_MAX_PAGES,
+      expressMaxBytes: e.OCRQ_EXPRESS_MAX_BYTES,
+      tenantMaxActiveJobs: e.OCRQ_TENANT_MAX_ACTIVE_JOBS,
+      maxQueueDepth: e.OCRQ_MAX_QUEUE_DEPTH,
+    },
     endpoints: {
       default: e.OCRQ_ENDPOINT_URL,
       dynamodb: e.OCRQ_DYNAMODB_ENDPOINT_URL ?? e.OCRQ_ENDPOINT_URL,
@@ -70,7 +116,15 @@ export function configToEnv(config: Config): Record<string, string> {
     OCRQ_MAX_UPLOAD_BYTES: String(config.maxUploadBytes),
     OCRQ_RESULT_URL_TTL_SECONDS: String(config.resultUrlTtlSeconds),
     OCRQ_JOB_TTL_DAYS: String(config.jobTtlDays),
+    OCRQ_CHUNK_PAGES: String(config.limits.chunkPages),
+    OCRQ_MAX_PAGES: String(config.limits.maxPages),
+    OCRQ_EXPRESS_MAX_PAGES: String(config.limits.expressMaxPages),
+    OCRQ_EXPRESS_MAX_BYTES: String(config.limits.expressMaxBytes),
+    OCRQ_TENANT_MAX_ACTIVE_JOBS: String(config.limits.tenantMaxActiveJobs),
+    OCRQ_MAX_QUEUE_DEPTH: String(config.limits.maxQueueDepth),
   };
+  if (config.deadLetterQueues.express) env.OCRQ_EXPRESS_DLQ_URL = config.deadLetterQueues.express;
+  if (config.deadLetterQueues.bulk) env.OCRQ_BULK_DLQ_URL = config.deadLetterQueues.bulk;
   if (config.endpoints.default) env.OCRQ_ENDPOINT_URL = config.endpoints.default;
   if (config.endpoints.dynamodb) env.OCRQ_DYNAMODB_ENDPOINT_URL = config.endpoints.dynamodb;
   return env;

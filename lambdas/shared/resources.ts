@@ -17,8 +17,16 @@ export const TABLE = {
   partitionKey: 'pk',
   sortKey: 'sk',
   ttlAttribute: 'expiresAt',
+  /** All of a tenant's jobs, newest first: listings. */
   tenantIndex: { name: 'byTenantCreated', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+  /** Sparse: only unfinished jobs carry its keys, so counting a tenant's active jobs is cheap. */
+  activeIndex: { name: 'byTenantActive', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
+  /** Sparse: only QUEUED jobs, per priority, oldest first: queue position, ETA, oldest age. */
+  waitingIndex: { name: 'byQueueWaiting', partitionKey: 'gsi3pk', sortKey: 'gsi3sk' },
 } as const;
+
+/** The indexes, in the order the table defines them. */
+export const TABLE_INDEXES = [TABLE.tenantIndex, TABLE.activeIndex, TABLE.waitingIndex] as const;
 
 export const QUEUE_SETTINGS = {
   /** Long enough for a batch of pages on a cold worker; the worker extends it while busy. */

@@ -6,7 +6,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import type { Config } from '../../lambdas/shared/config.ts';
+import { type Config, DEFAULT_LIMITS } from '../../lambdas/shared/config.ts';
 import type { Job } from '../../lambdas/shared/job.ts';
 import { createRuntime } from '../../lambdas/shared/runtime.ts';
 
@@ -22,6 +22,11 @@ export const TEST_CONFIG: Config = {
   maxUploadBytes: 1_000_000,
   resultUrlTtlSeconds: 600,
   jobTtlDays: 7,
+  deadLetterQueues: {
+    express: 'https://sqs.us-east-1.amazonaws.com/123456789012/express-dlq',
+    bulk: 'https://sqs.us-east-1.amazonaws.com/123456789012/bulk-dlq',
+  },
+  limits: DEFAULT_LIMITS,
   endpoints: {},
 };
 

@@ -92,12 +92,10 @@ describe('list-jobs', () => {
 
   it("queries the tenant's index newest first and hands out a cursor", async () => {
     const lastKey = { pk: 'JOB#j2', sk: 'JOB', gsi1pk: 'TENANT#tenant-a', gsi1sk: 'x' };
-    ctx.mocks.dynamo
-      .on(QueryCommand)
-      .resolves({
-        Items: [jobItem(makeJob({ jobId: 'j1' })), jobItem(makeJob({ jobId: 'j2' }))],
-        LastEvaluatedKey: lastKey,
-      });
+    ctx.mocks.dynamo.on(QueryCommand).resolves({
+      Items: [jobItem(makeJob({ jobId: 'j1' })), jobItem(makeJob({ jobId: 'j2' }))],
+      LastEvaluatedKey: lastKey,
+    });
     const res = await makeListJobsHandler(ctx.runtime)(
       apiEvent({ httpMethod: 'GET', queryStringParameters: { limit: '2', status: 'QUEUED' } }),
       lambdaContext,

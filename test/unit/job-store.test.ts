@@ -44,7 +44,10 @@ describe('JobStore', () => {
   it('transitions with a condition on the allowed sources and the tenant', async () => {
     const next = makeJob({ status: 'QUEUED', queuedAt: 'now' });
     ctx.mocks.dynamo.on(UpdateCommand).resolves({ Attributes: jobItem(next) });
-    const result = await ctx.runtime.jobs.transition('tenant-a', 'job-1', 'QUEUED', { queuedAt: 'now' });
+    const result = await ctx.runtime.jobs.transition('tenant-a', 'job-1', 'QUEUED', {
+      queuedAt: 'now',
+      priority: 'bulk',
+    });
     expect(result).toEqual({ job: next, changed: true });
     const input = ctx.mocks.dynamo.commandCalls(UpdateCommand)[0]!.args[0].input;
     expect(input.ConditionExpression).toBe('#tenantId = :tenantId AND #status IN (:from0, :from1)');
@@ -53,12 +56,18 @@ describe('JobStore', () => {
       input.ExpressionAttributeValues?.[':from1'],
     ]).toEqual(['AWAITING_UPLOAD', 'FAILED']);
     expect(input.UpdateExpression).toContain('#queuedAt = :queuedAt');
+    // QUEUED jobs enter the waiting index of their queue and stay in the tenant's active index.
+    expect(input.ExpressionAttributeValues).toMatchObject({
+      ':gsi2pk': 'ACTIVE#tenant-a',
+      ':gsi3pk': 'QUEUED#bulk',
+      ':gsi3sk': 'now#job-1',
+    });
   });
 
   it('reports a repeated transition as unchanged instead of failing', async () => {
     ctx.mocks.dynamo.on(UpdateCommand).rejects(conditionFailed());
     ctx.mocks.dynamo.on(GetCommand).resolves({ Item: jobItem(makeJob({ status: 'QUEUED' })) });
-    const result = await ctx.runtime.jobs.transition('tenant-a', 'job-1', 'QUEUED');
+    const result = await ctx.runtime.jobs.transition('tenant-a', 'job-1', 'QUEUED', { priority: 'express' });
     expect(result.changed).toBe(false);
     expect(result.job.status).toBe('QUEUED');
   });
@@ -74,9 +83,17 @@ describe('JobStore', () => {
   it('reports a missing job', async () => {
     ctx.mocks.dynamo.on(UpdateCommand).rejects(conditionFailed());
     ctx.mocks.dynamo.on(GetCommand).resolves({});
-    await expect(ctx.runtime.jobs.transition('tenant-a', 'nope', 'QUEUED')).rejects.toBeInstanceOf(
-      JobNotFoundError,
-    );
+    await expect(
+      ctx.runtime.jobs.transition('tenant-a', 'nope', 'QUEUED', { priority: 'express' }),
+    ).rejects.toBeInstanceOf(JobNotFoundError);
+  });
+
+  it('takes a finished job out of the active and waiting indexes', async () => {
+    ctx.mocks.dynamo.on(UpdateCommand).resolves({ Attributes: jobItem(makeJob({ status: 'SUCCEEDED' })) });
+    await ctx.runtime.jobs.transition('tenant-a', 'job-1', 'SUCCEEDED');
+    const input = ctx.mocks.dynamo.commandCalls(UpdateCommand)[0]!.args[0].input;
+    expect(input.UpdateExpression).toMatch(/REMOVE #gsi2pk, #gsi2sk, #gsi3pk, #gsi3sk$/);
+    await expect(ctx.runtime.jobs.transition('tenant-a', 'job-1', 'QUEUED')).rejects.toThrow(/priority/);
   });
 
   it('marks a job enqueued once', async () => {
@@ -87,6 +104,8 @@ describe('JobStore', () => {
 
   it('passes other DynamoDB errors through', async () => {
     ctx.mocks.dynamo.on(UpdateCommand).rejects(new Error('throttled'));
-    await expect(ctx.runtime.jobs.transition('tenant-a', 'job-1', 'QUEUED')).rejects.toThrow('throttled');
+    await expect(
+      ctx.runtime.jobs.transition('tenant-a', 'job-1', 'QUEUED', { priority: 'express' }),
+    ).rejects.toThrow('throttled');
   });
 });

@@ -7,9 +7,9 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, InvalidTransitionError, JobNotFoundError, ValidationError } from '../errors.ts';
-import type { Job, JobStatus } from '../job.ts';
+import { isTerminal, type Job, type JobStatus } from '../job.ts';
 import { sourcesOf } from '../job-state.ts';
-import { TABLE } from '../resources.ts';
+import { TABLE, TABLE_INDEXES } from '../resources.ts';
 
 /** Fields a transition may set besides the status itself. */
 export type JobPatch = Partial<
@@ -24,6 +24,7 @@ export type JobPatch = Partial<
     | 'result'
     | 'expiresAt'
     | 'sizeBytes'
+    | 'priority'
   >
 >;
 
@@ -43,15 +44,31 @@ const jobKey = (jobId: string) => ({ [TABLE.partitionKey]: `JOB#${jobId}`, [TABL
 const KEY_ATTRIBUTES = new Set<string>([
   TABLE.partitionKey,
   TABLE.sortKey,
-  TABLE.tenantIndex.partitionKey,
-  TABLE.tenantIndex.sortKey,
+  ...TABLE_INDEXES.flatMap((index) => [index.partitionKey, index.sortKey]),
 ]);
+
+/** Index keys of the sparse indexes, as they must be while the job has `status`. */
+function sparseIndexKeys(job: Pick<Job, 'tenantId' | 'jobId' | 'priority'>, status: JobStatus, at: string) {
+  const set: Record<string, string> = {};
+  const remove: string[] = [];
+  if (isTerminal(status)) remove.push(TABLE.activeIndex.partitionKey, TABLE.activeIndex.sortKey);
+  else {
+    set[TABLE.activeIndex.partitionKey] = `ACTIVE#${job.tenantId}`;
+    set[TABLE.activeIndex.sortKey] = job.jobId;
+  }
+  if (status === 'QUEUED') {
+    set[TABLE.waitingIndex.partitionKey] = `QUEUED#${job.priority}`;
+    set[TABLE.waitingIndex.sortKey] = `${at}#${job.jobId}`;
+  } else remove.push(TABLE.waitingIndex.partitionKey, TABLE.waitingIndex.sortKey);
+  return { set, remove };
+}
 
 function toItem(job: Job): Record<string, unknown> {
   return {
     ...jobKey(job.jobId),
     [TABLE.tenantIndex.partitionKey]: `TENANT#${job.tenantId}`,
     [TABLE.tenantIndex.sortKey]: `${job.createdAt}#${job.jobId}`,
+    ...sparseIndexKeys(job, job.status, job.queuedAt ?? job.createdAt).set,
     ...job,
   };
 }
@@ -131,6 +148,20 @@ export class JobStore {
       values[`:${field}`] = value;
       sets.push(`#${field} = :${field}`);
     }
+    // The waiting index is per queue: whoever queues a job says on which.
+    if (to === 'QUEUED' && !patch.priority) throw new Error('a transition to QUEUED needs the job priority');
+    const indexKeys = sparseIndexKeys(
+      { tenantId, jobId, priority: patch.priority ?? 'express' },
+      to,
+      patch.queuedAt ?? String(values[':updatedAt']),
+    );
+    for (const [field, value] of Object.entries(indexKeys.set)) {
+      names[`#${field}`] = field;
+      values[`:${field}`] = value;
+      sets.push(`#${field} = :${field}`);
+    }
+    for (const field of indexKeys.remove) names[`#${field}`] = field;
+    const removes = indexKeys.remove.map((field) => `#${field}`);
     const sources = sourcesOf(to);
     sources.forEach((s, i) => {
       values[`:from${i}`] = s;
@@ -141,7 +172,7 @@ export class JobStore {
         new UpdateCommand({
           TableName: this.tableName,
           Key: jobKey(jobId),
-          UpdateExpression: `SET ${sets.join(', ')}`,
+          UpdateExpression: `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
           ConditionExpression: condition,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
