@@ -3,6 +3,8 @@ import { z } from 'zod';
 import {
   ConflictError,
   PayloadTooLargeError,
+  ServiceBusyError,
+  TooManyRequestsError,
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../shared/errors.ts';
@@ -63,6 +65,26 @@ export function parseIdempotencyKey(value: string | undefined): string | undefin
 }
 
 /**
+ * Refuses new work the pipeline should not take now: a tenant at its limit of unfinished
+ * jobs (429), or queues deeper than the backpressure bound (503). Both say when to retry.
+ */
+export async function checkCapacity(runtime: Runtime, tenantId: string): Promise<void> {
+  const { limits } = runtime.config;
+  const active = await runtime.jobs.countActive(tenantId, limits.tenantMaxActiveJobs);
+  if (active >= limits.tenantMaxActiveJobs) {
+    throw new TooManyRequestsError(
+      `this tenant has ${limits.tenantMaxActiveJobs} unfinished jobs, the most allowed at once; wait for some to finish`,
+      30,
+    );
+  }
+  const [express, bulk] = await Promise.all([runtime.queue.depth('express'), runtime.queue.depth('bulk')]);
+  const depth = express.visible + bulk.visible;
+  if (depth > limits.maxQueueDepth) {
+    throw new ServiceBusyError(`the work queues hold ${depth} waiting messages; try again shortly`, 60);
+  }
+}
+
+/**
  * POST /v1/jobs: records the job as AWAITING_UPLOAD and hands back a presigned upload.
  * With an Idempotency-Key, the same key and body give back the same job (`replayed`), and the
  * same key with another body is refused (409).
@@ -85,6 +107,7 @@ export async function createJob(
       `sizeBytes ${body.sizeBytes} exceeds the maximum upload size of ${runtime.config.maxUploadBytes} bytes`,
     );
   }
+  await checkCapacity(runtime, tenantId);
   const jobId = idempotencyKey ? idempotentJobId(tenantId, idempotencyKey) : newJobId();
   const hash = idempotencyKey ? requestHash(body) : undefined;
   const now = new Date().toISOString();

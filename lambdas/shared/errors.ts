@@ -53,6 +53,18 @@ export class UnsupportedMediaTypeError extends ApiError {
   }
 }
 
+export class TooManyRequestsError extends ApiError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super(429, 'TOO_MANY_ACTIVE_JOBS', message, { 'retry-after': String(retryAfterSeconds) });
+  }
+}
+
+export class ServiceBusyError extends ApiError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super(503, 'QUEUE_FULL', message, { 'retry-after': String(retryAfterSeconds) });
+  }
+}
+
 /** A status change the state machine does not allow (e.g. SUCCEEDED → PROCESSING). */
 export class InvalidTransitionError extends Error {
   constructor(

@@ -2,6 +2,7 @@ export * from './adapters/api-keys.ts';
 export * from './adapters/blob-store.ts';
 export * from './adapters/event-bus.ts';
 export * from './adapters/job-store.ts';
+export * from './adapters/stats-store.ts';
 export * from './adapters/work-queue.ts';
 export * from './aws-clients.ts';
 export * from './config.ts';

@@ -3,6 +3,7 @@ import { ApiKeyStore } from './adapters/api-keys.ts';
 import { BlobStore } from './adapters/blob-store.ts';
 import { EventBus } from './adapters/event-bus.ts';
 import { JobStore } from './adapters/job-store.ts';
+import { StatsStore } from './adapters/stats-store.ts';
 import { WorkQueue } from './adapters/work-queue.ts';
 import { type AwsClients, createAwsClients } from './aws-clients.ts';
 import type { Config } from './config.ts';
@@ -15,6 +16,7 @@ export interface Runtime {
   queue: WorkQueue;
   events: EventBus;
   apiKeys: ApiKeyStore;
+  stats: StatsStore;
   logger: Logger;
 }
 
@@ -27,7 +29,8 @@ export function createRuntime(
     config,
     jobs: new JobStore(clients.dynamo, config.tableName),
     blobs: new BlobStore(clients.s3, config.bucketName),
-    queue: new WorkQueue(clients.sqs, config.queues),
+    queue: new WorkQueue(clients.sqs, config.queues, config.deadLetterQueues),
+    stats: new StatsStore(clients.dynamo, config.tableName),
     events: new EventBus(clients.sns, config.eventsTopicArn),
     apiKeys: new ApiKeyStore(clients.dynamo, config.tableName),
     logger: options.logger ?? new Logger({ serviceName: options.serviceName ?? 'ocr-pipeline' }),

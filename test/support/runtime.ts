@@ -2,8 +2,8 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type Config, DEFAULT_LIMITS } from '../../lambdas/shared/config.ts';
@@ -46,6 +46,9 @@ export function mockedRuntime(config: Config = TEST_CONFIG) {
     sqs: mockClient(clients.sqs),
     sns: mockClient(clients.sns),
   };
+  // Defaults for the capacity checks every create makes: no active jobs, empty queues.
+  mocks.dynamo.on(QueryCommand).resolves({ Count: 0, Items: [] });
+  mocks.sqs.on(GetQueueAttributesCommand).resolves({ Attributes: {} });
   const runtime = createRuntime(config, { clients, logger: new Logger({ logLevel: 'SILENT' }) });
   return { runtime, mocks };
 }

@@ -1,4 +1,5 @@
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { makeCreateJobHandler } from '../../lambdas/create-job/create-job.ts';
 import { hashApiKey } from '../../lambdas/shared/adapters/api-keys.ts';
@@ -124,6 +125,34 @@ describe('create-job', () => {
     const error = JSON.parse(res.body).error;
     expect(error.code).toBe(code);
     expect(error.message.length).toBeGreaterThan(5);
+    expect(ctx.mocks.dynamo.commandCalls(PutCommand)).toHaveLength(0);
+  });
+
+  it('answers 429 with Retry-After when the tenant has too many unfinished jobs', async () => {
+    ctx.mocks.dynamo.on(QueryCommand).resolves({ Count: 1000 });
+    const res = await ctx.handler(
+      apiEvent(body({ fileName: 'scan.png', contentType: 'image/png', sizeBytes: 5 })),
+      lambdaContext,
+    );
+    expect(res.statusCode).toBe(429);
+    expect(res.headers?.['retry-after']).toBe('30');
+    expect(JSON.parse(res.body).error.code).toBe('TOO_MANY_ACTIVE_JOBS');
+    const query = ctx.mocks.dynamo.commandCalls(QueryCommand)[0]!.args[0].input;
+    expect(query).toMatchObject({ IndexName: 'byTenantActive', Select: 'COUNT' });
+    expect(query.ExpressionAttributeValues).toEqual({ ':pk': 'ACTIVE#tenant-a' });
+  });
+
+  it('answers 503 with Retry-After when the queues are deeper than the bound', async () => {
+    ctx.mocks.sqs
+      .on(GetQueueAttributesCommand)
+      .resolves({ Attributes: { ApproximateNumberOfMessages: '60000' } });
+    const res = await ctx.handler(
+      apiEvent(body({ fileName: 'scan.png', contentType: 'image/png', sizeBytes: 5 })),
+      lambdaContext,
+    );
+    expect(res.statusCode).toBe(503);
+    expect(res.headers?.['retry-after']).toBe('60');
+    expect(JSON.parse(res.body).error.code).toBe('QUEUE_FULL');
     expect(ctx.mocks.dynamo.commandCalls(PutCommand)).toHaveLength(0);
   });
 

@@ -251,6 +251,86 @@ export class JobStore {
     } while (startKey && jobs.length < options.limit);
     return { jobs, ...(startKey ? { cursor: encodeCursor(startKey) } : {}) };
   }
+
+  /** How many unfinished jobs the tenant has, counting no further than `cap`. */
+  async countActive(tenantId: string, cap: number): Promise<number> {
+    return this.countIndex(TABLE.activeIndex.name, TABLE.activeIndex.partitionKey, `ACTIVE#${tenantId}`, cap);
+  }
+
+  /**
+   * The QUEUED jobs of a queue ahead of `job` (queued earlier), at most `cap`, with the pages
+   * they still have to do: the job's position and the work before it.
+   */
+  async waitingAhead(job: Job, cap: number): Promise<{ jobs: number; pages: number }> {
+    const index = TABLE.waitingIndex;
+    let jobs = 0;
+    let pages = 0;
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const out = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: index.name,
+          KeyConditionExpression: '#pk = :pk AND #sk < :sk',
+          ProjectionExpression: '#pages',
+          ExpressionAttributeNames: { '#pk': index.partitionKey, '#sk': index.sortKey, '#pages': 'pages' },
+          ExpressionAttributeValues: {
+            ':pk': `QUEUED#${job.priority}`,
+            ':sk': `${job.queuedAt ?? job.createdAt}#${job.jobId}`,
+          },
+          Limit: Math.min(cap - jobs, 1000),
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        const p = item.pages as Job['pages'] | undefined;
+        jobs += 1;
+        pages += Math.max(1, (p?.total ?? 1) - (p?.done ?? 0));
+      }
+      startKey = out.LastEvaluatedKey;
+    } while (startKey && jobs < cap);
+    return { jobs, pages };
+  }
+
+  /** When the longest-waiting QUEUED job of a queue was queued; undefined when none waits. */
+  async oldestQueuedAt(priority: Job['priority']): Promise<string | undefined> {
+    const index = TABLE.waitingIndex;
+    const out = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: index.name,
+        KeyConditionExpression: '#pk = :pk',
+        ExpressionAttributeNames: { '#pk': index.partitionKey },
+        ExpressionAttributeValues: { ':pk': `QUEUED#${priority}` },
+        ScanIndexForward: true,
+        Limit: 1,
+      }),
+    );
+    const first = out.Items?.[0];
+    return typeof first?.queuedAt === 'string' ? first.queuedAt : undefined;
+  }
+
+  private async countIndex(indexName: string, keyName: string, key: string, cap: number): Promise<number> {
+    let count = 0;
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const out = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: indexName,
+          KeyConditionExpression: '#pk = :pk',
+          ExpressionAttributeNames: { '#pk': keyName },
+          ExpressionAttributeValues: { ':pk': key },
+          Select: 'COUNT',
+          Limit: Math.min(cap - count + 1, 1000),
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      count += out.Count ?? 0;
+      startKey = out.LastEvaluatedKey;
+    } while (startKey && count <= cap);
+    return count;
+  }
 }
 
 function encodeCursor(key: Record<string, unknown>): string {

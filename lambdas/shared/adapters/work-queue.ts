@@ -1,6 +1,7 @@
 import {
   ChangeMessageVisibilityCommand,
   DeleteMessageCommand,
+  GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
   type SQSClient,
@@ -8,8 +9,16 @@ import {
 import type { Priority } from '../job.ts';
 import type { WorkMessage } from '../messages.ts';
 
+export interface QueueDepth {
+  visible: number;
+  inFlight: number;
+  delayed: number;
+}
+
 export interface ReceivedMessage {
   queue: Priority;
+  /** True for a message received from the queue's dead-letter queue. */
+  dead?: boolean;
   messageId: string;
   receiptHandle: string;
   body: string;
@@ -22,7 +31,19 @@ export class WorkQueue {
   constructor(
     private readonly client: SQSClient,
     private readonly urls: Record<Priority, string>,
+    private readonly deadLetterUrls: Partial<Record<Priority, string>> = {},
   ) {}
+
+  private urlOf(message: Pick<ReceivedMessage, 'queue' | 'dead'>): string {
+    if (!message.dead) return this.urls[message.queue];
+    const url = this.deadLetterUrls[message.queue];
+    if (!url) throw new Error(`no dead-letter queue is configured for ${message.queue}`);
+    return url;
+  }
+
+  hasDeadLetterQueue(priority: Priority): boolean {
+    return this.deadLetterUrls[priority] !== undefined;
+  }
 
   async send(priority: Priority, message: WorkMessage): Promise<string | undefined> {
     const out = await this.client.send(
@@ -41,11 +62,18 @@ export class WorkQueue {
   /** Long-polls one queue; an abort signal ends the wait early (worker shutdown). */
   async receive(
     priority: Priority,
-    options: { maxMessages: number; waitSeconds: number; visibilitySeconds?: number; signal?: AbortSignal },
+    options: {
+      maxMessages: number;
+      waitSeconds: number;
+      visibilitySeconds?: number;
+      signal?: AbortSignal;
+      dead?: boolean;
+    },
   ): Promise<ReceivedMessage[]> {
+    const dead = options.dead === true;
     const out = await this.client.send(
       new ReceiveMessageCommand({
-        QueueUrl: this.urls[priority],
+        QueueUrl: this.urlOf({ queue: priority, dead }),
         MaxNumberOfMessages: options.maxMessages,
         WaitTimeSeconds: options.waitSeconds,
         VisibilityTimeout: options.visibilitySeconds,
@@ -55,6 +83,7 @@ export class WorkQueue {
     );
     return (out.Messages ?? []).map((m) => ({
       queue: priority,
+      ...(dead ? { dead } : {}),
       messageId: m.MessageId ?? '',
       receiptHandle: m.ReceiptHandle ?? '',
       body: m.Body ?? '',
@@ -64,7 +93,7 @@ export class WorkQueue {
 
   async delete(message: ReceivedMessage): Promise<void> {
     await this.client.send(
-      new DeleteMessageCommand({ QueueUrl: this.urls[message.queue], ReceiptHandle: message.receiptHandle }),
+      new DeleteMessageCommand({ QueueUrl: this.urlOf(message), ReceiptHandle: message.receiptHandle }),
     );
   }
 
@@ -72,10 +101,35 @@ export class WorkQueue {
   async extendVisibility(message: ReceivedMessage, seconds: number): Promise<void> {
     await this.client.send(
       new ChangeMessageVisibilityCommand({
-        QueueUrl: this.urls[message.queue],
+        QueueUrl: this.urlOf(message),
         ReceiptHandle: message.receiptHandle,
         VisibilityTimeout: seconds,
       }),
     );
+  }
+
+  /** Sends a message body as it is (a redriven dead letter keeps its content). */
+  async sendBody(priority: Priority, body: string): Promise<void> {
+    await this.client.send(new SendMessageCommand({ QueueUrl: this.urls[priority], MessageBody: body }));
+  }
+
+  /** Approximate message counts of a work queue or of its dead-letter queue. */
+  async depth(priority: Priority, options: { dead?: boolean } = {}): Promise<QueueDepth> {
+    const out = await this.client.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: this.urlOf({ queue: priority, dead: options.dead }),
+        AttributeNames: [
+          'ApproximateNumberOfMessages',
+          'ApproximateNumberOfMessagesNotVisible',
+          'ApproximateNumberOfMessagesDelayed',
+        ],
+      }),
+    );
+    const a = out.Attributes ?? {};
+    return {
+      visible: Number(a.ApproximateNumberOfMessages ?? 0),
+      inFlight: Number(a.ApproximateNumberOfMessagesNotVisible ?? 0),
+      delayed: Number(a.ApproximateNumberOfMessagesDelayed ?? 0),
+    };
   }
 }
