@@ -162,6 +162,12 @@ export class Worker {
         retryInSeconds: delay,
         error: error as Error,
       });
+      await this.runtime.jobs
+        .recordAttemptError(work.tenantId, work.jobId, {
+          code: 'PROCESSING_ERROR',
+          message: error instanceof Error ? error.message : String(error),
+        })
+        .catch(() => undefined);
       await queue.extendVisibility(message, delay).catch(() => undefined);
       return this.settled('retry');
     } finally {

@@ -72,11 +72,33 @@ export async function presentJob(runtime: Runtime, job: Job, base: string) {
   return view;
 }
 
+/** Jobs counted ahead of a queued one, at most: beyond this the position reads "over". */
+const POSITION_CAP = 10_000;
+
+/**
+ * Where a waiting job stands: its place in its queue, the pages before it, and an ETA from
+ * the pages per minute the workers finished recently (null while there is no throughput yet).
+ */
+export async function queueEstimate(runtime: Runtime, job: Job) {
+  const remaining = Math.max(1, job.pages.total - job.pages.done);
+  const [ahead, pagesPerMinute] = await Promise.all([
+    job.status === 'QUEUED' ? runtime.jobs.waitingAhead(job, POSITION_CAP) : { jobs: 0, pages: 0 },
+    runtime.stats.pagesPerMinute(),
+  ]);
+  return {
+    queue: job.priority,
+    ...(job.status === 'QUEUED' ? { position: ahead.jobs + 1, pagesAhead: ahead.pages } : {}),
+    etaSeconds: pagesPerMinute > 0 ? Math.round(((ahead.pages + remaining) / pagesPerMinute) * 60) : null,
+  };
+}
+
 /** GET /v1/jobs/{id}: another tenant's job is indistinguishable from a missing one (404). */
 export async function getJob(runtime: Runtime, tenantId: string, jobId: string, base: string) {
   const job = await runtime.jobs.get(tenantId, jobId);
   if (!job) throw new NotFoundError(`job ${jobId} not found`);
-  return presentJob(runtime, job, base);
+  const view = await presentJob(runtime, job, base);
+  if (job.status === 'QUEUED' || job.status === 'PROCESSING') view.estimate = await queueEstimate(runtime, job);
+  return view;
 }
 
 export function makeGetJobHandler(runtime: Runtime): ApiHandler {

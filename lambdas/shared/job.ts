@@ -54,6 +54,8 @@ export interface Job {
   startedAt?: string;
   finishedAt?: string;
   error?: JobError;
+  /** The latest transient failure, kept for the MAX_ATTEMPTS error should retries run out. */
+  lastError?: JobError;
   result?: { jsonKey: string; textKey: string };
   /** Epoch seconds after which DynamoDB may delete the item. */
   expiresAt?: number;

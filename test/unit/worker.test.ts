@@ -71,6 +71,10 @@ function setup(job: Job | undefined, recognize: DocumentRecognizer['recognize'] 
   ctx.mocks.dynamo.on(GetCommand).callsFake(() => ({ Item: stored && jobItem(stored) }));
   ctx.mocks.dynamo.on(UpdateCommand).callsFake((input) => {
     const values = input.ExpressionAttributeValues as Record<string, unknown>;
+    if (input.UpdateExpression?.startsWith('SET #lastError')) {
+      stored = { ...stored!, lastError: values[':error'] as Job['lastError'] };
+      return {};
+    }
     stored = {
       ...stored!,
       status: values[':to'] as Job['status'],
@@ -139,6 +143,7 @@ describe('Worker.process', () => {
     expect(change.VisibilityTimeout).toBeGreaterThanOrEqual(5);
     expect(change.VisibilityTimeout).toBeLessThanOrEqual(10);
     expect(ctx.current()?.status).toBe('PROCESSING');
+    expect(ctx.current()?.lastError).toEqual({ code: 'PROCESSING_ERROR', message: 'socket hang up' });
   });
 
   it('drops messages of settled or missing jobs without running the engine', async () => {

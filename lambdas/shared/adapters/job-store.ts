@@ -7,7 +7,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, InvalidTransitionError, JobNotFoundError, ValidationError } from '../errors.ts';
-import { isTerminal, type Job, type JobStatus } from '../job.ts';
+import { isTerminal, type Job, type JobError, type JobStatus } from '../job.ts';
 import { sourcesOf } from '../job-state.ts';
 import { TABLE, TABLE_INDEXES } from '../resources.ts';
 
@@ -124,12 +124,14 @@ export class JobStore {
    * Moves the job to `to` if the state machine allows it from the stored status.
    * Already at `to`: returns `changed: false` and writes nothing. Any other refused
    * move throws {@link InvalidTransitionError}; a missing job {@link JobNotFoundError}.
+   * `clear` names fields to remove (a retried job loses its error).
    */
   async transition(
     tenantId: string,
     jobId: string,
     to: JobStatus,
     patch: JobPatch = {},
+    clear: ReadonlyArray<'error' | 'finishedAt' | 'enqueuedAt' | 'expiresAt'> = [],
   ): Promise<TransitionResult> {
     const names: Record<string, string> = {
       '#status': 'status',
@@ -160,8 +162,8 @@ export class JobStore {
       values[`:${field}`] = value;
       sets.push(`#${field} = :${field}`);
     }
-    for (const field of indexKeys.remove) names[`#${field}`] = field;
-    const removes = indexKeys.remove.map((field) => `#${field}`);
+    for (const field of [...indexKeys.remove, ...clear]) names[`#${field}`] = field;
+    const removes = [...indexKeys.remove, ...clear].map((field) => `#${field}`);
     const sources = sourcesOf(to);
     sources.forEach((s, i) => {
       values[`:from${i}`] = s;
@@ -250,6 +252,24 @@ export class JobStore {
       startKey = out.LastEvaluatedKey;
     } while (startKey && jobs.length < options.limit);
     return { jobs, ...(startKey ? { cursor: encodeCursor(startKey) } : {}) };
+  }
+
+  /** Keeps the latest transient failure on the job, for the MAX_ATTEMPTS error if it ends there. */
+  async recordAttemptError(tenantId: string, jobId: string, error: JobError): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: jobKey(jobId),
+          UpdateExpression: 'SET #lastError = :error',
+          ConditionExpression: '#tenantId = :tenantId',
+          ExpressionAttributeNames: { '#lastError': 'lastError', '#tenantId': 'tenantId' },
+          ExpressionAttributeValues: { ':error': error, ':tenantId': tenantId },
+        }),
+      );
+    } catch (e) {
+      if (!(e instanceof ConditionalCheckFailedException)) throw e;
+    }
   }
 
   /** How many unfinished jobs the tenant has, counting no further than `cap`. */
