@@ -1,14 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { type EngineOptions, OcrEngine } from '../gpu-worker/src/engine/index.ts';
+import { type EngineOptions, OcrEngine } from '../gpu-worker/src/ocr/index.ts';
 import { type DocumentRecognizer, Worker, type WorkerOptions } from '../gpu-worker/src/worker.ts';
+import { makeCancelJobHandler } from '../lambdas/cancel-job/cancel-job.ts';
 import { makeCreateJobHandler } from '../lambdas/create-job/create-job.ts';
+import { makeDlqHandler } from '../lambdas/dlq/dlq.ts';
 import { makeGetJobHandler } from '../lambdas/get-job/get-job.ts';
+import { makeGetResultHandler } from '../lambdas/get-result/get-result.ts';
 import { makeIngestHandler } from '../lambdas/ingest/ingest.ts';
+import { makeListJobsHandler } from '../lambdas/list-jobs/list-jobs.ts';
+import { makeOpenApiHandler } from '../lambdas/openapi/openapi.ts';
+import { makeQueueStatsHandler } from '../lambdas/queue-stats/queue-stats.ts';
+import { makeRedriveHandler } from '../lambdas/redrive/redrive.ts';
+import { makeRetryJobHandler } from '../lambdas/retry-job/retry-job.ts';
 import { DEFAULT_LIMITS, type Limits } from '../lambdas/shared/config.ts';
 import { ConfigError } from '../lambdas/shared/errors.ts';
+import { API_ROUTES } from '../lambdas/shared/routes.ts';
 import { createRuntime, type Runtime } from '../lambdas/shared/runtime.ts';
-import { type ApiServer, startApiServer } from './api-server.ts';
+import { type ApiServer, type ProxyHandler, type Route, startApiServer } from './api-server.ts';
 import { type Emulators, startEmulators } from './emulators.ts';
 import { provisionLocalResources } from './resources.ts';
 import { S3EventBridge } from './s3-events.ts';
@@ -29,6 +38,8 @@ export interface LocalStackOptions {
   /** A recognizer to use instead of the OCR engine (tests of the control plane). */
   recognizer?: DocumentRecognizer;
   worker?: Partial<WorkerOptions>;
+  /** How often the dead-letter sweep runs (ms). */
+  deadLetterSweepMs?: number;
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
 }
 
@@ -39,6 +50,26 @@ export interface LocalStack {
   emulators: Emulators;
   workers: Worker[];
   stop(): Promise<void>;
+}
+
+/** Every route of the API table, served by the same handler the cloud's Lambda runs. */
+export function apiRoutes(runtime: Runtime): Route[] {
+  const handlers: Record<string, (runtime: Runtime) => ProxyHandler> = {
+    'create-job': makeCreateJobHandler,
+    'list-jobs': makeListJobsHandler,
+    'get-job': makeGetJobHandler,
+    'cancel-job': makeCancelJobHandler,
+    'retry-job': makeRetryJobHandler,
+    'get-result': makeGetResultHandler,
+    'queue-stats': makeQueueStatsHandler,
+    redrive: makeRedriveHandler,
+    openapi: () => makeOpenApiHandler(),
+  };
+  return API_ROUTES.map((route) => {
+    const make = handlers[route.handler];
+    if (!make) throw new Error(`no local handler for ${route.handler}`);
+    return { method: route.method, resource: route.path, handler: make(runtime) };
+  });
 }
 
 /** Parses `OCRQ_LOCAL_API_KEYS=tenantA:keyA,tenantB:keyB`. */
@@ -103,12 +134,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     bridge.start();
     stopped.push(() => bridge.stop());
 
+    // In AWS a schedule runs the dlq handler every minute; here it runs every few seconds.
+    const sweepDeadLetters = makeDlqHandler(runtime);
+    const sweeper = setInterval(() => {
+      sweepDeadLetters().catch((error: unknown) =>
+        logger.error('dead-letter sweep failed', { error: error as Error }),
+      );
+    }, options.deadLetterSweepMs ?? 2000);
+    stopped.push(async () => clearInterval(sweeper));
+
     const api: ApiServer = await startApiServer({
       port: options.port ?? 0,
-      routes: [
-        { method: 'POST', resource: '/v1/jobs', handler: makeCreateJobHandler(runtime) },
-        { method: 'GET', resource: '/v1/jobs/{jobId}', handler: makeGetJobHandler(runtime) },
-      ],
+      routes: apiRoutes(runtime),
       onError: (error) => logger.error('local API error', { error: error as Error }),
     });
     stopped.push(() => api.close());

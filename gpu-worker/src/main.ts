@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { loadConfig } from '../../lambdas/shared/config.ts';
 import { ConfigError } from '../../lambdas/shared/errors.ts';
 import { createRuntime } from '../../lambdas/shared/runtime.ts';
-import { OcrEngine } from './engine/index.ts';
+import { OcrEngine } from './ocr/index.ts';
 import { Worker } from './worker.ts';
 
 /** Worker settings on top of the shared configuration, validated at start like it. */

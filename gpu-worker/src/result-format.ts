@@ -1,4 +1,4 @@
-import type { OcrResult } from './engine/index.ts';
+import type { OcrResult } from './ocr/index.ts';
 
 /** The plain-text result: each page's lines in reading order, pages separated by a form feed. */
 export function resultText(result: OcrResult): string {

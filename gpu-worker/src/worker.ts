@@ -1,18 +1,20 @@
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReceivedMessage } from '../../lambdas/shared/adapters/work-queue.ts';
 import { InvalidTransitionError, isPermanent, PermanentJobError } from '../../lambdas/shared/errors.ts';
 import { jobEvent } from '../../lambdas/shared/events.ts';
-import { isTerminal, type JobError, type Priority } from '../../lambdas/shared/job.ts';
+import { isTerminal, type Job, type JobError, type Priority } from '../../lambdas/shared/job.ts';
 import { InvalidMessageError, parseWorkMessage, type WorkMessage } from '../../lambdas/shared/messages.ts';
 import { objectKeys } from '../../lambdas/shared/resources.ts';
 import type { Runtime } from '../../lambdas/shared/runtime.ts';
 import { type BackoffOptions, DEFAULT_BACKOFF, exponentialBackoff } from './backoffs.ts';
-import type { OcrResult } from './engine/index.ts';
+import type { OcrResult, PageResult } from './ocr/index.ts';
 import { resultText } from './result-format.ts';
 
 /** What the worker needs of the OCR engine: a document's bytes in, pages of lines out. */
 export interface DocumentRecognizer {
-  recognize(input: Buffer): Promise<OcrResult>;
+  /** OCRs pages `firstPage` … `firstPage + pageCount - 1` (1-based), numbered as in the document. */
+  recognize(input: Buffer, pages?: { firstPage: number; pageCount: number }): Promise<OcrResult>;
 }
 
 export interface WorkerOptions {
@@ -21,15 +23,27 @@ export interface WorkerOptions {
   /** Visibility the worker holds a message for, renewed at a third of it while working. */
   visibilitySeconds: number;
   backoff: BackoffOptions;
+  /**
+   * Share of receives that try the bulk queue before the express one, so a steady stream of
+   * express work never starves bulk (0.25: every fourth receive).
+   */
+  bulkShare: number;
+  /** Names this worker in heartbeats (queue stats count the workers seen in the last minute). */
+  workerId: string;
 }
 
 export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
   idleWaitSeconds: 10,
   visibilitySeconds: 120,
   backoff: DEFAULT_BACKOFF,
+  bulkShare: 0.25,
+  workerId: `worker-${randomUUID().slice(0, 8)}`,
 };
 
-export type MessageOutcome = 'succeeded' | 'failed' | 'dropped' | 'retry';
+const HEARTBEAT_MS = 20_000;
+
+/** What became of a delivery: `chunk-done` when the job still has other chunks in flight. */
+export type MessageOutcome = 'succeeded' | 'chunk-done' | 'failed' | 'dropped' | 'retry';
 
 /**
  * The SQS consumer: takes work from the express queue before the bulk one, runs the OCR
@@ -47,6 +61,8 @@ export class Worker {
   private running: Promise<void> | undefined;
   private processed = 0;
   private lastActivity = Date.now();
+  private lastHeartbeat = 0;
+  private polls = 0;
 
   constructor(
     private readonly runtime: Runtime,
@@ -94,8 +110,16 @@ export class Worker {
     }
   }
 
-  /** Express first without waiting, then bulk, then a long poll on express. */
+  /**
+   * Express first without waiting, then bulk (bulk first on its share of receives), then a
+   * long poll on express.
+   */
   private async nextMessage(): Promise<ReceivedMessage | undefined> {
+    this.polls += 1;
+    if (Date.now() - this.lastHeartbeat > HEARTBEAT_MS) {
+      this.lastHeartbeat = Date.now();
+      await this.runtime.stats.heartbeat(this.options.workerId).catch(() => undefined);
+    }
     const signal = this.stopping.signal;
     const receive = (queue: Priority, waitSeconds: number) =>
       this.runtime.queue.receive(queue, {
@@ -104,7 +128,10 @@ export class Worker {
         visibilitySeconds: this.options.visibilitySeconds,
         signal,
       });
-    for (const queue of ['express', 'bulk'] as const) {
+    const every = this.options.bulkShare > 0 ? Math.max(1, Math.round(1 / this.options.bulkShare)) : 0;
+    const order: Priority[] =
+      every > 0 && this.polls % every === 0 ? ['bulk', 'express'] : ['express', 'bulk'];
+    for (const queue of order) {
       const [message] = await receive(queue, 0);
       if (message) return message;
     }
@@ -192,24 +219,63 @@ export class Worker {
     }
     const startedAt = new Date().toISOString();
     await jobs.transition(job.tenantId, job.jobId, 'PROCESSING', { startedAt });
+    let current = job;
+    if (!job.chunksDone?.has(work.chunk.index)) {
+      const pages = await this.recognizeChunk(work);
+      const counted = await jobs.completeChunk(job.tenantId, job.jobId, work.chunk.index, pages);
+      if (counted.changed) await this.runtime.stats.recordPages(pages).catch(() => undefined);
+      current = counted.job;
+    }
+    const total = current.chunks?.total ?? 1;
+    if ((current.chunksDone?.size ?? 0) < total) return 'chunk-done';
+    // Every chunk is stored: whoever sees that first (or again, after a crash) assembles.
+    await this.assemble(current);
+    return 'succeeded';
+  }
+
+  /** OCRs the chunk's pages and stores each page's result at its own key; returns the page count. */
+  private async recognizeChunk(work: WorkMessage): Promise<number> {
+    const { blobs } = this.runtime;
     const input = await blobs.get(work.inputKey);
-    const result = await this.engine.recognize(input);
+    const result = await this.engine.recognize(input, {
+      firstPage: work.chunk.firstPage,
+      pageCount: work.chunk.pageCount,
+    });
     if (result.pages.length === 0) throw new PermanentJobError('INVALID_INPUT', 'the document has no pages');
+    await Promise.all(
+      result.pages.map((page) =>
+        blobs.put(
+          objectKeys.pageResult(work.tenantId, work.jobId, page.page),
+          JSON.stringify(page),
+          'application/json',
+        ),
+      ),
+    );
+    return result.pages.length;
+  }
+
+  /** Joins the page results in page order into result.json and result.txt, then SUCCEEDED (once). */
+  private async assemble(job: Job): Promise<void> {
+    const { blobs, jobs, events, logger } = this.runtime;
+    const pages: PageResult[] = [];
+    for (let page = 1; page <= job.pages.total; page++) {
+      pages.push(
+        JSON.parse((await blobs.get(objectKeys.pageResult(job.tenantId, job.jobId, page))).toString('utf8')),
+      );
+    }
+    const result: OcrResult = { pages };
     const jsonKey = objectKeys.resultJson(job.tenantId, job.jobId);
     const textKey = objectKeys.resultText(job.tenantId, job.jobId);
     await blobs.put(jsonKey, JSON.stringify(result), 'application/json');
     await blobs.put(textKey, resultText(result), 'text/plain; charset=utf-8');
-    const pages = { done: result.pages.length, total: result.pages.length };
-    const finishedAt = new Date().toISOString();
     const settled = await jobs.transition(job.tenantId, job.jobId, 'SUCCEEDED', {
-      pages,
-      finishedAt,
+      pages: { done: pages.length, total: job.pages.total },
+      finishedAt: new Date().toISOString(),
       result: { jsonKey, textKey },
       expiresAt: this.expiresAt(),
     });
-    if (settled.changed) await this.runtime.events.publish(jobEvent(settled.job, 'job.succeeded'));
-    logger.info('job succeeded', { jobId: job.jobId, pages: pages.total });
-    return 'succeeded';
+    if (settled.changed) await events.publish(jobEvent(settled.job, 'job.succeeded'));
+    logger.info('job succeeded', { jobId: job.jobId, pages: pages.length });
   }
 
   private async fail(work: WorkMessage, error: JobError): Promise<void> {

@@ -119,6 +119,7 @@ export async function createJob(
     contentType,
     sizeBytes: body.sizeBytes,
     priority: body.priority ?? 'express',
+    priorityRequested: body.priority !== undefined,
     webhookUrl: body.webhook?.url,
     inputKey: objectKeys.input(tenantId, jobId),
     pages: { done: 0, total: 0 },

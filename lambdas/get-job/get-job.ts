@@ -97,7 +97,8 @@ export async function getJob(runtime: Runtime, tenantId: string, jobId: string, 
   const job = await runtime.jobs.get(tenantId, jobId);
   if (!job) throw new NotFoundError(`job ${jobId} not found`);
   const view = await presentJob(runtime, job, base);
-  if (job.status === 'QUEUED' || job.status === 'PROCESSING') view.estimate = await queueEstimate(runtime, job);
+  if (job.status === 'QUEUED' || job.status === 'PROCESSING')
+    view.estimate = await queueEstimate(runtime, job);
   return view;
 }
 

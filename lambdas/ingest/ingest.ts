@@ -1,9 +1,13 @@
 import type { S3Event } from 'aws-lambda';
+import type { Limits } from '../shared/config.ts';
+import { isPermanent } from '../shared/errors.ts';
 import { jobEvent } from '../shared/events.ts';
-import { SNIFF_BYTES, sniffContentType } from '../shared/file-types.ts';
-import type { Job, JobError } from '../shared/job.ts';
+import { isMultiPage, SNIFF_BYTES, sniffContentType } from '../shared/file-types.ts';
+import type { Job, JobError, Priority } from '../shared/job.ts';
+import { chunkMessages } from '../shared/messages.ts';
 import { objectKeys } from '../shared/resources.ts';
 import type { Runtime } from '../shared/runtime.ts';
+import { countPages } from './page-count.ts';
 
 const TYPE_NAMES: Record<string, string> = {
   'image/png': 'a PNG image',
@@ -41,11 +45,17 @@ export function checkUpload(
   return undefined;
 }
 
+/** The queue a job goes to: the client's choice, else express for small documents. */
+export function choosePriority(job: Job, pages: number, limits: Limits): Priority {
+  if (job.priorityRequested) return job.priority;
+  return pages <= limits.expressMaxPages && job.sizeBytes <= limits.expressMaxBytes ? 'express' : 'bulk';
+}
+
 /**
  * Takes one uploaded object into the pipeline: checks that its bytes are what the job
- * declared, then QUEUED plus one work message, or FAILED/INVALID_INPUT. Safe to repeat for
- * the same object (S3 delivers events at least once): a repeat finds the job past
- * AWAITING_UPLOAD and its message already sent, and changes nothing.
+ * declared and counts its pages, then QUEUED plus one work message per chunk of pages, or
+ * FAILED with a code. Safe to repeat for the same object (S3 delivers events at least once):
+ * a repeat finds the job past AWAITING_UPLOAD and its messages sent, and changes nothing.
  */
 export async function ingestObject(runtime: Runtime, key: string): Promise<IngestOutcome> {
   const { jobs, blobs, queue, events, logger, config } = runtime;
@@ -66,13 +76,31 @@ export async function ingestObject(runtime: Runtime, key: string): Promise<Inges
       return 'ignored';
     }
     const first = await blobs.readHead(key, SNIFF_BYTES);
-    const problem = checkUpload(job, head.sizeBytes, first, config.maxUploadBytes);
     const now = new Date().toISOString();
+    let problem = checkUpload(job, head.sizeBytes, first, config.maxUploadBytes);
+    let pages = 0;
+    if (!problem) {
+      try {
+        // Only multi-page formats need the whole object to be counted.
+        const bytes = isMultiPage(job.contentType) ? await blobs.get(key) : first;
+        pages = await countPages(bytes, job.contentType);
+        if (pages > config.limits.maxPages) {
+          problem = {
+            code: 'TOO_MANY_PAGES',
+            message: `the document has ${pages} pages, more than the maximum of ${config.limits.maxPages}`,
+          };
+        }
+      } catch (error) {
+        if (!isPermanent(error)) throw error;
+        problem = { code: error.code, message: error.message };
+      }
+    }
     if (problem) {
       const { job: failed, changed } = await jobs.transition(job.tenantId, job.jobId, 'FAILED', {
         error: problem,
         uploadedAt: now,
         finishedAt: now,
+        expiresAt: Math.floor(Date.now() / 1000) + config.jobTtlDays * 86_400,
       });
       if (changed) await events.publish(jobEvent(failed, 'job.failed'));
       logger.info('upload refused', { jobId: job.jobId, ...problem });
@@ -82,25 +110,19 @@ export async function ingestObject(runtime: Runtime, key: string): Promise<Inges
       uploadedAt: now,
       queuedAt: now,
       sizeBytes: head.sizeBytes,
-      priority: job.priority,
+      priority: choosePriority(job, pages, config.limits),
+      pages: { done: 0, total: pages },
+      chunks: { total: Math.ceil(pages / config.limits.chunkPages), pages: config.limits.chunkPages },
     });
     job = moved.job;
   }
-  // A previous delivery may have moved the job to QUEUED and died before sending its message.
-  if (job.status !== 'QUEUED' || job.enqueuedAt) return 'duplicate';
+  // A previous delivery may have moved the job to QUEUED and died before sending its messages.
+  if (job.status !== 'QUEUED' || job.enqueuedAt || !job.chunks) return 'duplicate';
   const enqueuedAt = new Date().toISOString();
-  await queue.send(job.priority, {
-    v: 1,
-    tenantId: job.tenantId,
-    jobId: job.jobId,
-    inputKey: job.inputKey,
-    contentType: job.contentType,
-    chunk: { index: 0, firstPage: 1, pageCount: 0 },
-    enqueuedAt,
-  });
+  await queue.sendMany(job.priority, chunkMessages(job, job.pages.total, job.chunks.pages, enqueuedAt));
   if (!(await jobs.markEnqueued(job.tenantId, job.jobId, enqueuedAt))) return 'duplicate';
   await events.publish(jobEvent(job, 'job.queued'));
-  logger.info('job queued', { jobId: job.jobId, priority: job.priority });
+  logger.info('job queued', { jobId: job.jobId, priority: job.priority, pages: job.pages.total });
   return 'queued';
 }
 

@@ -33,3 +33,8 @@ export function sniffContentType(bytes: Uint8Array): SupportedContentType | unde
 export function isSupportedContentType(value: string): value is SupportedContentType {
   return (SUPPORTED_CONTENT_TYPES as readonly string[]).includes(value);
 }
+
+/** Formats whose page count needs the whole file (every other supported type is one page). */
+export function isMultiPage(contentType: string): boolean {
+  return contentType === 'image/tiff' || contentType === 'application/pdf';
+}

@@ -45,6 +45,12 @@ export interface Job {
   /** S3 key of the uploaded source document. */
   inputKey: string;
   pages: { done: number; total: number };
+  /** How the document was split into work messages: `total` chunks of up to `pages` pages. */
+  chunks?: { total: number; pages: number };
+  /** Indexes of the chunks whose pages are stored; each is added exactly once. */
+  chunksDone?: Set<number>;
+  /** Whether the client chose the priority (else it follows the document's size). */
+  priorityRequested?: boolean;
   createdAt: string;
   updatedAt: string;
   uploadedAt?: string;

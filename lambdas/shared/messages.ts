@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Job } from './job.ts';
 
 /**
  * The work message a queue carries: one chunk of one job's pages. Versioned so that workers
@@ -12,9 +13,9 @@ export const WorkMessageSchema = z.object({
   contentType: z.string().min(1),
   chunk: z.object({
     index: z.number().int().nonnegative(),
-    /** 1-based first page of the chunk; `pageCount` 0 means "all pages of the document". */
+    /** 1-based first page of the chunk and how many pages it holds. */
     firstPage: z.number().int().positive(),
-    pageCount: z.number().int().nonnegative(),
+    pageCount: z.number().int().positive(),
   }),
   enqueuedAt: z.string(),
 });
@@ -38,4 +39,26 @@ export function parseWorkMessage(body: string): WorkMessage {
   if (!parsed.success)
     throw new InvalidMessageError(`work message is invalid: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
+}
+
+/** The work messages of a document: chunks of up to `chunkPages` consecutive pages. */
+export function chunkMessages(
+  job: Job,
+  totalPages: number,
+  chunkPages: number,
+  enqueuedAt: string,
+): WorkMessage[] {
+  const messages: WorkMessage[] = [];
+  for (let first = 1, index = 0; first <= totalPages; first += chunkPages, index++) {
+    messages.push({
+      v: 1,
+      tenantId: job.tenantId,
+      jobId: job.jobId,
+      inputKey: job.inputKey,
+      contentType: job.contentType,
+      chunk: { index, firstPage: first, pageCount: Math.min(chunkPages, totalPages - first + 1) },
+      enqueuedAt,
+    });
+  }
+  return messages;
 }

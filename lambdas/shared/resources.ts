@@ -43,6 +43,9 @@ export const objectKeys = {
   input: (tenantId: string, jobId: string) => `inputs/${tenantId}/${jobId}/source`,
   resultJson: (tenantId: string, jobId: string) => `results/${tenantId}/${jobId}/result.json`,
   resultText: (tenantId: string, jobId: string) => `results/${tenantId}/${jobId}/result.txt`,
+  /** One page's result, written by the worker of its chunk; assembled in page order at the end. */
+  pageResult: (tenantId: string, jobId: string, page: number) =>
+    `results/${tenantId}/${jobId}/pages/${String(page).padStart(5, '0')}.json`,
   /** Parses an input key back to its tenant and job; undefined for keys outside `inputs/`. */
   parseInput(key: string): { tenantId: string; jobId: string } | undefined {
     const match = /^inputs\/([^/]+)\/([^/]+)\/source$/.exec(key);

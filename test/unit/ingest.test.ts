@@ -1,6 +1,6 @@
 import { GetObjectCommand, HeadObjectCommand, NotFound } from '@aws-sdk/client-s3';
 import { PublishCommand } from '@aws-sdk/client-sns';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { S3Event } from 'aws-lambda';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -38,17 +38,34 @@ function setup(job: Job | undefined, bytes: Uint8Array = PNG, size = bytes.lengt
       status: values[':to'] as Job['status'],
       ...(values[':error'] ? { error: values[':error'] as Job['error'] } : {}),
       ...(values[':queuedAt'] ? { queuedAt: values[':queuedAt'] as string } : {}),
+      ...(values[':pages'] ? { pages: values[':pages'] as Job['pages'] } : {}),
+      ...(values[':chunks'] ? { chunks: values[':chunks'] as Job['chunks'] } : {}),
+      ...(values[':priority'] ? { priority: values[':priority'] as Job['priority'] } : {}),
     };
     return { Attributes: jobItem(stored) };
   });
   ctx.mocks.s3.on(HeadObjectCommand).resolves({ ContentLength: size, ContentType: 'image/png' });
   ctx.mocks.s3.on(GetObjectCommand).callsFake(() => ({ Body: body(bytes) }));
-  ctx.mocks.sqs.on(SendMessageCommand).resolves({ MessageId: 'm-1' });
+  ctx.mocks.sqs.on(SendMessageBatchCommand).resolves({ Successful: [] });
   ctx.mocks.sns.on(PublishCommand).resolves({});
   return { ...ctx, handler: makeIngestHandler(ctx.runtime), current: () => stored };
 }
 
 const KEY = 'inputs/tenant-a/job-1/source';
+
+/** A little-endian TIFF whose IFD chain has `pages` empty directories: enough to count. */
+function tiff(pages: number): Buffer {
+  const bytes = Buffer.alloc(8 + pages * 6);
+  bytes.write('II', 0, 'latin1');
+  bytes.writeUInt16LE(42, 2);
+  bytes.writeUInt32LE(8, 4);
+  for (let i = 0; i < pages; i++) {
+    const at = 8 + i * 6;
+    bytes.writeUInt16LE(0, at);
+    bytes.writeUInt32LE(i === pages - 1 ? 0 : at + 6, at + 2);
+  }
+  return bytes;
+}
 
 describe('ingest', () => {
   let ctx: ReturnType<typeof setup>;
@@ -61,15 +78,17 @@ describe('ingest', () => {
     it('queues the job with one work message and a job.queued event', async () => {
       expect(await ctx.handler(s3Event(KEY))).toEqual({ outcomes: ['queued'] });
       expect(ctx.current()?.status).toBe('QUEUED');
-      const sends = ctx.mocks.sqs.commandCalls(SendMessageCommand);
+      const sends = ctx.mocks.sqs.commandCalls(SendMessageBatchCommand);
       expect(sends).toHaveLength(1);
       expect(sends[0]!.args[0].input.QueueUrl).toContain('/express');
-      expect(JSON.parse(sends[0]!.args[0].input.MessageBody!)).toMatchObject({
+      expect(sends[0]!.args[0].input.Entries).toHaveLength(1);
+      expect(JSON.parse(sends[0]!.args[0].input.Entries![0]!.MessageBody!)).toMatchObject({
         v: 1,
         tenantId: 'tenant-a',
         jobId: 'job-1',
         inputKey: KEY,
         contentType: 'image/png',
+        chunk: { index: 0, firstPage: 1, pageCount: 1 },
       });
       const range = ctx.mocks.s3.commandCalls(GetObjectCommand)[0]!.args[0].input.Range;
       expect(range).toBe('bytes=0-15');
@@ -80,12 +99,15 @@ describe('ingest', () => {
     it('changes nothing when the same S3 event comes again', async () => {
       await ctx.handler(s3Event(KEY));
       expect(await ctx.handler(s3Event(KEY))).toEqual({ outcomes: ['duplicate'] });
-      expect(ctx.mocks.sqs.commandCalls(SendMessageCommand)).toHaveLength(1);
+      expect(ctx.mocks.sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(1);
       expect(ctx.mocks.sns.commandCalls(PublishCommand)).toHaveLength(1);
     });
 
     it('sends the message a failed earlier delivery left unsent', async () => {
-      ctx.mocks.sqs.on(SendMessageCommand).rejectsOnce(new Error('SQS down')).resolves({ MessageId: 'm-2' });
+      ctx.mocks.sqs
+        .on(SendMessageBatchCommand)
+        .rejectsOnce(new Error('SQS down'))
+        .resolves({ Successful: [] });
       await expect(ctx.handler(s3Event(KEY))).rejects.toThrow('SQS down');
       expect(ctx.current()?.status).toBe('QUEUED');
       expect(await ctx.handler(s3Event(KEY))).toEqual({ outcomes: ['queued'] });
@@ -100,7 +122,7 @@ describe('ingest', () => {
     expect(job.status).toBe('FAILED');
     expect(job.error?.code).toBe('INVALID_INPUT');
     expect(job.error?.message).toMatch(/declared as image\/png.*first bytes match no supported format/);
-    expect(ctx.mocks.sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+    expect(ctx.mocks.sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
     const event = JSON.parse(ctx.mocks.sns.commandCalls(PublishCommand)[0]!.args[0].input.Message!);
     expect(event).toMatchObject({ type: 'job.failed', error: { code: 'INVALID_INPUT' } });
   });
@@ -128,13 +150,57 @@ describe('ingest', () => {
     ctx = setup(makeJob());
     ctx.mocks.s3.on(HeadObjectCommand).rejects(new NotFound({ message: 'gone', $metadata: {} }));
     expect(await ctx.handler(s3Event(KEY))).toEqual({ outcomes: ['ignored'] });
-    expect(ctx.mocks.sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+    expect(ctx.mocks.sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
   });
 
   it('leaves settled jobs alone', async () => {
     ctx = setup(makeJob({ status: 'CANCELLED' }));
     expect(await ctx.handler(s3Event(KEY))).toEqual({ outcomes: ['duplicate'] });
     expect(ctx.current()?.status).toBe('CANCELLED');
+  });
+
+  it('counts the pages of a TIFF, fans it out in chunks and sends a long document to bulk', async () => {
+    ctx = setup(makeJob({ contentType: 'image/tiff', sizeBytes: 100 }), tiff(20));
+    expect(await ctx.handler(s3Event(KEY))).toEqual({ outcomes: ['queued'] });
+    expect(ctx.current()).toMatchObject({
+      pages: { done: 0, total: 20 },
+      chunks: { total: 3, pages: 8 },
+      priority: 'bulk',
+    });
+    const entries = ctx.mocks.sqs.commandCalls(SendMessageBatchCommand)[0]!.args[0].input.Entries!;
+    expect(entries.map((e) => JSON.parse(e.MessageBody!).chunk)).toEqual([
+      { index: 0, firstPage: 1, pageCount: 8 },
+      { index: 1, firstPage: 9, pageCount: 8 },
+      { index: 2, firstPage: 17, pageCount: 4 },
+    ]);
+    expect(ctx.mocks.sqs.commandCalls(SendMessageBatchCommand)[0]!.args[0].input.QueueUrl).toContain('/bulk');
+  });
+
+  it('keeps the priority the client asked for', async () => {
+    ctx = setup(
+      makeJob({ contentType: 'image/tiff', priority: 'express', priorityRequested: true }),
+      tiff(20),
+    );
+    await ctx.handler(s3Event(KEY));
+    expect(ctx.current()?.priority).toBe('express');
+  });
+
+  it('fails a document over the page limit with TOO_MANY_PAGES', async () => {
+    ctx = setup(makeJob({ contentType: 'image/tiff' }), tiff(2001));
+    expect(await ctx.handler(s3Event(KEY))).toEqual({ outcomes: ['failed'] });
+    expect(ctx.current()?.error).toEqual({
+      code: 'TOO_MANY_PAGES',
+      message: 'the document has 2001 pages, more than the maximum of 2000',
+    });
+  });
+
+  it('fails an encrypted PDF with ENCRYPTED_DOCUMENT', async () => {
+    const pdf = Buffer.from(
+      '%PDF-1.7\n1 0 obj << /Type /Pages /Count 1 >> endobj\ntrailer << /Root 2 0 R /Encrypt 5 0 R >>\n%%EOF',
+    );
+    ctx = setup(makeJob({ contentType: 'application/pdf' }), pdf);
+    await ctx.handler(s3Event(KEY));
+    expect(ctx.current()?.error?.code).toBe('ENCRYPTED_DOCUMENT');
   });
 
   it('decodes keys as S3 encodes them', () => {

@@ -22,7 +22,7 @@ const work = (tenantId: string, jobId: string) =>
     jobId,
     inputKey: `inputs/${tenantId}/${jobId}/source`,
     contentType: 'image/png',
-    chunk: { index: 0, firstPage: 1, pageCount: 0 },
+    chunk: { index: 0, firstPage: 1, pageCount: 1 },
     enqueuedAt: '2026-01-01T00:00:00Z',
   });
 

@@ -51,7 +51,7 @@ describe('work messages', () => {
     jobId: 'j',
     inputKey: 'inputs/t/j/source',
     contentType: 'image/png',
-    chunk: { index: 0, firstPage: 1, pageCount: 0 },
+    chunk: { index: 0, firstPage: 1, pageCount: 1 },
     enqueuedAt: '2026-01-01T00:00:00Z',
   };
 

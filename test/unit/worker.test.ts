@@ -5,7 +5,7 @@ import { ChangeMessageVisibilityCommand, DeleteMessageCommand } from '@aws-sdk/c
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { exponentialBackoff } from '../../gpu-worker/src/backoffs.ts';
-import type { OcrResult } from '../../gpu-worker/src/engine/index.ts';
+import type { OcrResult } from '../../gpu-worker/src/ocr/index.ts';
 import { resultText } from '../../gpu-worker/src/result-format.ts';
 import { type DocumentRecognizer, Worker } from '../../gpu-worker/src/worker.ts';
 import type { ReceivedMessage } from '../../lambdas/shared/adapters/work-queue.ts';
@@ -61,16 +61,36 @@ const WORK = {
   jobId: 'job-1',
   inputKey: 'inputs/tenant-a/job-1/source',
   contentType: 'image/png',
-  chunk: { index: 0, firstPage: 1, pageCount: 0 },
+  chunk: { index: 0, firstPage: 1, pageCount: 1 },
   enqueuedAt: '2026-01-01T00:00:00Z',
 };
 
 function setup(job: Job | undefined, recognize: DocumentRecognizer['recognize'] = async () => RESULT) {
+  if (job)
+    job = {
+      chunks: { total: 1, pages: 8 },
+      ...job,
+      pages: job.pages.total ? job.pages : { done: 0, total: 1 },
+    };
   const ctx = mockedRuntime();
   let stored = job;
   ctx.mocks.dynamo.on(GetCommand).callsFake(() => ({ Item: stored && jobItem(stored) }));
   ctx.mocks.dynamo.on(UpdateCommand).callsFake((input) => {
     const values = input.ExpressionAttributeValues as Record<string, unknown>;
+    if (input.UpdateExpression?.startsWith('ADD #chunksDone')) {
+      const done = new Set(stored!.chunksDone ?? []);
+      const index = values[':index'] as number;
+      if (stored!.status !== 'PROCESSING' || done.has(index)) {
+        throw new ConditionalCheckFailedException({ message: 'no', $metadata: {} });
+      }
+      done.add(index);
+      stored = {
+        ...stored!,
+        chunksDone: done,
+        pages: { ...stored!.pages, done: stored!.pages.done + (values[':pages'] as number) },
+      };
+      return { Attributes: jobItem(stored) };
+    }
     if (input.UpdateExpression?.startsWith('SET #lastError')) {
       stored = { ...stored!, lastError: values[':error'] as Job['lastError'] };
       return {};
@@ -83,10 +103,17 @@ function setup(job: Job | undefined, recognize: DocumentRecognizer['recognize'] 
     };
     return { Attributes: jobItem(stored) };
   });
-  ctx.mocks.s3.on(GetObjectCommand).resolves({
-    Body: { transformToByteArray: async () => new Uint8Array([1, 2, 3]) } as never,
+  // S3 as a map, so page results written by one chunk are read back at assembly.
+  const objects = new Map<string, string>([['inputs/tenant-a/job-1/source', 'bytes']]);
+  ctx.mocks.s3.on(GetObjectCommand).callsFake((input) => {
+    const body = objects.get(input.Key);
+    if (body === undefined) throw new Error(`no object ${input.Key}`);
+    return { Body: { transformToByteArray: async () => new Uint8Array(Buffer.from(body)) } as never };
   });
-  ctx.mocks.s3.on(PutObjectCommand).resolves({});
+  ctx.mocks.s3.on(PutObjectCommand).callsFake((input) => {
+    objects.set(input.Key, String(input.Body));
+    return {};
+  });
   ctx.mocks.sqs.on(DeleteMessageCommand).resolves({});
   ctx.mocks.sqs.on(ChangeMessageVisibilityCommand).resolves({});
   ctx.mocks.sns.on(PublishCommand).resolves({});
@@ -100,23 +127,55 @@ describe('Worker.process', () => {
     ctx = setup(makeJob({ status: 'QUEUED' }));
   });
 
-  it('runs the engine, stores both results, settles the job and deletes the message', async () => {
+  it('runs the engine, stores the page, assembles both results, settles the job and deletes the message', async () => {
     expect(await ctx.worker.process(message(WORK))).toBe('succeeded');
     expect(ctx.current()).toMatchObject({ status: 'SUCCEEDED', pages: { done: 1, total: 1 } });
     const puts = ctx.mocks.s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
     expect(puts.map((p) => p.Key)).toEqual([
+      'results/tenant-a/job-1/pages/00001.json',
       'results/tenant-a/job-1/result.json',
       'results/tenant-a/job-1/result.txt',
     ]);
-    expect(JSON.parse(String(puts[0]!.Body))).toEqual(RESULT);
-    expect(puts[1]!.Body).toBe('Hello world\nSecond line\n');
+    expect(JSON.parse(String(puts[1]!.Body))).toEqual(RESULT);
+    expect(puts[2]!.Body).toBe('Hello world\nSecond line\n');
     expect(ctx.mocks.sqs.commandCalls(DeleteMessageCommand)).toHaveLength(1);
     const event = JSON.parse(ctx.mocks.sns.commandCalls(PublishCommand)[0]!.args[0].input.Message!);
     expect(event).toMatchObject({ type: 'job.succeeded', jobId: 'job-1', status: 'SUCCEEDED' });
     const transitions = ctx.mocks.dynamo
       .commandCalls(UpdateCommand)
-      .map((c) => c.args[0].input.ExpressionAttributeValues?.[':to']);
+      .map((c) => c.args[0].input.ExpressionAttributeValues?.[':to'])
+      .filter(Boolean);
     expect(transitions).toEqual(['PROCESSING', 'SUCCEEDED']);
+    const stats = ctx.mocks.dynamo
+      .commandCalls(UpdateCommand)
+      .find((c) => c.args[0].input.Key?.pk === 'STATS#pages');
+    expect(stats?.args[0].input.ExpressionAttributeValues?.[':n']).toBe(1);
+  });
+
+  it('counts each chunk once and lets the last one assemble the pages in order', async () => {
+    const page = (n: number) => ({
+      ...RESULT.pages[0]!,
+      page: n,
+      lines: [{ ...RESULT.pages[0]!.lines[0]!, text: `page ${n}` }],
+    });
+    ctx = setup(
+      makeJob({ status: 'QUEUED', pages: { done: 0, total: 3 }, chunks: { total: 2, pages: 2 } }),
+      async (_, pages) => ({
+        pages: Array.from({ length: pages!.pageCount }, (_, i) => page(pages!.firstPage + i)),
+      }),
+    );
+    const chunk = (index: number, firstPage: number, pageCount: number) =>
+      message({ ...WORK, chunk: { index, firstPage, pageCount } });
+    expect(await ctx.worker.process(chunk(1, 3, 1))).toBe('chunk-done');
+    expect(await ctx.worker.process(chunk(1, 3, 1))).toBe('chunk-done');
+    expect(ctx.current()).toMatchObject({ status: 'PROCESSING', pages: { done: 1, total: 3 } });
+    expect(await ctx.worker.process(chunk(0, 1, 2))).toBe('succeeded');
+    expect(ctx.current()).toMatchObject({ status: 'SUCCEEDED', pages: { done: 3, total: 3 } });
+    const text = ctx.mocks.s3
+      .commandCalls(PutObjectCommand)
+      .find((c) => c.args[0].input.Key?.endsWith('result.txt'));
+    expect(text?.args[0].input.Body).toBe('page 1\n\f\npage 2\n\f\npage 3\n');
+    expect(ctx.mocks.sns.commandCalls(PublishCommand)).toHaveLength(1);
   });
 
   it('fails the job at once on a permanent error and goes on', async () => {

@@ -25,6 +25,7 @@ export type JobPatch = Partial<
     | 'expiresAt'
     | 'sizeBytes'
     | 'priority'
+    | 'chunks'
   >
 >;
 
@@ -252,6 +253,57 @@ export class JobStore {
       startKey = out.LastEvaluatedKey;
     } while (startKey && jobs.length < options.limit);
     return { jobs, ...(startKey ? { cursor: encodeCursor(startKey) } : {}) };
+  }
+
+  /**
+   * Counts a chunk's pages as done, once: the chunk index joins the job's set of done chunks
+   * only if it is not there yet and the job is still PROCESSING. `changed: false` means this
+   * chunk was counted before (a repeated delivery); a job that moved on (cancelled) throws
+   * {@link InvalidTransitionError}. The caller that sees every chunk done assembles the result.
+   */
+  async completeChunk(
+    tenantId: string,
+    jobId: string,
+    chunkIndex: number,
+    pages: number,
+  ): Promise<TransitionResult> {
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: jobKey(jobId),
+          UpdateExpression:
+            'ADD #chunksDone :chunk SET #pages.#done = #pages.#done + :pages, #updatedAt = :now',
+          ConditionExpression:
+            '#tenantId = :tenantId AND #status = :processing AND (attribute_not_exists(#chunksDone) OR NOT contains(#chunksDone, :index))',
+          ExpressionAttributeNames: {
+            '#chunksDone': 'chunksDone',
+            '#pages': 'pages',
+            '#done': 'done',
+            '#updatedAt': 'updatedAt',
+            '#tenantId': 'tenantId',
+            '#status': 'status',
+          },
+          ExpressionAttributeValues: {
+            ':chunk': new Set([chunkIndex]),
+            ':index': chunkIndex,
+            ':pages': pages,
+            ':now': new Date().toISOString(),
+            ':tenantId': tenantId,
+            ':processing': 'PROCESSING',
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return { job: fromItem(Attributes ?? {}), changed: true };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const current = await this.get(tenantId, jobId);
+      if (!current) throw new JobNotFoundError(jobId);
+      if (current.status !== 'PROCESSING')
+        throw new InvalidTransitionError(jobId, current.status, 'PROCESSING');
+      return { job: current, changed: false };
+    }
   }
 
   /** Keeps the latest transient failure on the job, for the MAX_ATTEMPTS error if it ends there. */

@@ -3,6 +3,7 @@ import {
   DeleteMessageCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
+  SendMessageBatchCommand,
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
@@ -57,6 +58,32 @@ export class WorkQueue {
       }),
     );
     return out.MessageId;
+  }
+
+  /** Sends many messages, ten per request; any entry SQS refuses fails the whole call. */
+  async sendMany(priority: Priority, messages: WorkMessage[]): Promise<void> {
+    for (let start = 0; start < messages.length; start += 10) {
+      const batch = messages.slice(start, start + 10);
+      const out = await this.client.send(
+        new SendMessageBatchCommand({
+          QueueUrl: this.urls[priority],
+          Entries: batch.map((message, i) => ({
+            Id: String(i),
+            MessageBody: JSON.stringify(message),
+            MessageAttributes: {
+              tenantId: { DataType: 'String', StringValue: message.tenantId },
+              jobId: { DataType: 'String', StringValue: message.jobId },
+            },
+          })),
+        }),
+      );
+      if (out.Failed && out.Failed.length > 0) {
+        const first = out.Failed[0]!;
+        throw new Error(
+          `SQS refused ${out.Failed.length} of ${batch.length} messages: ${first.Code} ${first.Message ?? ''}`,
+        );
+      }
+    }
   }
 
   /** Long-polls one queue; an abort signal ends the wait early (worker shutdown). */

@@ -1,0 +1,148 @@
+/** One recognised character and the output columns (time steps) it came from. */
+export interface DecodedChar {
+  char: string;
+  /** First and last column of the character's run, inclusive. */
+  start: number;
+  end: number;
+  /** The highest class probability within the run. */
+  prob: number;
+}
+
+export interface DecodedWord {
+  text: string;
+  confidence: number;
+  start: number;
+  end: number;
+}
+
+export interface DecodedLine {
+  text: string;
+  confidence: number;
+  words: DecodedWord[];
+}
+
+/**
+ * Greedy CTC decoding of one sequence of `steps` × `classes` probabilities starting at
+ * `offset`: the most likely class per column, repeats collapsed, blanks (class 0) dropped.
+ * `dictionary[k]` is the character of class k (index 0 unused).
+ */
+export function ctcGreedyDecode(
+  probs: Float32Array,
+  offset: number,
+  steps: number,
+  classes: number,
+  dictionary: readonly string[],
+): DecodedChar[] {
+  const chars: DecodedChar[] = [];
+  let previous = -1;
+  for (let t = 0; t < steps; t++) {
+    const base = offset + t * classes;
+    let best = 0;
+    let bestProb = probs[base]!;
+    for (let k = 1; k < classes; k++) {
+      const p = probs[base + k]!;
+      if (p > bestProb) {
+        bestProb = p;
+        best = k;
+      }
+    }
+    if (best !== 0 && best === previous) {
+      const last = chars[chars.length - 1]!;
+      last.end = t;
+      if (bestProb > last.prob) last.prob = bestProb;
+    } else if (best !== 0) {
+      chars.push({ char: dictionary[best] ?? '', start: t, end: t, prob: bestProb });
+    }
+    previous = best;
+  }
+  return chars;
+}
+
+/**
+ * Rough advance widths of Latin glyphs relative to an average letter, so that the gap after
+ * an "m" is not taken for a space nor the gap after an "i" missed.
+ */
+const NARROW = new Set([...'iljtfrI1.,:;\'"!|()[]`']);
+const WIDE = new Set([...'mwMW@%']);
+export function glyphWidth(char: string): number {
+  if (NARROW.has(char)) return 0.85;
+  if (WIDE.has(char)) return char === 'M' || char === 'W' ? 1.5 : 1.35;
+  if (char >= 'A' && char <= 'Z') return 1.25;
+  return 1;
+}
+
+/** Punctuation that English sets without a space before it (closing) or after it (opening). */
+const CLOSING = new Set([...'.,:;!?)]}%\'"']);
+const OPENING = new Set([...'([{$#']);
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * Splits decoded characters into words. A space the recogniser emitted is a boundary; so is
+ * a gap between neighbouring characters that is much wider than the line's median character
+ * pitch (distance between centres, scaled by rough glyph widths), which recovers the spaces
+ * the Chinese-trained PP-OCR recogniser drops between Latin words. Where the recogniser did
+ * emit spaces on the line, a gap must also come close to those spaces' width to count.
+ */
+export function splitWords(chars: readonly DecodedChar[], gapRatio: number): DecodedWord[] {
+  const visible = chars.filter((c) => c.char.trim() !== '' || c.char === ' ');
+  const centre = (c: DecodedChar) => (c.start + c.end) / 2;
+  const expected = (a: DecodedChar, b: DecodedChar) => (glyphWidth(a.char) + glyphWidth(b.char)) / 2;
+  const pitches: number[] = [];
+  const spaceGaps: number[] = [];
+  for (let i = 1; i < visible.length; i++) {
+    const a = visible[i - 1]!;
+    const b = visible[i]!;
+    if (a.char !== ' ' && b.char !== ' ') pitches.push((centre(b) - centre(a)) / expected(a, b));
+    const after = visible[i + 1];
+    if (b.char === ' ' && a.char !== ' ' && after && after.char !== ' ') {
+      spaceGaps.push((centre(after) - centre(a)) / expected(a, after));
+    }
+  }
+  const pitch = pitches.length >= 2 ? median(pitches) : Number.POSITIVE_INFINITY;
+  const threshold = Math.max(gapRatio * pitch, spaceGaps.length > 0 ? 0.9 * median(spaceGaps) : 0);
+  const words: DecodedChar[][] = [];
+  let current: DecodedChar[] = [];
+  for (const c of visible) {
+    if (c.char === ' ') {
+      if (current.length > 0) words.push(current);
+      current = [];
+      continue;
+    }
+    const prev = current[current.length - 1];
+    if (prev) {
+      const gap = centre(c) - centre(prev);
+      const width = expected(prev, c);
+      // The output columns are coarse (8 px at height 48): a boundary also needs a column of room.
+      if (
+        gap > threshold * width &&
+        gap - pitch * width >= 1 &&
+        !CLOSING.has(c.char) &&
+        !OPENING.has(prev.char)
+      ) {
+        words.push(current);
+        current = [];
+      }
+    }
+    current.push(c);
+  }
+  if (current.length > 0) words.push(current);
+  return words.map((w) => ({
+    text: w.map((c) => c.char).join(''),
+    confidence: w.reduce((sum, c) => sum + c.prob, 0) / w.length,
+    start: w[0]!.start,
+    end: w[w.length - 1]!.end,
+  }));
+}
+
+/** Text, confidence (mean of the kept characters' probabilities, as PaddleOCR) and words of a line. */
+export function decodeLine(chars: readonly DecodedChar[], gapRatio: number): DecodedLine {
+  const words = splitWords(chars, gapRatio);
+  const kept = chars.filter((c) => c.char !== ' ');
+  const confidence = kept.length > 0 ? kept.reduce((s, c) => s + c.prob, 0) / kept.length : 0;
+  return { text: words.map((w) => w.text).join(' '), confidence, words };
+}

@@ -1,0 +1,23 @@
+export { cropSize, warpQuad } from './crop.ts';
+export {
+  ctcGreedyDecode,
+  type DecodedChar,
+  type DecodedLine,
+  type DecodedWord,
+  decodeLine,
+  splitWords,
+} from './ctc.ts';
+export { dbPostprocess } from './db-postprocess.ts';
+export { detectionSize } from './detector.ts';
+export { type DocumentRenderer, OcrEngine } from './engine.ts';
+export { EngineError, InvalidImageError, PageTooLargeError, ProviderUnavailableError } from './errors.ts';
+export { convexHull, minAreaRect, orderQuad, rectCorners } from './geometry.ts';
+export { type DecodedPage, decodeImagePages, imagePageCount, type PageSelection } from './image.ts';
+export {
+  DEFAULT_ENGINE_OPTIONS,
+  type EngineOptions,
+  EXECUTION_PROVIDERS,
+  type ExecutionProvider,
+} from './options.ts';
+export { readingOrder } from './reading-order.ts';
+export type { LineResult, OcrResult, PageResult, Point, Quad, RgbImage, WordResult } from './types.ts';

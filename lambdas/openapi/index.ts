@@ -1,0 +1,3 @@
+import { makeOpenApiHandler } from './openapi.ts';
+
+export const handler = makeOpenApiHandler();
