@@ -107,7 +107,6 @@ export class TextRecognizer {
       const data = probs.data as Float32Array;
       batch.forEach((item, i) => {
         const chars = ctcGreedyDecode(data, i * steps * classes, steps, classes, this.dictionary);
-        console.log(JSON.stringify(chars.map((c) => [c.char, c.start, c.end])));
         const decoded = decodeLine(chars, this.options.wordGapRatio);
         const corners = cropCorners(item.line.box, item.rotate, item.flipped);
         const at = (column: number) => Math.min(1, Math.max(0, (column * COLUMN_PIXELS) / contentWidths[i]!));
