@@ -208,7 +208,7 @@ export class Worker {
   }
 
   private async runJob(work: WorkMessage): Promise<MessageOutcome> {
-    const { jobs, blobs, logger } = this.runtime;
+    const { jobs, logger } = this.runtime;
     const job = await jobs.get(work.tenantId, work.jobId);
     if (!job || isTerminal(job.status)) {
       logger.info('dropping work for a job that is gone or settled', {

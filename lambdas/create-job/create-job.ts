@@ -125,6 +125,8 @@ export async function createJob(
     pages: { done: 0, total: 0 },
     createdAt: now,
     updatedAt: now,
+    // A job whose upload never comes is deleted by TTL; queuing it clears the expiry.
+    expiresAt: Math.floor(Date.now() / 1000) + runtime.config.jobTtlDays * 86_400,
     ...(idempotencyKey ? { idempotencyKey, requestHash: hash } : {}),
   };
   let stored = job;

@@ -106,14 +106,20 @@ export async function ingestObject(runtime: Runtime, key: string): Promise<Inges
       logger.info('upload refused', { jobId: job.jobId, ...problem });
       return changed ? 'failed' : 'duplicate';
     }
-    const moved = await jobs.transition(job.tenantId, job.jobId, 'QUEUED', {
-      uploadedAt: now,
-      queuedAt: now,
-      sizeBytes: head.sizeBytes,
-      priority: choosePriority(job, pages, config.limits),
-      pages: { done: 0, total: pages },
-      chunks: { total: Math.ceil(pages / config.limits.chunkPages), pages: config.limits.chunkPages },
-    });
+    const moved = await jobs.transition(
+      job.tenantId,
+      job.jobId,
+      'QUEUED',
+      {
+        uploadedAt: now,
+        queuedAt: now,
+        sizeBytes: head.sizeBytes,
+        priority: choosePriority(job, pages, config.limits),
+        pages: { done: 0, total: pages },
+        chunks: { total: Math.ceil(pages / config.limits.chunkPages), pages: config.limits.chunkPages },
+      },
+      ['expiresAt'],
+    );
     job = moved.job;
   }
   // A previous delivery may have moved the job to QUEUED and died before sending its messages.

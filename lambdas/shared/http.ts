@@ -16,7 +16,8 @@ export interface ApiCaller {
 export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): ApiResult {
   return {
     statusCode,
-    headers: { 'content-type': 'application/json', ...headers },
+    // Browser clients call with an API key header, not cookies: any origin may read answers.
+    headers: { 'content-type': 'application/json', 'access-control-allow-origin': '*', ...headers },
     body: JSON.stringify(body),
   };
 }

@@ -19,7 +19,7 @@ interface SamplePage {
   lines: Array<{ text: string; x: number; y: number; bold?: boolean; size?: number }>;
 }
 
-const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function letterLines(): SamplePage['lines'] {
   const body = [
@@ -95,7 +95,7 @@ function svgOf(page: SamplePage): string {
       (l) =>
         `<text x="${l.x}" y="${l.y}" font-family="${page.font}" font-size="${l.size ?? page.size}"${
           l.bold ? ' font-weight="bold"' : ''
-        } fill="#1a1a1a">${escape(l.text)}</text>`,
+        } fill="#1a1a1a">${escapeXml(l.text)}</text>`,
     )
     .join('\n');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${page.width}" height="${page.height}">

@@ -16,7 +16,7 @@ export interface PageSelection {
 /** How many pages an image file holds (TIFF may hold many; the rest one). */
 export async function imagePageCount(input: Buffer): Promise<number> {
   try {
-    const meta = await sharp(input, { pages: 1 }).metadata();
+    const meta = await sharp(input, { pages: 1, limitInputPixels: false }).metadata();
     return meta.pages ?? 1;
   } catch (error) {
     throw new InvalidImageError(`the file is not a readable image: ${(error as Error).message}`);

@@ -1,0 +1,36 @@
+/**
+ * The CDK app (`cdk.json` runs it): one OcrPipelineStack. Context, with `-c key=value`:
+ * - `stackName` (default `OcrPipeline`): deploy several side by side under different names;
+ * - `dataRemovalPolicy` (`retain` | `destroy`, default `retain`): keep or delete the data with the stack;
+ * - `allowedOrigins` (comma-separated, default `*`): browser origins for CORS;
+ * - `apiGatewayCloudWatchRole` (`true` | `false`, default `true`): `false` where the account
+ *   already has API Gateway's CloudWatch role set.
+ */
+import { App, RemovalPolicy, Tags } from 'aws-cdk-lib';
+import { OcrPipelineStack } from '../lib/ocr-pipeline-stack.ts';
+
+const app = new App();
+
+function context(key: string): string | undefined {
+  const value: unknown = app.node.tryGetContext(key);
+  return value === undefined || value === null || value === '' ? undefined : String(value);
+}
+
+function removalPolicy(value = 'retain'): RemovalPolicy {
+  if (value === 'retain') return RemovalPolicy.RETAIN;
+  if (value === 'destroy') return RemovalPolicy.DESTROY;
+  throw new Error(`context dataRemovalPolicy must be "retain" or "destroy", not "${value}"`);
+}
+
+const stackName = context('stackName') ?? 'OcrPipeline';
+new OcrPipelineStack(app, stackName, {
+  description: 'ocr-pipeline: presigned uploads, job API, ingest, work queues and job events',
+  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+  dataRemovalPolicy: removalPolicy(context('dataRemovalPolicy')),
+  allowedOrigins: context('allowedOrigins')
+    ?.split(',')
+    .map((origin) => origin.trim())
+    .filter(Boolean),
+  apiGatewayCloudWatchRole: context('apiGatewayCloudWatchRole') !== 'false',
+});
+Tags.of(app).add('project', 'ocr-pipeline');

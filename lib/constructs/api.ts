@@ -1,0 +1,207 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import {
+  AccessLogFormat,
+  Cors,
+  EndpointType,
+  JsonSchemaType,
+  JsonSchemaVersion,
+  LambdaIntegration,
+  LogGroupLogDestination,
+  MethodLoggingLevel,
+  type Model,
+  ResponseType,
+  RestApi,
+} from 'aws-cdk-lib/aws-apigateway';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { PRIORITIES } from '../../lambdas/shared/job.ts';
+import { API_ROUTES, type RouteDefinition } from '../../lambdas/shared/routes.ts';
+
+/** Where the API finds the function of a route's handler; `ApiFunctions` is one. */
+export interface ApiHandlerFunctions {
+  functionFor(handler: string): IFunction;
+}
+
+export interface JobsApiProps {
+  /** The function serving each handler folder the routes name. */
+  readonly functions: ApiHandlerFunctions;
+  /** @default API_ROUTES from `lambdas/shared/routes.ts` */
+  readonly routes?: readonly RouteDefinition[];
+  /**
+   * The deployment stage. Routes carry their version in the path (`/v1/...`), so the stage
+   * only names the deployment.
+   * @default 'prod'
+   */
+  readonly stageName?: string;
+  /**
+   * Origins allowed to call the API from a browser (CORS preflight).
+   * @default ['*']
+   */
+  readonly allowedOrigins?: string[];
+  /** Steady-state requests per second across the stage. @default 50 */
+  readonly throttlingRateLimit?: number;
+  /** Burst capacity across the stage. @default 100 */
+  readonly throttlingBurstLimit?: number;
+  /** @default RetentionDays.THREE_MONTHS */
+  readonly accessLogRetention?: RetentionDays;
+  /**
+   * Whether to create the account-wide role that API Gateway needs for any CloudWatch
+   * logging (execution and access logs). Turn off where the account already has one set.
+   * @default true
+   */
+  readonly cloudWatchRole?: boolean;
+}
+
+/**
+ * `{"error":{"code","message"}}`, the body every API error has, handler or gateway. Without a
+ * fixed message it carries the gateway's own, `$context.error.messageString`, which the
+ * gateway substitutes already quoted (gateway response templates are not VTL: no escaping).
+ */
+function errorTemplate(code: string, message?: string): string {
+  if (message !== undefined) return JSON.stringify({ error: { code, message } });
+  return JSON.stringify({ error: { code, message: '@MESSAGE@' } }).replace(
+    '"@MESSAGE@"',
+    '$context.error.messageString',
+  );
+}
+
+/**
+ * The public REST API, built from the route table in `lambdas/shared/routes.ts` (which the
+ * local API server and the OpenAPI document use too). Each route proxies to its handler's
+ * function, which resolves the `x-api-key`
+ * header to a tenant itself and answers 401 for unknown keys: API Gateway's own API-key check
+ * (`apiKeyRequired`) would answer 403 first, so it is not used. Usage plans and quotas per
+ * key come later.
+ *
+ * Requests are validated before they reach a function (the create body against a JSON
+ * schema model, path parameters), and errors the gateway itself produces carry the same JSON
+ * error body as the handlers'.
+ */
+export class JobsApi extends Construct {
+  readonly api: RestApi;
+  readonly accessLogs: LogGroup;
+  /** The body model POST /v1/jobs is validated against. */
+  readonly createJobModel: Model;
+  /** The base URL of the stage, ending in `/`. */
+  readonly url: string;
+
+  constructor(scope: Construct, id: string, props: JobsApiProps) {
+    super(scope, id);
+    const origins = props.allowedOrigins ?? ['*'];
+
+    this.accessLogs = new LogGroup(this, 'AccessLogs', {
+      retention: props.accessLogRetention ?? RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    const cloudWatchRole = props.cloudWatchRole ?? true;
+    this.api = new RestApi(this, 'Api', {
+      description: 'OCR pipeline jobs API',
+      endpointTypes: [EndpointType.REGIONAL],
+      cloudWatchRole,
+      // Other stacks in the account may rely on the account-wide setting that points at it.
+      cloudWatchRoleRemovalPolicy: cloudWatchRole ? RemovalPolicy.RETAIN : undefined,
+      deployOptions: {
+        stageName: props.stageName ?? 'prod',
+        tracingEnabled: true,
+        metricsEnabled: true,
+        loggingLevel: MethodLoggingLevel.ERROR,
+        dataTraceEnabled: false,
+        accessLogDestination: new LogGroupLogDestination(this.accessLogs),
+        accessLogFormat: AccessLogFormat.jsonWithStandardFields(),
+        throttlingRateLimit: props.throttlingRateLimit ?? 50,
+        throttlingBurstLimit: props.throttlingBurstLimit ?? 100,
+      },
+    });
+    this.url = this.api.url;
+
+    this.addErrorResponses(origins);
+
+    const bodyValidator = this.api.addRequestValidator('BodyValidator', {
+      validateRequestBody: true,
+      validateRequestParameters: true,
+    });
+    const parameterValidator = this.api.addRequestValidator('ParameterValidator', {
+      validateRequestParameters: true,
+    });
+    this.createJobModel = this.api.addModel('CreateJobRequest', {
+      contentType: 'application/json',
+      modelName: 'CreateJobRequest',
+      description: 'POST /v1/jobs body',
+      schema: {
+        schema: JsonSchemaVersion.DRAFT4,
+        title: 'CreateJobRequest',
+        type: JsonSchemaType.OBJECT,
+        required: ['fileName', 'contentType', 'sizeBytes'],
+        properties: {
+          fileName: { type: JsonSchemaType.STRING, minLength: 1, maxLength: 255 },
+          contentType: { type: JsonSchemaType.STRING, minLength: 1 },
+          sizeBytes: { type: JsonSchemaType.INTEGER, minimum: 1 },
+          priority: { type: JsonSchemaType.STRING, enum: [...PRIORITIES] },
+          webhook: {
+            type: JsonSchemaType.OBJECT,
+            required: ['url'],
+            properties: { url: { type: JsonSchemaType.STRING, pattern: '^https://' } },
+          },
+        },
+      },
+    });
+    // Bodies API Gateway checks before invoking the handler; the others' are optional or
+    // absent, and their handlers validate them.
+    const bodyModels: Record<string, Model> = { 'create-job': this.createJobModel };
+
+    // Every route lives under /v1; its resources inherit this CORS preflight.
+    this.api.root.addResource('v1', {
+      defaultCorsPreflightOptions: {
+        allowOrigins: origins,
+        allowMethods: Cors.ALL_METHODS,
+        allowHeaders: [...Cors.DEFAULT_HEADERS, 'Idempotency-Key'],
+      },
+    });
+    for (const route of props.routes ?? API_ROUTES) {
+      if (!route.path.startsWith('/v1/'))
+        throw new Error(`route ${route.method} ${route.path} is outside /v1`);
+      const pathParameters = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => `method.request.path.${m[1]}`);
+      const model = bodyModels[route.handler];
+      const validator = model ? bodyValidator : pathParameters.length > 0 ? parameterValidator : undefined;
+      const integration = new LambdaIntegration(props.functions.functionFor(route.handler), {
+        allowTestInvoke: false,
+      });
+      this.api.root.resourceForPath(route.path).addMethod(route.method, integration, {
+        operationName: route.operationId,
+        requestValidator: validator,
+        requestParameters:
+          pathParameters.length > 0 ? Object.fromEntries(pathParameters.map((p) => [p, true])) : undefined,
+        requestModels: model ? { 'application/json': model } : undefined,
+      });
+    }
+  }
+
+  private addErrorResponses(origins: string[]): void {
+    // Gateway responses take static header values only: one origin can be echoed, a list cannot.
+    const responseHeaders =
+      origins.length === 1 ? { 'Access-Control-Allow-Origin': `'${origins[0]}'` } : undefined;
+    const respond = (id: string, type: ResponseType, code: string, statusCode?: string, message?: string) =>
+      this.api.addGatewayResponse(id, {
+        type,
+        statusCode,
+        responseHeaders,
+        templates: { 'application/json': errorTemplate(code, message) },
+      });
+    respond('Default4xx', ResponseType.DEFAULT_4XX, '$context.error.responseType');
+    respond('Default5xx', ResponseType.DEFAULT_5XX, '$context.error.responseType');
+    // Same code as the handlers' own validation errors. The validator's details
+    // ($context.error.validationErrorString) contain unescaped quotes, so they stay out.
+    respond('BadRequestBody', ResponseType.BAD_REQUEST_BODY, 'VALIDATION_ERROR', '400');
+    respond('BadRequestParameters', ResponseType.BAD_REQUEST_PARAMETERS, 'VALIDATION_ERROR', '400');
+    // Without an authorizer this is what an unknown path or method gets: say so, with a 404.
+    respond(
+      'UnknownRoute',
+      ResponseType.MISSING_AUTHENTICATION_TOKEN,
+      'NOT_FOUND',
+      '404',
+      'No route matches this method and path.',
+    );
+  }
+}

@@ -1,0 +1,157 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { IGrantable, IPrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, type FunctionOptions, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { configToEnv, DEFAULT_LIMITS, type Limits } from '../../lambdas/shared/config.ts';
+import type { WorkQueues } from './work-queues.ts';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * ESM bundles that inline CommonJS dependencies still call `require` for Node built-ins;
+ * an ES module has no `require`, so the bundle defines one first.
+ */
+const ESM_REQUIRE_BANNER =
+  "import { createRequire as __ocrqCreateRequire } from 'node:module'; const require = __ocrqCreateRequire(import.meta.url);";
+
+/** The queues a function's environment names; the DLQs are optional, as in `loadConfig`. */
+export interface PipelineQueues {
+  readonly express: IQueue;
+  readonly bulk: IQueue;
+  readonly expressDlq?: IQueue;
+  readonly bulkDlq?: IQueue;
+}
+
+/** What a function's environment points at (see `lambdas/shared/config.ts`). */
+export interface PipelineEnvironmentSources {
+  readonly table: ITable;
+  readonly bucket: IBucket;
+  readonly queues: PipelineQueues;
+  readonly eventsTopic: ITopic;
+}
+
+/** The resources the pipeline's functions are configured with and granted access to. */
+export interface PipelineResources extends PipelineEnvironmentSources {
+  readonly queues: WorkQueues;
+}
+
+/** Limits the functions read from their environment; defaults match `loadConfig`. */
+export interface PipelineSettings {
+  /** @default 50 MiB */
+  readonly maxUploadBytes?: number;
+  /** Lifetime of presigned result URLs. @default 3600 */
+  readonly resultUrlTtlSeconds?: number;
+  /** Days a finished job stays in the table. @default 7 */
+  readonly jobTtlDays?: number;
+  /** Page, size, tenant and backlog limits. @default DEFAULT_LIMITS */
+  readonly limits?: Partial<Limits>;
+}
+
+/**
+ * The `OCRQ_*` environment that `loadConfig` reads back, built with `configToEnv` so the
+ * names cannot drift. `loadConfig` validates every variable at start, so each function gets
+ * all of them, whether or not it uses them. `AWS_REGION` is left out: Lambda sets it and
+ * refuses functions that try to.
+ */
+export function pipelineEnvironment(
+  resources: PipelineEnvironmentSources,
+  settings: PipelineSettings = {},
+): Record<string, string> {
+  const { AWS_REGION: _setByLambda, ...env } = configToEnv({
+    region: Aws.REGION,
+    tableName: resources.table.tableName,
+    bucketName: resources.bucket.bucketName,
+    queues: { express: resources.queues.express.queueUrl, bulk: resources.queues.bulk.queueUrl },
+    deadLetterQueues: {
+      express: resources.queues.expressDlq?.queueUrl,
+      bulk: resources.queues.bulkDlq?.queueUrl,
+    },
+    eventsTopicArn: resources.eventsTopic.topicArn,
+    maxUploadBytes: settings.maxUploadBytes ?? 50 * 1024 * 1024,
+    resultUrlTtlSeconds: settings.resultUrlTtlSeconds ?? 3600,
+    jobTtlDays: settings.jobTtlDays ?? 7,
+    limits: { ...DEFAULT_LIMITS, ...settings.limits },
+    endpoints: {},
+  });
+  return env;
+}
+
+export interface PipelineFunctionProps
+  extends Pick<
+    FunctionOptions,
+    'description' | 'memorySize' | 'timeout' | 'retryAttempts' | 'maxEventAge' | 'onFailure'
+  > {
+  /** The handler's folder under `lambdas/`; its `index.ts` exports `handler`. */
+  readonly handler: string;
+  /** Variables besides the Powertools and Node defaults, usually {@link pipelineEnvironment}. */
+  readonly environment: Record<string, string>;
+  /** @default RetentionDays.ONE_MONTH */
+  readonly logRetention?: RetentionDays;
+  /** @default RemovalPolicy.DESTROY */
+  readonly logRemovalPolicy?: RemovalPolicy;
+}
+
+/**
+ * One Lambda function of the pipeline with the defaults they all share: `lambdas/<handler>/index.ts`
+ * bundled by the local esbuild as minified ESM with source maps (AWS SDK included, so the
+ * deployed code runs the versions in package-lock.json), Node.js 22 on ARM, X-Ray tracing,
+ * and a log group of its own with a retention period.
+ *
+ * @example
+ * const fn = new PipelineFunction(this, 'GetJob', { handler: 'get-job', environment });
+ * table.grantReadData(fn);
+ */
+export class PipelineFunction extends Construct implements IGrantable {
+  readonly function: NodejsFunction;
+  readonly logGroup: LogGroup;
+  readonly grantPrincipal: IPrincipal;
+
+  constructor(scope: Construct, id: string, props: PipelineFunctionProps) {
+    super(scope, id);
+    this.logGroup = new LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.DESTROY,
+    });
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: join(REPO_ROOT, 'lambdas', props.handler, 'index.ts'),
+      handler: 'handler',
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      description: props.description,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout ?? Duration.seconds(10),
+      retryAttempts: props.retryAttempts,
+      maxEventAge: props.maxEventAge,
+      onFailure: props.onFailure,
+      tracing: Tracing.ACTIVE,
+      logGroup: this.logGroup,
+      environment: {
+        POWERTOOLS_SERVICE_NAME: props.handler,
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+        NODE_OPTIONS: '--enable-source-maps',
+        ...props.environment,
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        mainFields: ['module', 'main'],
+        banner: ESM_REQUIRE_BANNER,
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        bundleAwsSDK: true,
+      },
+    });
+    this.grantPrincipal = this.function.grantPrincipal;
+  }
+}

@@ -1,0 +1,88 @@
+import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { JobsApi } from './constructs/api.ts';
+import { ApiFunctions } from './constructs/api-functions.ts';
+import { DeadLetterSweep } from './constructs/dlq.ts';
+import { Ingest } from './constructs/ingest.ts';
+import { JobTable } from './constructs/job-table.ts';
+import type { PipelineResources, PipelineSettings } from './constructs/lambda-function.ts';
+import { Notifications } from './constructs/notifications.ts';
+import { DocumentStorage } from './constructs/storage.ts';
+import { WorkQueues } from './constructs/work-queues.ts';
+
+export interface OcrPipelineStackProps extends StackProps {
+  /**
+   * What happens to the data (bucket, its key, table) when the stack is deleted. DESTROY
+   * suits throwaway stacks; a non-empty bucket still blocks its own deletion.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly dataRemovalPolicy?: RemovalPolicy;
+  /** Browser origins allowed by the bucket's and the API's CORS rules. @default ['*'] */
+  readonly allowedOrigins?: string[];
+  /** Days before uploads and results are deleted. @default 7 */
+  readonly objectExpirationDays?: number;
+  /** Limits handed to the functions. */
+  readonly settings?: PipelineSettings;
+  /** @default 'prod' */
+  readonly apiStageName?: string;
+  /** Create API Gateway's account-wide CloudWatch role (see JobsApi). @default true */
+  readonly apiGatewayCloudWatchRole?: boolean;
+}
+
+/** The OCR pipeline: composes one construct per concern and publishes what clients need. */
+export class OcrPipelineStack extends Stack {
+  readonly storage: DocumentStorage;
+  readonly jobs: JobTable;
+  readonly queues: WorkQueues;
+  readonly notifications: Notifications;
+  readonly apiFunctions: ApiFunctions;
+  readonly api: JobsApi;
+  readonly ingest: Ingest;
+  readonly deadLetterSweep: DeadLetterSweep;
+
+  constructor(scope: Construct, id: string, props: OcrPipelineStackProps = {}) {
+    super(scope, id, props);
+    const removalPolicy = props.dataRemovalPolicy ?? RemovalPolicy.RETAIN;
+    const settings: PipelineSettings = {
+      jobTtlDays: props.objectExpirationDays,
+      ...props.settings,
+    };
+
+    this.storage = new DocumentStorage(this, 'Storage', {
+      expirationDays: props.objectExpirationDays,
+      allowedOrigins: props.allowedOrigins,
+      removalPolicy,
+    });
+    this.jobs = new JobTable(this, 'Jobs', { removalPolicy });
+    this.queues = new WorkQueues(this, 'Queues');
+    this.notifications = new Notifications(this, 'Notifications');
+
+    const resources: PipelineResources = {
+      table: this.jobs.table,
+      bucket: this.storage.bucket,
+      queues: this.queues,
+      eventsTopic: this.notifications.topic,
+    };
+    this.apiFunctions = new ApiFunctions(this, 'ApiFunctions', { resources, settings });
+    this.api = new JobsApi(this, 'Api', {
+      functions: this.apiFunctions,
+      stageName: props.apiStageName,
+      allowedOrigins: props.allowedOrigins,
+      cloudWatchRole: props.apiGatewayCloudWatchRole,
+    });
+    this.ingest = new Ingest(this, 'Ingest', { resources, settings });
+    this.deadLetterSweep = new DeadLetterSweep(this, 'DeadLetterSweep', { resources, settings });
+
+    const output = (id: string, value: string, description: string) =>
+      new CfnOutput(this, id, { value, description });
+    output('ApiUrl', this.api.url, 'Base URL of the jobs API (routes under v1/)');
+    output('BucketName', this.storage.bucket.bucketName, 'Document bucket');
+    output('TableName', this.jobs.table.tableName, 'Job table');
+    output('ExpressQueueUrl', this.queues.express.queueUrl, 'Express work queue');
+    output('BulkQueueUrl', this.queues.bulk.queueUrl, 'Bulk work queue');
+    output('ExpressDlqUrl', this.queues.expressDlq.queueUrl, 'Express dead-letter queue');
+    output('BulkDlqUrl', this.queues.bulkDlq.queueUrl, 'Bulk dead-letter queue');
+    output('EventsTopicArn', this.notifications.topic.topicArn, 'Job events topic');
+    output('IngestFailuresQueueUrl', this.ingest.failures.queueUrl, 'S3 events ingest gave up on');
+  }
+}

@@ -1,0 +1,112 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { OcrPipelineStack } from '../../lib/ocr-pipeline-stack.ts';
+import { PIPELINE_HANDLERS, testApp, wildcardWrites } from './support.ts';
+
+const env = { account: '123456789012', region: 'us-east-1' };
+
+describe('OcrPipelineStack', () => {
+  let template: Template;
+
+  beforeAll(() => {
+    template = Template.fromStack(new OcrPipelineStack(testApp(), 'OcrPipeline', { env }));
+  });
+
+  /** The functions built from lambdas/, told apart from CDK's own helpers by their service name. */
+  const pipelineFunctions = () =>
+    Object.values(template.findResources('AWS::Lambda::Function')).filter(
+      (fn) => fn.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME,
+    );
+
+  it('composes one of each concern', () => {
+    template.resourceCountIs('AWS::S3::Bucket', 2); // documents + access logs
+    template.resourceCountIs('AWS::DynamoDB::Table', 1);
+    template.resourceCountIs('AWS::SQS::Queue', 5); // express, bulk, their DLQs, ingest failures
+    template.resourceCountIs('AWS::SNS::Topic', 1);
+    template.resourceCountIs('AWS::ApiGateway::RestApi', 1);
+    template.resourceCountIs('Custom::S3BucketNotifications', 1);
+    expect(
+      pipelineFunctions()
+        .map((fn) => fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME)
+        .sort(),
+    ).toEqual(PIPELINE_HANDLERS);
+    template.resourceCountIs('AWS::Events::Rule', 1); // the dead-letter sweep schedule
+  });
+
+  it('runs every pipeline function on nodejs22.x with the resources of this stack', () => {
+    for (const fn of pipelineFunctions()) {
+      expect(fn.Properties.Runtime).toBe('nodejs22.x');
+      expect(fn.Properties.Environment.Variables).toMatchObject({
+        OCRQ_TABLE_NAME: { Ref: expect.stringMatching(/^JobsTable/) },
+        OCRQ_BUCKET_NAME: { Ref: expect.stringMatching(/^StorageBucket/) },
+        OCRQ_EXPRESS_QUEUE_URL: { Ref: expect.stringMatching(/^QueuesExpress[0-9A-F]{8}$/) },
+        OCRQ_BULK_QUEUE_URL: { Ref: expect.stringMatching(/^QueuesBulk[0-9A-F]{8}$/) },
+        OCRQ_EVENTS_TOPIC_ARN: { Ref: expect.stringMatching(/^NotificationsEvents/) },
+        OCRQ_JOB_TTL_DAYS: '7',
+      });
+    }
+  });
+
+  it('leaves physical names to CloudFormation so stacks can live side by side', () => {
+    const named = Object.entries(template.toJSON().Resources as Record<string, { Properties?: object }>)
+      .filter(([, r]) =>
+        ['BucketName', 'TableName', 'QueueName', 'TopicName', 'FunctionName', 'LogGroupName'].some(
+          (key) =>
+            r.Properties &&
+            key in r.Properties &&
+            typeof (r.Properties as Record<string, unknown>)[key] === 'string',
+        ),
+      )
+      .map(([id]) => id);
+    expect(named).toEqual([]);
+  });
+
+  it('publishes what clients and operators need', () => {
+    const outputs = template.toJSON().Outputs as Record<string, unknown>;
+    expect(Object.keys(outputs)).toEqual(
+      expect.arrayContaining([
+        'ApiUrl',
+        'BucketName',
+        'TableName',
+        'ExpressQueueUrl',
+        'BulkQueueUrl',
+        'ExpressDlqUrl',
+        'BulkDlqUrl',
+        'EventsTopicArn',
+      ]),
+    );
+  });
+
+  it('grants nothing to write on "*"', () => {
+    expect(wildcardWrites(template)).toEqual([]);
+  });
+
+  it('encrypts every store and keeps every log for a limited time', () => {
+    template.allResourcesProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
+    for (const group of Object.values(template.findResources('AWS::Logs::LogGroup'))) {
+      expect(group.Properties.RetentionInDays).toBeGreaterThan(0);
+    }
+    template.allResourcesProperties('AWS::DynamoDB::Table', { SSESpecification: { SSEEnabled: true } });
+  });
+
+  it('keeps data by default and can be made disposable', () => {
+    template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain' });
+    template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain' });
+    const disposable = Template.fromStack(
+      new OcrPipelineStack(testApp(), 'Disposable', {
+        env,
+        dataRemovalPolicy: RemovalPolicy.DESTROY,
+        objectExpirationDays: 2,
+      }),
+    );
+    disposable.allResources('AWS::S3::Bucket', { DeletionPolicy: 'Delete' });
+    disposable.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
+    const [fn] = Object.values(
+      disposable.findResources('AWS::Lambda::Function', {
+        Properties: { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'ingest' } } },
+      }),
+    );
+    expect(fn?.Properties.Environment.Variables.OCRQ_JOB_TTL_DAYS).toBe('2');
+  });
+});

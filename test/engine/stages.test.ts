@@ -1,0 +1,270 @@
+import { crc32 } from 'node:zlib';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { cropSize, warpQuad } from '../../gpu-worker/src/ocr/crop.ts';
+import { ctcGreedyDecode, decodeLine, splitWords } from '../../gpu-worker/src/ocr/ctc.ts';
+import { dbPostprocess } from '../../gpu-worker/src/ocr/db-postprocess.ts';
+import { detectionSize } from '../../gpu-worker/src/ocr/detector.ts';
+import { InvalidImageError, PageTooLargeError } from '../../gpu-worker/src/ocr/errors.ts';
+import { convexHull, minAreaRect, rectCorners } from '../../gpu-worker/src/ocr/geometry.ts';
+import { decodeImagePages } from '../../gpu-worker/src/ocr/image.ts';
+import { readingOrder } from '../../gpu-worker/src/ocr/reading-order.ts';
+import { batchWidth } from '../../gpu-worker/src/ocr/recognizer.ts';
+import type { Quad } from '../../gpu-worker/src/ocr/types.ts';
+
+const DB = { thresh: 0.3, boxThresh: 0.6, unclipRatio: 1.5, maxCandidates: 1000, minSize: 3 };
+
+function probabilityMap(
+  width: number,
+  height: number,
+  rects: Array<[number, number, number, number, number]>,
+) {
+  const map = new Float32Array(width * height);
+  for (const [x0, y0, x1, y1, p] of rects) {
+    for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) map[y * width + x] = p;
+  }
+  return map;
+}
+
+describe('DB post-processing', () => {
+  it('finds one box per text region, grown back by the unclip distance and scaled to the page', () => {
+    // Two regions: 41×9 and 21×5 pixels of probability 0.9.
+    const map = probabilityMap(100, 60, [
+      [10, 10, 50, 18, 0.9],
+      [60, 40, 80, 44, 0.9],
+    ]);
+    const boxes = dbPostprocess(map, 100, 60, DB, { scaleX: 2, scaleY: 2, width: 200, height: 120 });
+    expect(boxes).toHaveLength(2);
+    // The first region's rectangle (pixel coordinates 10..50 × 10..18: 40×8) grows by
+    // 40·8·1.5 / (2·48) = 5 on each side, then doubles: x 10..110, y 10..46.
+    expect(boxes[0]!.box).toEqual([
+      [10, 10],
+      [110, 10],
+      [110, 46],
+      [10, 46],
+    ]);
+    expect(boxes[0]!.score).toBeCloseTo(0.9, 5);
+  });
+
+  it('drops regions whose mean probability is under the box threshold, and specks', () => {
+    const map = probabilityMap(100, 60, [
+      [10, 10, 50, 18, 0.5],
+      [70, 30, 71, 31, 0.99],
+    ]);
+    expect(dbPostprocess(map, 100, 60, DB, { scaleX: 1, scaleY: 1, width: 100, height: 60 })).toEqual([]);
+  });
+
+  it('clips boxes to the page', () => {
+    const map = probabilityMap(64, 32, [[0, 0, 40, 10, 0.95]]);
+    const [box] = dbPostprocess(map, 64, 32, DB, { scaleX: 1, scaleY: 1, width: 64, height: 32 });
+    for (const [x, y] of box!.box) {
+      expect(x).toBeGreaterThanOrEqual(0);
+      expect(y).toBeGreaterThanOrEqual(0);
+    }
+  });
+});
+
+describe('geometry', () => {
+  it('finds the minimum-area rectangle of a rotated rectangle', () => {
+    const angle = (20 * Math.PI) / 180;
+    const corners = [
+      [0, 0],
+      [100, 0],
+      [100, 20],
+      [0, 20],
+    ].map(
+      ([x, y]) =>
+        [x! * Math.cos(angle) - y! * Math.sin(angle), x! * Math.sin(angle) + y! * Math.cos(angle)] as [
+          number,
+          number,
+        ],
+    );
+    const rect = minAreaRect([...corners, [50 * Math.cos(angle), 50 * Math.sin(angle)]]);
+    expect(Math.max(rect.width, rect.height)).toBeCloseTo(100, 6);
+    expect(Math.min(rect.width, rect.height)).toBeCloseTo(20, 6);
+    const quad = rectCorners(rect);
+    expect(quad[0][0]).toBeLessThan(quad[1][0]);
+    expect(quad[0][1]).toBeLessThan(quad[3][1]);
+  });
+
+  it('keeps only the hull of a point set', () => {
+    const hull = convexHull([
+      [0, 0],
+      [2, 0],
+      [1, 1],
+      [2, 2],
+      [0, 2],
+    ]);
+    expect(hull).toHaveLength(4);
+    expect(hull).not.toContainEqual([1, 1]);
+  });
+});
+
+describe('crops', () => {
+  // A 40×20 image: left half black, right half white.
+  const image = {
+    width: 40,
+    height: 20,
+    data: Uint8Array.from({ length: 40 * 20 * 3 }, (_, i) => (Math.floor(i / 3) % 40 < 20 ? 0 : 255)),
+  };
+
+  it('samples an axis-aligned quad pixel for pixel', () => {
+    const quad: Quad = [
+      [10, 5],
+      [30, 5],
+      [30, 15],
+      [10, 15],
+    ];
+    expect(cropSize(quad)).toEqual({ width: 20, height: 10, rotate: false });
+    const crop = warpQuad(image, quad, 20, 10);
+    expect(crop.data[0]).toBe(0); // left edge: black
+    expect(crop.data[(5 * 20 + 19) * 3]).toBe(255); // right edge: white
+    expect(crop.data[(5 * 20 + 5) * 3]).toBe(0);
+  });
+
+  it('turns crops that are much taller than wide', () => {
+    const tall: Quad = [
+      [0, 0],
+      [10, 0],
+      [10, 20],
+      [0, 20],
+    ];
+    expect(cropSize(tall)).toEqual({ width: 20, height: 10, rotate: true });
+    // Turned: the quad's right edge (white) becomes the top row.
+    const crop = warpQuad(image, tall, 20, 10, true);
+    expect(crop.width).toBe(20);
+    expect(crop.data[0]).toBe(0);
+  });
+});
+
+describe('CTC decoding', () => {
+  const dictionary = ['', 'a', 'b', 'c', ' '];
+  /** Columns of one-hot-ish probabilities for the given class per column. */
+  const columns = (classes: number[]) => {
+    const probs = new Float32Array(classes.length * dictionary.length);
+    classes.forEach((k, t) => {
+      for (let c = 0; c < dictionary.length; c++) probs[t * dictionary.length + c] = c === k ? 0.9 : 0.025;
+    });
+    return probs;
+  };
+
+  it('collapses repeats, drops blanks, keeps doubled letters split by a blank', () => {
+    const chars = ctcGreedyDecode(columns([1, 1, 0, 1, 2, 2, 0, 0, 3]), 0, 9, 5, dictionary);
+    expect(chars.map((c) => c.char).join('')).toBe('aabc');
+    expect(chars.map((c) => [c.start, c.end])).toEqual([
+      [0, 1],
+      [3, 3],
+      [4, 5],
+      [8, 8],
+    ]);
+    expect(decodeLine(chars, 1.3).confidence).toBeCloseTo(0.9, 5);
+  });
+
+  it('recovers a dropped space from a wide gap between characters', () => {
+    // "abc" then a gap of 8 columns then "abc": pitch 3 columns.
+    const chars = ctcGreedyDecode(
+      columns([1, 0, 0, 2, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 2, 0, 0, 3]),
+      0,
+      21,
+      5,
+      dictionary,
+    );
+    const words = splitWords(chars, 1.3);
+    expect(words.map((w) => w.text)).toEqual(['abc', 'abc']);
+    expect(words[1]!.start).toBe(14);
+    expect(splitWords(chars, 10).map((w) => w.text)).toEqual(['abcabc']);
+  });
+
+  it('keeps spaces the recogniser emitted', () => {
+    const chars = ctcGreedyDecode(columns([1, 0, 2, 4, 3, 0, 1]), 0, 7, 5, dictionary);
+    expect(decodeLine(chars, 1.3).text).toBe('ab ca');
+  });
+});
+
+describe('reading order', () => {
+  const box = (x: number, y: number, w = 50, h = 20): { box: Quad } => ({
+    box: [
+      [x, y],
+      [x + w, y],
+      [x + w, y + h],
+      [x, y + h],
+    ],
+  });
+
+  it('reads rows top to bottom and left to right within a row', () => {
+    const items = [box(300, 103), box(10, 100), box(10, 200), box(150, 98)];
+    expect(readingOrder(items).map((i) => i.box[0])).toEqual([
+      [10, 100],
+      [150, 98],
+      [300, 103],
+      [10, 200],
+    ]);
+  });
+});
+
+describe('sizes', () => {
+  it('scales detection input to the limit in multiples of 32', () => {
+    expect(detectionSize(1654, 2339, 960)).toEqual({ width: 672, height: 960 });
+    expect(detectionSize(500, 300, 960)).toEqual({ width: 512, height: 288 });
+    expect(detectionSize(10, 10, 960)).toEqual({ width: 32, height: 32 });
+  });
+
+  it('buckets recognition batch widths', () => {
+    expect(batchWidth([2, 3], 48, 320, 32)).toBe(320);
+    expect(batchWidth([10.1], 48, 320, 32)).toBe(512);
+    expect(batchWidth([10.1], 48, 320, 64)).toBe(512);
+    expect(batchWidth([10.5], 48, 320, 64)).toBe(512);
+    expect(batchWidth([11], 48, 320, 64)).toBe(576);
+  });
+});
+
+describe('image decoding', () => {
+  it('refuses bytes that are no image, and empty files, with a typed permanent error', async () => {
+    await expect(decodeImagePages(Buffer.from('not an image'), 1e8)).rejects.toBeInstanceOf(
+      InvalidImageError,
+    );
+    await expect(decodeImagePages(Buffer.alloc(0), 1e8)).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+      permanent: true,
+    });
+  });
+
+  it('refuses a page over the pixel limit from its header (decompression bomb)', async () => {
+    // A real 1×1 PNG whose header is rewritten to claim 30000×30000 pixels (2.7 GB decoded).
+    const png = Buffer.from(
+      await sharp({ create: { width: 1, height: 1, channels: 3, background: '#fff' } })
+        .png()
+        .toBuffer(),
+    );
+    png.writeUInt32BE(30_000, 16);
+    png.writeUInt32BE(30_000, 20);
+    png.writeUInt32BE(crc32(png.subarray(12, 29)), 29);
+    await expect(decodeImagePages(png, 50_000_000)).rejects.toBeInstanceOf(PageTooLargeError);
+  });
+
+  it('refuses a truncated image', async () => {
+    const png = await sharp({ create: { width: 200, height: 100, channels: 3, background: '#888' } })
+      .png()
+      .toBuffer();
+    await expect(decodeImagePages(png.subarray(0, png.length - 40), 1e8)).rejects.toBeInstanceOf(
+      InvalidImageError,
+    );
+  });
+
+  it('decodes every page of a multi-page TIFF, or the selected ones', async () => {
+    const page = (colour: string) =>
+      sharp({ create: { width: 64, height: 32, channels: 3, background: colour } });
+    const tiff = await sharp([await page('#000').png().toBuffer(), await page('#fff').png().toBuffer()], {
+      join: { animated: true },
+    })
+      .tiff()
+      .toBuffer()
+      .catch(() => undefined);
+    if (!tiff) return; // this sharp build cannot write multi-page TIFF; counting is tested in ingest
+    const pages = await decodeImagePages(tiff, 1e8);
+    expect(pages.map((p) => p.page)).toEqual([1, 2]);
+    const second = await decodeImagePages(tiff, 1e8, { firstPage: 2, pageCount: 1 });
+    expect(second.map((p) => p.page)).toEqual([2]);
+    expect(second[0]!.image.data[0]).toBe(255);
+  });
+});
