@@ -1,9 +1,9 @@
 import type ort from 'onnxruntime-node';
 import { TextDetector } from './detector.ts';
-import { InvalidImageError } from './errors.ts';
 import { type DecodedPage, decodeImagePages, type PageSelection } from './image.ts';
 import { loadDictionary, modelFiles } from './models.ts';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './options.ts';
+import { renderPdfPages } from './pdf.ts';
 import { readingOrder } from './reading-order.ts';
 import { type LineCrop, TextRecognizer } from './recognizer.ts';
 import { createSession, type TensorRtSettings } from './session.ts';
@@ -33,7 +33,7 @@ export class OcrEngine {
     private readonly sessions: ort.InferenceSession[],
     private readonly detector: TextDetector,
     private readonly recognizer: TextRecognizer,
-    private readonly renderPdf?: DocumentRenderer,
+    private readonly renderPdf: DocumentRenderer,
   ) {}
 
   static async create(
@@ -53,7 +53,8 @@ export class OcrEngine {
       sessions,
       new TextDetector(det, merged),
       new TextRecognizer(rec, loadDictionary(files.dictionary), merged, cls),
-      extras.renderPdf,
+      extras.renderPdf ??
+        ((input, maxPixels, selection) => renderPdfPages(input, maxPixels, selection, merged.pdfDpi)),
     );
   }
 
@@ -61,10 +62,8 @@ export class OcrEngine {
   async recognize(input: Buffer, selection?: PageSelection): Promise<OcrResult> {
     const isPdf = input.subarray(0, PDF_MAGIC.length).equals(PDF_MAGIC);
     let pages: DecodedPage[];
-    if (isPdf) {
-      if (!this.renderPdf) throw new InvalidImageError('PDF documents are not supported by this engine');
-      pages = await this.renderPdf(input, this.options.maxPagePixels, selection);
-    } else pages = await decodeImagePages(input, this.options.maxPagePixels, selection);
+    if (isPdf) pages = await this.renderPdf(input, this.options.maxPagePixels, selection);
+    else pages = await decodeImagePages(input, this.options.maxPagePixels, selection);
     return { pages: await this.recognizePages(pages) };
   }
 

@@ -19,5 +19,6 @@ export {
   EXECUTION_PROVIDERS,
   type ExecutionProvider,
 } from './options.ts';
+export { DEFAULT_PDF_DPI, EncryptedDocumentError, pdfPageCount, renderPdfPages } from './pdf.ts';
 export { readingOrder } from './reading-order.ts';
 export type { LineResult, OcrResult, PageResult, Point, Quad, RgbImage, WordResult } from './types.ts';

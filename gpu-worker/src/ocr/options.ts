@@ -35,6 +35,8 @@ export interface EngineOptions {
    * character pitch is a word boundary, even where the recogniser emitted no space.
    */
   wordGapRatio: number;
+  /** Resolution PDF pages are rendered at. */
+  pdfDpi: number;
   /** Pages with more pixels than this fail with PAGE_TOO_LARGE (decompression-bomb guard). */
   maxPagePixels: number;
   executionProviders: ExecutionProvider[];
@@ -58,6 +60,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   useAngleClassifier: false,
   clsThresh: 0.9,
   wordGapRatio: 1.3,
+  pdfDpi: 200,
   maxPagePixels: 50_000_000,
   executionProviders: ['cpu'],
 };

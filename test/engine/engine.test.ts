@@ -1,0 +1,71 @@
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  EncryptedDocumentError,
+  InvalidImageError,
+  OcrEngine,
+  pdfPageCount,
+  renderPdfPages,
+} from '../../gpu-worker/src/ocr/index.ts';
+import { countPdfPages } from '../../lambdas/ingest/page-count.ts';
+import { listSamples } from '../../local/samples/index.ts';
+import { encryptedPdf, numberedPdf } from '../support/documents.ts';
+import { wordPrecisionRecall } from '../support/word-metrics.ts';
+
+/** The real PP-OCRv4 models on the CPU provider, on pages the project generates. */
+describe('OcrEngine', () => {
+  let engine: OcrEngine;
+  beforeAll(async () => {
+    engine = await OcrEngine.create();
+  });
+  afterAll(async () => {
+    await engine?.close();
+  });
+
+  it.each(listSamples().map((s) => [s.name, s] as const))(
+    'reads the %s sample with word recall ≥ 0.9',
+    async (_, sample) => {
+      const { pages } = await engine.recognize(await readFile(sample.imagePath));
+      const text = pages[0]!.lines.map((l) => l.text).join('\n');
+      const { recall, precision } = wordPrecisionRecall(text, await readFile(sample.groundTruthPath, 'utf8'));
+      expect(recall).toBeGreaterThanOrEqual(0.9);
+      expect(precision).toBeGreaterThanOrEqual(0.85);
+      for (const line of pages[0]!.lines) {
+        expect(line.words?.map((w) => w.text).join(' ')).toBe(line.text);
+        for (const word of line.words ?? []) expect(word.box).toHaveLength(4);
+      }
+    },
+  );
+
+  it('gives the same text whether pages are recognised together or one by one', async () => {
+    const pdf = await numberedPdf(3);
+    const together = await engine.recognize(pdf);
+    const oneByOne = [];
+    for (let page = 1; page <= 3; page++)
+      oneByOne.push(...(await engine.recognize(pdf, { firstPage: page, pageCount: 1 })).pages);
+    expect(together.pages.map((p) => p.page)).toEqual([1, 2, 3]);
+    expect(oneByOne.map((p) => p.lines.map((l) => l.text))).toEqual(
+      together.pages.map((p) => p.lines.map((l) => l.text)),
+    );
+    expect(together.pages[1]!.lines[0]!.text).toBe('Page 2 of the report');
+  });
+
+  it('refuses an encrypted PDF, a truncated one and garbage with typed permanent errors', async () => {
+    await expect(engine.recognize(encryptedPdf())).rejects.toBeInstanceOf(EncryptedDocumentError);
+    const pdf = await numberedPdf(2);
+    await expect(engine.recognize(pdf.subarray(0, 400))).rejects.toBeInstanceOf(InvalidImageError);
+    await expect(engine.recognize(Buffer.from('%PDF-garbage'))).rejects.toMatchObject({ permanent: true });
+  });
+});
+
+describe('PDF pages', () => {
+  it('renders A4 at 200 DPI and counts pages the same way ingest does', async () => {
+    const pdf = await numberedPdf(40);
+    expect(await pdfPageCount(pdf)).toBe(40);
+    expect(countPdfPages(pdf)).toBe(40);
+    const [page] = await renderPdfPages(pdf, 50_000_000, { firstPage: 40, pageCount: 1 });
+    expect(page!.page).toBe(40);
+    expect([page!.image.width, page!.image.height]).toEqual([1652, 2338]);
+    await expect(renderPdfPages(pdf, 1_000_000)).rejects.toMatchObject({ code: 'PAGE_TOO_LARGE' });
+  });
+});
