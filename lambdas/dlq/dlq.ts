@@ -12,7 +12,7 @@ export interface SweepResult {
 }
 
 /** How long a swept dead letter stays hidden: short, so that redrive finds it right after. */
-const PEEK_VISIBILITY_SECONDS = 2;
+const PEEK_VISIBILITY_SECONDS = 1;
 
 /**
  * Marks the jobs of dead-lettered work FAILED with MAX_ATTEMPTS (keeping the last error) and
@@ -36,6 +36,8 @@ export async function sweepDeadLetters(
         visibilitySeconds: PEEK_VISIBILITY_SECONDS,
       });
       const fresh = batch.filter((m) => !seenIds.has(m.messageId));
+      // Peeked letters go straight back to visible, so redrive can take them at any time.
+      await Promise.all(batch.map((m) => queue.extendVisibility(m, 0).catch(() => undefined)));
       if (fresh.length === 0) break;
       for (const message of fresh) {
         seenIds.add(message.messageId);

@@ -24,14 +24,23 @@ export async function redrive(runtime: Runtime, tenantId: string, body: z.infer<
   );
   for (const priority of priorities) {
     const seen = new Set<string>();
+    let first = true;
     while (moved.length < body.maxMessages) {
+      // The first receive waits a little: the dead-letter sweep may be holding messages for a second.
       const batch = await queue.receive(priority, {
         dead: true,
         maxMessages: 10,
-        waitSeconds: 0,
+        waitSeconds: first ? 2 : 0,
         visibilitySeconds: 30,
       });
+      first = false;
       const fresh = batch.filter((m) => !seen.has(m.messageId));
+      // Letters seen before in this call (left for another tenant) go straight back.
+      await Promise.all(
+        batch
+          .filter((m) => seen.has(m.messageId))
+          .map((m) => queue.extendVisibility(m, 0).catch(() => undefined)),
+      );
       if (fresh.length === 0) break;
       for (const message of fresh) {
         seen.add(message.messageId);
