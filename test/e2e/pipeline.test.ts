@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { wordPrecisionRecall } from '../../bench/metrics.ts';
 import { OcrqClient } from '../../bin/ocrq/api-client.ts';
 import { listSamples } from '../../local/samples/index.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { numberedPdf } from '../support/documents.ts';
-import { wordPrecisionRecall } from '../support/word-metrics.ts';
 
 /**
  * The walking skeleton end to end: the public API over HTTP, a presigned upload with fetch(),

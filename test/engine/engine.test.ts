@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { wordPrecisionRecall } from '../../bench/metrics.ts';
 import {
   EncryptedDocumentError,
   InvalidImageError,
@@ -10,7 +11,6 @@ import {
 import { countPdfPages } from '../../lambdas/ingest/page-count.ts';
 import { listSamples } from '../../local/samples/index.ts';
 import { encryptedPdf, numberedPdf } from '../support/documents.ts';
-import { wordPrecisionRecall } from '../support/word-metrics.ts';
 
 /** The real PP-OCRv4 models on the CPU provider, on pages the project generates. */
 describe('OcrEngine', () => {

@@ -62,29 +62,48 @@ export function warpQuad(
   const h = homography(dest, source);
   const out = new Uint8Array(outWidth * outHeight * 3);
   const { data, width, height } = image;
+  const [h0, h1, h2, h3, h4, h5, h6, h7] = h as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const maxX = width - 1;
+  const maxY = height - 1;
+  let o = 0;
   for (let y = 0; y < outHeight; y++) {
+    // Sample at the pixel's centre.
+    const dy = y + 0.5;
     for (let x = 0; x < outWidth; x++) {
-      // Sample at the pixel's centre.
       const dx = x + 0.5;
-      const dy = y + 0.5;
-      const w = h[6]! * dx + h[7]! * dy + 1;
-      const sx = (h[0]! * dx + h[1]! * dy + h[2]!) / w - 0.5;
-      const sy = (h[3]! * dx + h[4]! * dy + h[5]!) / w - 0.5;
-      const x0 = Math.floor(sx);
-      const y0 = Math.floor(sy);
-      const fx = sx - x0;
-      const fy = sy - y0;
-      const o = (y * outWidth + x) * 3;
-      for (let c = 0; c < 3; c++) {
-        const p = (xx: number, yy: number) => {
-          const cx = xx < 0 ? 0 : xx >= width ? width - 1 : xx;
-          const cy = yy < 0 ? 0 : yy >= height ? height - 1 : yy;
-          return data[(cy * width + cx) * 3 + c]!;
-        };
-        const top = p(x0, y0) * (1 - fx) + p(x0 + 1, y0) * fx;
-        const bottom = p(x0, y0 + 1) * (1 - fx) + p(x0 + 1, y0 + 1) * fx;
-        out[o + c] = Math.round(top * (1 - fy) + bottom * fy);
-      }
+      const w = h6 * dx + h7 * dy + 1;
+      const sx = (h0 * dx + h1 * dy + h2) / w - 0.5;
+      const sy = (h3 * dx + h4 * dy + h5) / w - 0.5;
+      const fx0 = Math.floor(sx);
+      const fy0 = Math.floor(sy);
+      const fx = sx - fx0;
+      const fy = sy - fy0;
+      // Clamp to the image: samples outside repeat the edge pixels.
+      const x0 = fx0 < 0 ? 0 : fx0 > maxX ? maxX : fx0;
+      const x1 = fx0 + 1 < 0 ? 0 : fx0 + 1 > maxX ? maxX : fx0 + 1;
+      const y0 = fy0 < 0 ? 0 : fy0 > maxY ? maxY : fy0;
+      const y1 = fy0 + 1 < 0 ? 0 : fy0 + 1 > maxY ? maxY : fy0 + 1;
+      const a = (y0 * width + x0) * 3;
+      const b = (y0 * width + x1) * 3;
+      const c = (y1 * width + x0) * 3;
+      const d = (y1 * width + x1) * 3;
+      const wa = (1 - fx) * (1 - fy);
+      const wb = fx * (1 - fy);
+      const wc = (1 - fx) * fy;
+      const wd = fx * fy;
+      out[o] = data[a]! * wa + data[b]! * wb + data[c]! * wc + data[d]! * wd + 0.5;
+      out[o + 1] = data[a + 1]! * wa + data[b + 1]! * wb + data[c + 1]! * wc + data[d + 1]! * wd + 0.5;
+      out[o + 2] = data[a + 2]! * wa + data[b + 2]! * wb + data[c + 2]! * wc + data[d + 2]! * wd + 0.5;
+      o += 3;
     }
   }
   return { data: out, width: outWidth, height: outHeight };

@@ -1,0 +1,174 @@
+/**
+ * Engine benchmark: pages/s, word precision/recall/F1 and receipts' line CER over a folder of
+ * documents with ground truth (../shared/eval: receipts/, papers/, scans/), at several batch
+ * sizes (pages handed to the engine per call; their text lines are recognised together).
+ *
+ *   npm run bench:engine -- --data ../shared/eval [--batch-sizes 1,8,32] [--json out.json] [--out DIR]
+ *
+ * Models are loaded before timing starts. --out writes NAME.json per page (the result format)
+ * so ../shared/ocr-eval/score.mjs can score the same run.
+ */
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import {
+  type DecodedPage,
+  decodeImagePages,
+  OcrEngine,
+  type PageResult,
+} from '../gpu-worker/src/ocr/index.ts';
+import { lineErrors, wordPrecisionRecall } from './metrics.ts';
+
+const program = new Command()
+  .requiredOption('--data <dir>', 'folder of folders of images with NAME.gt.txt')
+  .option('--batch-sizes <list>', 'pages per engine call', '1,8,32')
+  .option('--folders <list>', 'sub-folders to run (default: all)')
+  .option('--limit <n>', 'at most this many pages per folder', Number)
+  .option('--providers <list>', 'execution providers', 'cpu')
+  .option('--json <file>', 'write the figures as JSON too')
+  .option('--out <dir>', 'write each page result as DIR/<batch>/<folder>/NAME.json')
+  .parse();
+const opts = program.opts<{
+  data: string;
+  batchSizes: string;
+  folders?: string;
+  limit?: number;
+  providers: string;
+  json?: string;
+  out?: string;
+}>();
+
+interface Row {
+  batch: number;
+  folder: string;
+  pages: number;
+  seconds: number;
+  pagesPerSecond: number;
+  precision: number;
+  recall: number;
+  f1: number;
+  lineCer?: number;
+}
+
+async function listPages(folder: string): Promise<string[]> {
+  const names = (await readdir(folder)).filter((f) => /\.(jpe?g|png|tiff?|webp)$/i.test(f)).sort();
+  return opts.limit ? names.slice(0, opts.limit) : names;
+}
+
+async function groundTruthBoxes(path: string) {
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  if (!text) return undefined;
+  return text
+    .split(/\r?\n/)
+    .filter(Boolean)
+    .map((line) => {
+      const parts = line.split(',');
+      const n = parts.slice(0, 8).map(Number);
+      const box: Array<[number, number]> = [0, 2, 4, 6].map((i) => [n[i]!, n[i + 1]!]);
+      return { text: parts.slice(8).join(','), box };
+    });
+}
+
+async function main(): Promise<void> {
+  const folders =
+    opts.folders?.split(',') ??
+    (await readdir(opts.data, { withFileTypes: true }))
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
+  const engine = await OcrEngine.create({ executionProviders: opts.providers.split(',') as never });
+  // Warm up: the first run of each session allocates and optimises.
+  const firstFolder = join(opts.data, folders[0]!);
+  await engine.recognize(await readFile(join(firstFolder, (await listPages(firstFolder))[0]!)));
+
+  const rows: Row[] = [];
+  for (const batch of opts.batchSizes.split(',').map(Number)) {
+    for (const folder of folders) {
+      const dir = join(opts.data, folder);
+      const files = await listPages(dir);
+      let hyp = '';
+      let ref = '';
+      let edits = 0;
+      let refChars = 0;
+      let hasBoxes = false;
+      const started = performance.now();
+      const results: Array<{ file: string; page: PageResult }> = [];
+      for (let start = 0; start < files.length; start += batch) {
+        const group = files.slice(start, start + batch);
+        const decoded: DecodedPage[] = [];
+        for (const file of group) {
+          const [page] = await decodeImagePages(
+            await readFile(join(dir, file)),
+            engine.options.maxPagePixels,
+            { firstPage: 1, pageCount: 1 },
+          );
+          decoded.push(page!);
+        }
+        const pages = await engine.recognizePages(decoded);
+        pages.forEach((page, i) => results.push({ file: group[i]!, page }));
+      }
+      const seconds = (performance.now() - started) / 1000;
+      for (const { file, page } of results) {
+        const stem = file.replace(/\.[^.]+$/, '');
+        const text = page.lines.map((l) => l.text).join('\n');
+        hyp += `${text}\n`;
+        ref += `${await readFile(join(dir, `${stem}.gt.txt`), 'utf8').catch(() => '')}\n`;
+        const boxes = await groundTruthBoxes(join(dir, `${stem}.boxes.csv`));
+        if (boxes) {
+          hasBoxes = true;
+          const e = lineErrors(boxes, page.lines);
+          edits += e.edits;
+          refChars += e.referenceChars;
+        }
+        if (opts.out) {
+          const outDir = join(opts.out, `batch${batch}`, folder);
+          await mkdir(outDir, { recursive: true });
+          await writeFile(join(outDir, `${stem}.json`), JSON.stringify({ pages: [page] }));
+        }
+      }
+      const words = wordPrecisionRecall(hyp, ref);
+      const row: Row = {
+        batch,
+        folder,
+        pages: results.length,
+        seconds: Math.round(seconds * 100) / 100,
+        pagesPerSecond: Math.round((results.length / seconds) * 1000) / 1000,
+        precision: Math.round(words.precision * 1000) / 1000,
+        recall: Math.round(words.recall * 1000) / 1000,
+        f1: Math.round(words.f1 * 1000) / 1000,
+        ...(hasBoxes ? { lineCer: Math.round((edits / Math.max(1, refChars)) * 1000) / 1000 } : {}),
+      };
+      rows.push(row);
+      console.error(
+        `batch ${batch} ${folder}: ${row.pages} pages, ${row.pagesPerSecond} pages/s, F1 ${row.f1}`,
+      );
+    }
+  }
+  await engine.close();
+
+  const lines = [
+    '| batch | folder | pages | s | pages/s | word P | word R | word F1 | line CER |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...rows.map(
+      (r) =>
+        `| ${r.batch} | ${r.folder} | ${r.pages} | ${r.seconds} | ${r.pagesPerSecond} | ${r.precision} | ${r.recall} | ${r.f1} | ${r.lineCer ?? ''} |`,
+    ),
+  ];
+  console.log(lines.join('\n'));
+  if (opts.json) {
+    await writeFile(
+      opts.json,
+      JSON.stringify(
+        {
+          machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+          providers: opts.providers,
+          rows,
+        },
+        null,
+        2,
+      ),
+    );
+  }
+}
+
+await main();
