@@ -16,6 +16,7 @@ import {
   decodeImagePages,
   OcrEngine,
   type PageResult,
+  parseProviders,
 } from '../gpu-worker/src/ocr/index.ts';
 import { lineErrors, wordPrecisionRecall } from './metrics.ts';
 
@@ -76,7 +77,7 @@ async function main(): Promise<void> {
       .filter((d) => d.isDirectory())
       .map((d) => d.name)
       .sort();
-  const engine = await OcrEngine.create({ executionProviders: opts.providers.split(',') as never });
+  const engine = await OcrEngine.create({ executionProviders: parseProviders(opts.providers) });
   // Warm up: the first run of each session allocates and optimises.
   const firstFolder = join(opts.data, folders[0]!);
   await engine.recognize(await readFile(join(firstFolder, (await listPages(firstFolder))[0]!)));

@@ -13,6 +13,7 @@ import {
   type ExecutionProvider,
   OcrEngine,
   type OcrResult,
+  parseProviders,
 } from '../gpu-worker/src/ocr/index.ts';
 import { resultText } from '../gpu-worker/src/result-format.ts';
 import { FINISHED_STATUSES, OcrqClient } from './ocrq/api-client.ts';
@@ -25,13 +26,11 @@ function positiveInt(value: string): number {
 }
 
 function providers(value: string): ExecutionProvider[] {
-  const list = value.split(',').map((p) => p.trim());
-  for (const p of list) {
-    if (!(EXECUTION_PROVIDERS as readonly string[]).includes(p)) {
-      throw new InvalidArgumentError(`unknown provider ${p}; use ${EXECUTION_PROVIDERS.join(', ')}`);
-    }
+  try {
+    return parseProviders(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
   }
-  return list as ExecutionProvider[];
 }
 
 type Format = 'json' | 'text' | 'both';

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import { OcrqClient } from '../bin/ocrq/api-client.ts';
+import { parseProviders } from '../gpu-worker/src/ocr/index.ts';
 import { listSamples } from './samples/index.ts';
 import { parseApiKeys, startLocalStack } from './stack.ts';
 
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
     port: opts.port,
     workers: opts.workers,
     apiKeys,
-    engine: { executionProviders: opts.providers.split(',').map((p) => p.trim()) as never },
+    engine: { executionProviders: parseProviders(opts.providers) },
   });
   let stopping = false;
   const shutdown = async (code: number) => {

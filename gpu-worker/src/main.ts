@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { loadConfig } from '../../lambdas/shared/config.ts';
 import { ConfigError } from '../../lambdas/shared/errors.ts';
 import { createRuntime } from '../../lambdas/shared/runtime.ts';
-import { OcrEngine } from './ocr/index.ts';
+import { OcrEngine, parseProviders } from './ocr/index.ts';
 import { Worker } from './worker.ts';
 
 /** Worker settings on top of the shared configuration, validated at start like it. */
@@ -12,6 +12,11 @@ const WorkerEnvSchema = z.object({
   OCRQ_INTRA_OP_THREADS: z.coerce.number().int().positive().optional(),
   OCRQ_WORKER_IDLE_WAIT_SECONDS: z.coerce.number().int().min(0).max(20).default(10),
   OCRQ_WORKER_VISIBILITY_SECONDS: z.coerce.number().int().min(30).max(43_200).default(120),
+  /** TensorRT: where built engines are cached (a mounted volume), and half precision (opt-in). */
+  OCRQ_TRT_CACHE_DIR: z.string().optional(),
+  OCRQ_TRT_FP16: z.enum(['0', '1', 'true', 'false']).default('0'),
+  /** Resolution PDF pages are rendered at. */
+  OCRQ_PDF_DPI: z.coerce.number().int().min(50).max(600).default(200),
   /** Touched while the worker loop is alive; the container health check reads its age. */
   OCRQ_HEALTH_FILE: z.string().optional(),
 });
@@ -32,10 +37,19 @@ async function main(): Promise<void> {
     throw new ConfigError(`invalid worker configuration: ${z.prettifyError(parsed.error)}`);
   const env = parsed.data;
   const runtime = createRuntime(config, { serviceName: 'gpu-worker' });
-  const engine = await OcrEngine.create({
-    executionProviders: env.OCRQ_EXECUTION_PROVIDERS.split(',').map((p) => p.trim()) as never,
-    ...(env.OCRQ_INTRA_OP_THREADS ? { intraOpNumThreads: env.OCRQ_INTRA_OP_THREADS } : {}),
-  });
+  const engine = await OcrEngine.create(
+    {
+      executionProviders: parseProviders(env.OCRQ_EXECUTION_PROVIDERS),
+      pdfDpi: env.OCRQ_PDF_DPI,
+      ...(env.OCRQ_INTRA_OP_THREADS ? { intraOpNumThreads: env.OCRQ_INTRA_OP_THREADS } : {}),
+    },
+    {
+      tensorRt: {
+        fp16: env.OCRQ_TRT_FP16 === '1' || env.OCRQ_TRT_FP16 === 'true',
+        ...(env.OCRQ_TRT_CACHE_DIR ? { engineCacheDir: env.OCRQ_TRT_CACHE_DIR } : {}),
+      },
+    },
+  );
   const worker = new Worker(runtime, engine, {
     idleWaitSeconds: env.OCRQ_WORKER_IDLE_WAIT_SECONDS,
     visibilitySeconds: env.OCRQ_WORKER_VISIBILITY_SECONDS,

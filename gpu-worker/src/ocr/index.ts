@@ -18,6 +18,7 @@ export {
   type EngineOptions,
   EXECUTION_PROVIDERS,
   type ExecutionProvider,
+  parseProviders,
 } from './options.ts';
 export { DEFAULT_PDF_DPI, EncryptedDocumentError, pdfPageCount, renderPdfPages } from './pdf.ts';
 export { readingOrder } from './reading-order.ts';

@@ -64,3 +64,18 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   maxPagePixels: 50_000_000,
   executionProviders: ['cpu'],
 };
+
+/** Parses a comma-separated provider list (`tensorrt,cuda,cpu`), refusing unknown names. */
+export function parseProviders(value: string): ExecutionProvider[] {
+  const list = value
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  const unknown = list.filter((p) => !(EXECUTION_PROVIDERS as readonly string[]).includes(p));
+  if (unknown.length > 0 || list.length === 0) {
+    throw new Error(
+      `unknown execution provider ${unknown.join(', ') || '(none)'}; use ${EXECUTION_PROVIDERS.join(', ')}`,
+    );
+  }
+  return list as ExecutionProvider[];
+}
