@@ -106,7 +106,7 @@ async function main(): Promise<void> {
           decoded.push(page!);
         }
         const pages = await engine.recognizePages(decoded);
-        pages.forEach((page, i) => results.push({ file: group[i]!, page }));
+        for (const [i, page] of pages.entries()) results.push({ file: group[i]!, page });
       }
       const seconds = (performance.now() - started) / 1000;
       for (const { file, page } of results) {
