@@ -49,6 +49,31 @@ interface Row {
   recall: number;
   f1: number;
   lineCer?: number;
+  /** Word counts behind P/R: matched, output, reference. */
+  words: { matched: number; output: number; reference: number };
+}
+
+/** One row over all folders: total pages over total time, words pooled. */
+function overall(batch: number, rows: Row[]): Row {
+  const pages = rows.reduce((s, r) => s + r.pages, 0);
+  const seconds = rows.reduce((s, r) => s + r.seconds, 0);
+  const matched = rows.reduce((s, r) => s + r.words.matched, 0);
+  const output = rows.reduce((s, r) => s + r.words.output, 0);
+  const reference = rows.reduce((s, r) => s + r.words.reference, 0);
+  const precision = output > 0 ? matched / output : 0;
+  const recall = reference > 0 ? matched / reference : 0;
+  const round = (v: number) => Math.round(v * 1000) / 1000;
+  return {
+    batch,
+    folder: 'all',
+    pages,
+    seconds: Math.round(seconds * 100) / 100,
+    pagesPerSecond: round(pages / seconds),
+    precision: round(precision),
+    recall: round(recall),
+    f1: round(precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0),
+    words: { matched, output, reference },
+  };
 }
 
 async function listPages(folder: string): Promise<string[]> {
@@ -84,6 +109,7 @@ async function main(): Promise<void> {
 
   const rows: Row[] = [];
   for (const batch of opts.batchSizes.split(',').map(Number)) {
+    const batchRows: Row[] = [];
     for (const folder of folders) {
       const dir = join(opts.data, folder);
       const files = await listPages(dir);
@@ -138,12 +164,14 @@ async function main(): Promise<void> {
         recall: Math.round(words.recall * 1000) / 1000,
         f1: Math.round(words.f1 * 1000) / 1000,
         ...(hasBoxes ? { lineCer: Math.round((edits / Math.max(1, refChars)) * 1000) / 1000 } : {}),
+        words: { matched: words.matched, output: words.hypTotal, reference: words.refTotal },
       };
-      rows.push(row);
+      batchRows.push(row);
       console.error(
         `batch ${batch} ${folder}: ${row.pages} pages, ${row.pagesPerSecond} pages/s, F1 ${row.f1}`,
       );
     }
+    rows.push(...batchRows, overall(batch, batchRows));
   }
   await engine.close();
 
