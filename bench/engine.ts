@@ -9,7 +9,7 @@
  * so ../shared/ocr-eval/score.mjs can score the same run.
  */
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import {
   type DecodedPage,
@@ -185,6 +185,7 @@ async function main(): Promise<void> {
   ];
   console.log(lines.join('\n'));
   if (opts.json) {
+    await mkdir(dirname(opts.json), { recursive: true });
     await writeFile(
       opts.json,
       JSON.stringify(
