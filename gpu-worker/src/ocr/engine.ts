@@ -67,12 +67,13 @@ export class OcrEngine {
     return { pages: await this.recognizePages(pages) };
   }
 
-  /** OCRs decoded pages: detection page by page, then recognition over all their lines at once. */
+  /** OCRs decoded pages: detection in batches of same-sized pages, then recognition over all their lines. */
   async recognizePages(pages: readonly DecodedPage[]): Promise<PageResult[]> {
     const crops: Array<LineCrop & { page: number }> = [];
-    for (const [index, { image }] of pages.entries()) {
-      for (const { box } of await this.detector.detect(image)) crops.push({ image, box, page: index });
-    }
+    const detected = await this.detector.detectMany(pages.map((p) => p.image));
+    detected.forEach((boxes, index) => {
+      for (const { box } of boxes) crops.push({ image: pages[index]!.image, box, page: index });
+    });
     const read = await this.recognizer.recognize(crops);
     const lines: LineResult[][] = pages.map(() => []);
     crops.forEach((crop, i) => {

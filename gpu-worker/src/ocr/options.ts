@@ -19,6 +19,8 @@ export interface EngineOptions {
   detMaxCandidates: number;
   /** Shorter side below which a box is dropped, in detection pixels (min_size). */
   detMinSize: number;
+  /** Pages of the same detection size per detection run (memory grows with it). */
+  detBatchSize: number;
   /** Height recognition crops are scaled to (rec_image_shape 3,48,320). */
   recImageHeight: number;
   /** Width of the narrowest recognition batch (320 = ratio 320/48). */
@@ -53,6 +55,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   detDbUnclipRatio: 1.5,
   detMaxCandidates: 1000,
   detMinSize: 3,
+  detBatchSize: 4,
   recImageHeight: 48,
   recImageWidth: 320,
   recBatchSize: 6,
