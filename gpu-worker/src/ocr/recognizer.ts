@@ -75,56 +75,90 @@ export class TextRecognizer {
   ) {}
 
   async recognize(lines: readonly LineCrop[]): Promise<RecognizedLine[]> {
-    const height = this.options.recImageHeight;
     const items = lines.map((line, index) => {
       const size = cropSize(line.box);
       return { line, index, ...size, ratio: size.width / Math.max(1, size.height), flipped: false };
     });
     if (this.classifier && this.options.useAngleClassifier) await this.classify(items);
     const order = [...items].sort((a, b) => a.ratio - b.ratio);
-    const results: RecognizedLine[] = new Array(lines.length);
+    const batches: (typeof order)[] = [];
     for (let start = 0; start < order.length; start += this.options.recBatchSize) {
-      const batch = order.slice(start, start + this.options.recBatchSize);
-      const width = batchWidth(
-        batch.map((b) => b.ratio),
-        height,
-        this.options.recImageWidth,
-        this.options.recWidthBucket,
-      );
-      const tensor = new Float32Array(batch.length * 3 * height * width);
-      const contentWidths = batch.map((item, i) => {
-        const w = Math.max(1, Math.min(width, Math.ceil(height * item.ratio)));
-        const corners = cropCorners(item.line.box, item.rotate, item.flipped);
-        const crop = warpQuad(item.line.image, corners, w, height);
-        normalizeInto(tensor, i, crop, height, width);
-        return w;
+      batches.push(order.slice(start, start + this.options.recBatchSize));
+    }
+    const results: RecognizedLine[] = new Array(lines.length);
+    // Pipelined: the next batch's crops are cut and normalised while the model runs this one
+    // (onnxruntime runs off the JavaScript thread).
+    let next = batches[0] ? this.prepare(batches[0]) : undefined;
+    for (let b = 0; b < batches.length; b++) {
+      const prepared = next!;
+      const running = this.session.run({
+        [this.session.inputNames[0]!]: new ort.Tensor('float32', prepared.tensor, [
+          prepared.batch.length,
+          3,
+          this.options.recImageHeight,
+          prepared.width,
+        ]),
       });
-      const output = await this.session.run({
-        [this.session.inputNames[0]!]: new ort.Tensor('float32', tensor, [batch.length, 3, height, width]),
-      });
-      const probs = output[this.session.outputNames[0]!]!;
-      const [, steps, classes] = probs.dims as [number, number, number];
-      const data = probs.data as Float32Array;
-      batch.forEach((item, i) => {
-        const chars = ctcGreedyDecode(data, i * steps * classes, steps, classes, this.dictionary);
-        const decoded = decodeLine(chars, this.options.wordGapRatio);
-        const corners = cropCorners(item.line.box, item.rotate, item.flipped);
-        const at = (column: number) => Math.min(1, Math.max(0, (column * COLUMN_PIXELS) / contentWidths[i]!));
-        const wordBoxes = decoded.words.map((word) => {
-          const f0 = at(word.start);
-          const f1 = at(word.end + 1);
-          const box = orderQuad([
-            lerp(corners[0], corners[1], f0),
-            lerp(corners[0], corners[1], f1),
-            lerp(corners[3], corners[2], f1),
-            lerp(corners[3], corners[2], f0),
-          ]).map(([x, y]) => [Math.round(x), Math.round(y)]) as Quad;
-          return { text: word.text, confidence: word.confidence, box };
-        });
-        results[item.index] = { ...decoded, wordBoxes };
-      });
+      next = batches[b + 1] ? this.prepare(batches[b + 1]!) : undefined;
+      const output = await running;
+      this.decode(prepared, output[this.session.outputNames[0]!]!, results);
     }
     return results;
+  }
+
+  /** Cuts, scales and normalises a batch's crops into one tensor padded to the batch width. */
+  private prepare(
+    batch: ReadonlyArray<{ line: LineCrop; index: number; rotate: boolean; ratio: number; flipped: boolean }>,
+  ) {
+    const height = this.options.recImageHeight;
+    const width = batchWidth(
+      batch.map((b) => b.ratio),
+      height,
+      this.options.recImageWidth,
+      this.options.recWidthBucket,
+    );
+    const tensor = new Float32Array(batch.length * 3 * height * width);
+    const contentWidths = batch.map((item, i) => {
+      const w = Math.max(1, Math.min(width, Math.ceil(height * item.ratio)));
+      const crop = warpQuad(
+        item.line.image,
+        cropCorners(item.line.box, item.rotate, item.flipped),
+        w,
+        height,
+      );
+      normalizeInto(tensor, i, crop, height, width);
+      return w;
+    });
+    return { batch, width, tensor, contentWidths };
+  }
+
+  /** CTC-decodes a batch's output into lines with words and word boxes. */
+  private decode(
+    prepared: ReturnType<TextRecognizer['prepare']>,
+    probs: ort.Tensor,
+    results: RecognizedLine[],
+  ): void {
+    const [, steps, classes] = probs.dims as [number, number, number];
+    const data = probs.data as Float32Array;
+    prepared.batch.forEach((item, i) => {
+      const chars = ctcGreedyDecode(data, i * steps * classes, steps, classes, this.dictionary);
+      const decoded = decodeLine(chars, this.options.wordGapRatio);
+      const corners = cropCorners(item.line.box, item.rotate, item.flipped);
+      const at = (column: number) =>
+        Math.min(1, Math.max(0, (column * COLUMN_PIXELS) / prepared.contentWidths[i]!));
+      const wordBoxes = decoded.words.map((word) => {
+        const f0 = at(word.start);
+        const f1 = at(word.end + 1);
+        const box = orderQuad([
+          lerp(corners[0], corners[1], f0),
+          lerp(corners[0], corners[1], f1),
+          lerp(corners[3], corners[2], f1),
+          lerp(corners[3], corners[2], f0),
+        ]).map(([x, y]) => [Math.round(x), Math.round(y)]) as Quad;
+        return { text: word.text, confidence: word.confidence, box };
+      });
+      results[item.index] = { ...decoded, wordBoxes };
+    });
   }
 
   /** The 0°/180° classifier: crops it is sure are upside down are read turned around. */
