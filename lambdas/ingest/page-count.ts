@@ -1,90 +1,72 @@
-import { inflateSync } from 'node:zlib';
-import { PermanentJobError } from '../shared/errors.ts';
+import { EncryptedDocumentError, InvalidDocumentError } from '../../gpu-worker/src/documents/errors.ts';
+import { pdfPageCount } from '../../gpu-worker/src/documents/pdf.ts';
 
-/** Most IFDs followed in a TIFF: more is a loop or a hostile file. */
+/** Most IFDs followed in a TIFF: far above any page limit, so more is a hostile file. */
 const MAX_TIFF_PAGES = 100_000;
 
-/** Pages of a TIFF: the length of its IFD chain (classic TIFF, either byte order; BigTIFF too). */
-export function countTiffPages(bytes: Uint8Array): number {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.length < 8) throw new PermanentJobError('INVALID_INPUT', 'the TIFF file is truncated');
-  const little = bytes[0] === 0x49;
-  const magic = view.getUint16(2, little);
-  const big = magic === 43;
-  if (magic !== 42 && !big) throw new PermanentJobError('INVALID_INPUT', 'the file is not a TIFF');
-  const readOffset = (at: number) =>
-    big ? Number(view.getBigUint64(at, little)) : view.getUint32(at, little);
-  let offset = big ? readOffset(8) : readOffset(4);
-  const seen = new Set<number>();
-  let pages = 0;
-  while (offset !== 0) {
-    const entrySize = big ? 20 : 12;
-    const countSize = big ? 8 : 2;
-    if (seen.has(offset) || offset + countSize > bytes.length || pages >= MAX_TIFF_PAGES) {
-      throw new PermanentJobError('INVALID_INPUT', 'the TIFF file is corrupt (its page directory is broken)');
-    }
-    seen.add(offset);
-    const entries = big ? Number(view.getBigUint64(offset, little)) : view.getUint16(offset, little);
-    const next = offset + countSize + entries * entrySize;
-    if (next + (big ? 8 : 4) > bytes.length)
-      throw new PermanentJobError('INVALID_INPUT', 'the TIFF file is truncated');
-    pages += 1;
-    offset = readOffset(next);
-  }
-  if (pages === 0) throw new PermanentJobError('INVALID_INPUT', 'the TIFF file has no pages');
-  return pages;
-}
-
-const latin1 = (bytes: Uint8Array) =>
-  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+const SINGLE_PAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/webp']);
 
 /**
- * Pages of a PDF, from its page tree: the largest `/Count` of a `/Type /Pages` node is the
- * root's. Object streams (PDF 1.5+) are inflated to find nodes stored compressed. An
- * `/Encrypt` dictionary means a password-protected document, which cannot be read.
+ * Pages of an uploaded document, for chunking: PNG, JPEG and WebP are one page, a TIFF has one
+ * per IFD, a PDF as many as PDFium (the renderer the worker uses) finds, so ingest and worker
+ * agree on the numbering.
+ *
+ * @throws {InvalidDocumentError} a corrupt, truncated or empty document, or an unknown type
+ * @throws {EncryptedDocumentError} a password-protected PDF
  */
-export function countPdfPages(bytes: Uint8Array): number {
-  const text = latin1(bytes);
-  if (!text.startsWith('%PDF-')) throw new PermanentJobError('INVALID_INPUT', 'the file is not a PDF');
-  if (/\/Encrypt\s*(\d+\s+\d+\s+R|<<)/.test(text)) {
-    throw new PermanentJobError(
-      'ENCRYPTED_DOCUMENT',
-      'the PDF is encrypted (password protected) and cannot be read',
-    );
-  }
-  const counts: number[] = [];
-  const collect = (source: string) => {
-    // Innermost dictionaries (no nested << >>) that are page-tree nodes, keys in any order.
-    for (const m of source.matchAll(/<<((?:(?!<<|>>)[\s\S])*)>>/g)) {
-      const body = m[1] ?? '';
-      const count = /\/Count\s+(\d+)/.exec(body);
-      if (count && /\/Type\s*\/Pages\b/.test(body)) counts.push(Number(count[1]));
-    }
-  };
-  collect(text);
-  if (counts.length === 0) {
-    for (const m of text.matchAll(/stream\r?\n/g)) {
-      const start = (m.index ?? 0) + m[0].length;
-      const end = text.indexOf('endstream', start);
-      if (end < 0) break;
-      try {
-        collect(inflateSync(bytes.subarray(start, end)).toString('latin1'));
-      } catch {
-        // not a Flate stream, or damaged: other streams may still hold the page tree
-      }
-    }
-  }
-  if (counts.length === 0 || !text.includes('%%EOF')) {
-    throw new PermanentJobError('INVALID_INPUT', 'the PDF is corrupt or truncated (no page tree found)');
-  }
-  const pages = Math.max(...counts);
-  if (pages === 0) throw new PermanentJobError('INVALID_INPUT', 'the PDF has no pages');
-  return pages;
+export async function countPages(bytes: Uint8Array, contentType: string): Promise<number> {
+  const type = contentType.split(';', 1)[0]!.trim().toLowerCase();
+  if (type === 'application/pdf') return pdfPageCount(bytes);
+  if (type === 'image/tiff') return countTiffPages(bytes);
+  if (SINGLE_PAGE_TYPES.has(type)) return 1;
+  throw new InvalidDocumentError(`cannot count the pages of a ${contentType} file`);
 }
 
-/** Pages of an uploaded document, for chunking: PNG, JPEG and WebP are one page. */
-export async function countPages(bytes: Uint8Array, contentType: string): Promise<number> {
-  if (contentType === 'image/tiff') return countTiffPages(bytes);
-  if (contentType === 'application/pdf') return countPdfPages(bytes);
-  return 1;
+/**
+ * Pages of a TIFF: the length of its IFD chain, walked from the header. Classic TIFF and
+ * BigTIFF, either byte order. A chain that loops, points outside the file or runs past its end
+ * is refused rather than guessed at.
+ */
+export function countTiffPages(bytes: Uint8Array): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.byteLength < 8) throw new InvalidDocumentError('the TIFF file is truncated (no header)');
+  const order = view.getUint16(0);
+  if (order !== 0x4949 && order !== 0x4d4d) throw new InvalidDocumentError('the file is not a TIFF');
+  const little = order === 0x4949;
+  const version = view.getUint16(2, little);
+  let big: boolean;
+  if (version === 42) big = false;
+  else if (version === 43) big = true;
+  else throw new InvalidDocumentError('the file is not a TIFF');
+  if (big && (bytes.byteLength < 16 || view.getUint16(4, little) !== 8 || view.getUint16(6, little) !== 0)) {
+    throw new InvalidDocumentError('the BigTIFF header is corrupt');
+  }
+  const headerSize = big ? 16 : 8;
+  const countSize = big ? 8 : 2;
+  const entrySize = big ? 20 : 12;
+  const pointerSize = big ? 8 : 4;
+  /** An offset stored at `at`; BigTIFF offsets beyond 2^53 are past any file and fail the range check. */
+  const offsetAt = (at: number) => (big ? Number(view.getBigUint64(at, little)) : view.getUint32(at, little));
+
+  const seen = new Set<number>();
+  let pages = 0;
+  for (let ifd = offsetAt(big ? 8 : 4); ifd !== 0; pages++) {
+    if (seen.has(ifd)) throw new InvalidDocumentError('the TIFF file is corrupt (its page chain loops)');
+    if (pages >= MAX_TIFF_PAGES)
+      throw new InvalidDocumentError(`the TIFF has more than ${MAX_TIFF_PAGES} pages`);
+    if (ifd < headerSize || ifd + countSize > bytes.byteLength) {
+      throw new InvalidDocumentError(
+        'the TIFF file is corrupt or truncated (a page offset is outside the file)',
+      );
+    }
+    seen.add(ifd);
+    const entries = big ? Number(view.getBigUint64(ifd, little)) : view.getUint16(ifd, little);
+    const next = ifd + countSize + entries * entrySize;
+    if (next + pointerSize > bytes.byteLength) {
+      throw new InvalidDocumentError('the TIFF file is truncated (a page directory runs past its end)');
+    }
+    ifd = offsetAt(next);
+  }
+  if (pages === 0) throw new InvalidDocumentError('the TIFF has no pages');
+  return pages;
 }

@@ -49,6 +49,8 @@ export class Ingest extends Construct {
       // Counting the pages of a multi-page document reads all of it (up to OCRQ_MAX_UPLOAD_BYTES).
       memorySize: 1024,
       timeout: Duration.seconds(60),
+      // PDF pages are counted by PDFium, as the worker that renders them does.
+      bundleFiles: ['node_modules/@hyzyla/pdfium/dist/pdfium.wasm'],
       retryAttempts: 2,
       onFailure: new SqsDestination(this.failures),
     });

@@ -97,6 +97,11 @@ export interface PipelineFunctionProps
   readonly logRetention?: RetentionDays;
   /** @default RemovalPolicy.DESTROY */
   readonly logRemovalPolicy?: RemovalPolicy;
+  /**
+   * Files (paths relative to the repository root) copied beside the bundle: assets esbuild does
+   * not follow, such as PDFium's WebAssembly binary, which the loader looks for next to index.mjs.
+   */
+  readonly bundleFiles?: readonly string[];
 }
 
 /**
@@ -150,6 +155,16 @@ export class PipelineFunction extends Construct implements IGrantable {
         sourceMap: true,
         sourcesContent: false,
         bundleAwsSDK: true,
+        ...(props.bundleFiles?.length
+          ? {
+              commandHooks: {
+                beforeBundling: () => [],
+                beforeInstall: () => [],
+                afterBundling: (inputDir: string, outputDir: string) =>
+                  (props.bundleFiles ?? []).map((file) => `cp "${inputDir}/${file}" "${outputDir}/"`),
+              },
+            }
+          : {}),
       },
     });
     this.grantPrincipal = this.function.grantPrincipal;

@@ -60,6 +60,9 @@ describe('cdk synth', () => {
       const bundle = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
       expect(bundle.startsWith('import { createRequire')).toBe(true);
       expect(existsSync(join(assetDir, 'index.mjs.map'))).toBe(true);
+      // Ingest counts PDF pages with PDFium: its WebAssembly binary travels beside the bundle.
+      const service = fn.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME;
+      expect(existsSync(join(assetDir, 'pdfium.wasm'))).toBe(service === 'ingest');
     }
   });
 });

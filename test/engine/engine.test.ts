@@ -3,12 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { wordPrecisionRecall } from '../../bench/metrics.ts';
 import {
   EncryptedDocumentError,
-  InvalidImageError,
-  OcrEngine,
+  InvalidDocumentError,
   pdfPageCount,
-  renderPdfPages,
-} from '../../gpu-worker/src/ocr/index.ts';
-import { countPdfPages } from '../../lambdas/ingest/page-count.ts';
+} from '../../gpu-worker/src/documents/index.ts';
+import { OcrEngine, renderPdfPages } from '../../gpu-worker/src/ocr/index.ts';
+import { countPages } from '../../lambdas/ingest/page-count.ts';
 import { listSamples } from '../../local/samples/index.ts';
 import { encryptedPdf, numberedPdf } from '../support/documents.ts';
 
@@ -53,7 +52,7 @@ describe('OcrEngine', () => {
   it('refuses an encrypted PDF, a truncated one and garbage with typed permanent errors', async () => {
     await expect(engine.recognize(encryptedPdf())).rejects.toBeInstanceOf(EncryptedDocumentError);
     const pdf = await numberedPdf(2);
-    await expect(engine.recognize(pdf.subarray(0, 400))).rejects.toBeInstanceOf(InvalidImageError);
+    await expect(engine.recognize(pdf.subarray(0, 400))).rejects.toBeInstanceOf(InvalidDocumentError);
     await expect(engine.recognize(Buffer.from('%PDF-garbage'))).rejects.toMatchObject({ permanent: true });
   });
 });
@@ -62,10 +61,10 @@ describe('PDF pages', () => {
   it('renders A4 at 200 DPI and counts pages the same way ingest does', async () => {
     const pdf = await numberedPdf(40);
     expect(await pdfPageCount(pdf)).toBe(40);
-    expect(countPdfPages(pdf)).toBe(40);
-    const [page] = await renderPdfPages(pdf, 50_000_000, { firstPage: 40, pageCount: 1 });
+    expect(await countPages(pdf, 'application/pdf')).toBe(40);
+    const [page] = await renderPdfPages(pdf, 50_000_000, 200, { firstPage: 40, pageCount: 1 });
     expect(page!.page).toBe(40);
-    expect([page!.image.width, page!.image.height]).toEqual([1652, 2338]);
-    await expect(renderPdfPages(pdf, 1_000_000)).rejects.toMatchObject({ code: 'PAGE_TOO_LARGE' });
+    expect([page!.image.width, page!.image.height]).toEqual([1653, 2339]);
+    await expect(renderPdfPages(pdf, 1_000_000, 200)).rejects.toMatchObject({ code: 'PAGE_TOO_LARGE' });
   });
 });

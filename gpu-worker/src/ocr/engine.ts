@@ -1,9 +1,10 @@
 import type ort from 'onnxruntime-node';
+import { openPdf } from '../documents/index.ts';
 import { TextDetector } from './detector.ts';
+import { InvalidImageError } from './errors.ts';
 import { type DecodedPage, decodeImagePages, type PageSelection } from './image.ts';
 import { loadDictionary, modelFiles } from './models.ts';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './options.ts';
-import { renderPdfPages } from './pdf.ts';
 import { readingOrder } from './reading-order.ts';
 import { type LineCrop, TextRecognizer } from './recognizer.ts';
 import { createSession, type TensorRtSettings } from './session.ts';
@@ -54,7 +55,7 @@ export class OcrEngine {
       new TextDetector(det, merged),
       new TextRecognizer(rec, loadDictionary(files.dictionary), merged, cls),
       extras.renderPdf ??
-        ((input, maxPixels, selection) => renderPdfPages(input, maxPixels, selection, merged.pdfDpi)),
+        ((input, maxPixels, selection) => renderPdfPages(input, maxPixels, merged.pdfDpi, selection)),
     );
   }
 
@@ -102,6 +103,29 @@ export class OcrEngine {
 
   async close(): Promise<void> {
     await Promise.all(this.sessions.map((s) => s.release()));
+  }
+}
+
+/** Renders the selected pages of a PDF to RGB with PDFium (`gpu-worker/src/documents`). */
+export async function renderPdfPages(
+  input: Uint8Array,
+  maxPixels: number,
+  dpi: number,
+  selection?: PageSelection,
+): Promise<DecodedPage[]> {
+  const doc = await openPdf(input);
+  try {
+    const first = selection?.firstPage ?? 1;
+    const last = selection ? Math.min(doc.pageCount, first + selection.pageCount - 1) : doc.pageCount;
+    if (first > doc.pageCount) {
+      throw new InvalidImageError(`page ${first} was asked for but the PDF has ${doc.pageCount}`);
+    }
+    const pages: DecodedPage[] = [];
+    for (let page = first; page <= last; page++)
+      pages.push({ page, image: await doc.renderPage(page - 1, { dpi, maxPixels }) });
+    return pages;
+  } finally {
+    doc.close();
   }
 }
 

@@ -9,7 +9,7 @@ export {
 } from './ctc.ts';
 export { dbPostprocess } from './db-postprocess.ts';
 export { detectionSize } from './detector.ts';
-export { type DocumentRenderer, OcrEngine } from './engine.ts';
+export { type DocumentRenderer, OcrEngine, renderPdfPages } from './engine.ts';
 export { EngineError, InvalidImageError, PageTooLargeError, ProviderUnavailableError } from './errors.ts';
 export { convexHull, minAreaRect, orderQuad, rectCorners } from './geometry.ts';
 export { type DecodedPage, decodeImagePages, imagePageCount, type PageSelection } from './image.ts';
@@ -20,6 +20,5 @@ export {
   type ExecutionProvider,
   parseProviders,
 } from './options.ts';
-export { DEFAULT_PDF_DPI, EncryptedDocumentError, pdfPageCount, renderPdfPages } from './pdf.ts';
 export { readingOrder } from './reading-order.ts';
 export type { LineResult, OcrResult, PageResult, Point, Quad, RgbImage, WordResult } from './types.ts';

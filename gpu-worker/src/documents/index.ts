@@ -1,0 +1,12 @@
+export { DocumentError, EncryptedDocumentError, InvalidDocumentError, PageTooLargeError } from './errors.ts';
+export {
+  DEFAULT_PDF_DPI,
+  openPdf,
+  type PageSize,
+  type PdfDocument,
+  pdfPageCount,
+  pixelSize,
+  type RenderedPage,
+  type RenderOptions,
+} from './pdf.ts';
+export { locatePdfiumWasm, PDFIUM_WASM_ENV, type PdfiumInitOptions, pdfium as initPdfium } from './pdfium.ts';
