@@ -1,4 +1,4 @@
-import { EncryptedDocumentError, InvalidDocumentError } from '../../gpu-worker/src/documents/errors.ts';
+import { InvalidDocumentError } from '../../gpu-worker/src/documents/errors.ts';
 import { pdfPageCount } from '../../gpu-worker/src/documents/pdf.ts';
 
 /** Most IFDs followed in a TIFF: far above any page limit, so more is a hostile file. */

@@ -83,7 +83,7 @@ export class TextDetector {
         const { width, height } = inputs[batch[0]!]!;
         const plane = 3 * width * height;
         const tensor = new Float32Array(batch.length * plane);
-        batch.forEach((index, k) => tensor.set(inputs[index]!.tensor, k * plane));
+        for (const [k, index] of batch.entries()) tensor.set(inputs[index]!.tensor, k * plane);
         const output = await this.session.run({
           [this.session.inputNames[0]!]: new ort.Tensor('float32', tensor, [batch.length, 3, height, width]),
         });
