@@ -5,6 +5,9 @@ import { parseProviders } from '../gpu-worker/src/ocr/index.ts';
 import { listSamples } from './samples/index.ts';
 import { parseApiKeys, startLocalStack } from './stack.ts';
 
+// The AWS SDK warns on Node 20 that later releases will need Node 22; this project supports both.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
