@@ -84,8 +84,10 @@ async function main(): Promise<void> {
     `Local stack up in ${Date.now() - startedAt} ms (${opts.workers} worker(s), providers ${opts.providers})`,
   );
   console.log(`API: ${stack.apiUrl}`);
-  for (const [tenant, key] of Object.entries(stack.apiKeys))
-    console.log(`API key: ${key} (tenant ${tenant})`);
+  // Outside tools read these two lines as they are: `API: URL` and `API key: KEY` (the first tenant's).
+  const tenants = Object.entries(stack.apiKeys);
+  console.log(`API key: ${tenants[0]![1]}`);
+  for (const [tenant, key] of tenants) console.log(`  tenant ${tenant}: key ${key}`);
 
   let failures = 0;
   if (opts.samples) {
