@@ -6,7 +6,7 @@ import {
   InvalidDocumentError,
   pdfPageCount,
 } from '../../gpu-worker/src/documents/index.ts';
-import { OcrEngine, renderPdfPages } from '../../gpu-worker/src/ocr/index.ts';
+import { OcrEngine, ProviderUnavailableError, renderPdfPages } from '../../gpu-worker/src/ocr/index.ts';
 import { countPages } from '../../lambdas/ingest/page-count.ts';
 import { listSamples } from '../../local/samples/index.ts';
 import { encryptedPdf, numberedPdf } from '../support/documents.ts';
@@ -49,11 +49,30 @@ describe('OcrEngine', () => {
     expect(together.pages[1]!.lines[0]!.text).toBe('Page 2 of the report');
   });
 
+  it('batches documents given while it is busy, and reads each as it reads it alone', async () => {
+    const pdfs = await Promise.all([1, 2, 3].map((n) => numberedPdf(n)));
+    const alone = [];
+    for (const pdf of pdfs) alone.push(await engine.recognize(pdf));
+    const together = await Promise.all(pdfs.map((pdf) => engine.recognize(pdf)));
+    expect(together.map((r) => r.pages.map((p) => p.lines.map((l) => l.text)))).toEqual(
+      alone.map((r) => r.pages.map((p) => p.lines.map((l) => l.text))),
+    );
+    expect(together[2]!.pages.map((p) => p.page)).toEqual([1, 2, 3]);
+  });
+
   it('refuses an encrypted PDF, a truncated one and garbage with typed permanent errors', async () => {
     await expect(engine.recognize(encryptedPdf())).rejects.toBeInstanceOf(EncryptedDocumentError);
     const pdf = await numberedPdf(2);
     await expect(engine.recognize(pdf.subarray(0, 400))).rejects.toBeInstanceOf(InvalidDocumentError);
     await expect(engine.recognize(Buffer.from('%PDF-garbage'))).rejects.toMatchObject({ permanent: true });
+  });
+});
+
+describe('execution providers', () => {
+  it('fails at start, naming the provider, when a GPU provider cannot load (no silent fallback)', async () => {
+    const started = OcrEngine.create({ executionProviders: ['cuda', 'cpu'], threads: 1 });
+    await expect(started).rejects.toBeInstanceOf(ProviderUnavailableError);
+    await expect(started).rejects.toThrow(/cuda/);
   });
 });
 

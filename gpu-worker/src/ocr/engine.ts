@@ -1,13 +1,14 @@
-import type ort from 'onnxruntime-node';
 import { openPdf } from '../documents/index.ts';
-import { TextDetector } from './detector.ts';
+import type { DetectedBox } from './db-postprocess.ts';
+import { detectionSize } from './detector.ts';
+import { EngineThreads } from './engine-threads.ts';
 import { InvalidImageError } from './errors.ts';
 import { type DecodedPage, decodeImagePages, type PageSelection } from './image.ts';
-import { loadDictionary, modelFiles } from './models.ts';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './options.ts';
+import { PageBatcher } from './page-batcher.ts';
 import { readingOrder } from './reading-order.ts';
-import { type LineCrop, TextRecognizer } from './recognizer.ts';
-import { createSession, type TensorRtSettings } from './session.ts';
+import { type LineCrop, planRecognition, type RecognizedLine } from './recognizer.ts';
+import { applyTensorRtSettings, type TensorRtSettings } from './session.ts';
 import type { LineResult, OcrResult, PageResult, RgbImage } from './types.ts';
 
 /** Renders the selected pages of a document format the image decoder does not read (PDF). */
@@ -19,63 +20,118 @@ export type DocumentRenderer = (
 
 const PDF_MAGIC = Buffer.from('%PDF-');
 
+/** The same pixels in a SharedArrayBuffer, so engine threads read them without a copy each. */
+function shareImage(image: RgbImage): RgbImage {
+  if (image.data.buffer instanceof SharedArrayBuffer) return image;
+  const data = new Uint8Array(new SharedArrayBuffer(image.data.length));
+  data.set(image.data);
+  return { data, width: image.width, height: image.height };
+}
+
+/**
+ * Groups pages for detection: pages whose detection input has the same size share a session
+ * run, at most `detBatchSize` at a time. Returns groups of page indices.
+ */
+export function planDetection(
+  images: readonly RgbImage[],
+  options: Pick<EngineOptions, 'detLimitSideLen' | 'detBatchSize'>,
+): number[][] {
+  const bySize = new Map<string, number[]>();
+  images.forEach((image, i) => {
+    const size = detectionSize(image.width, image.height, options.detLimitSideLen);
+    const key = `${size.width}x${size.height}`;
+    bySize.set(key, [...(bySize.get(key) ?? []), i]);
+  });
+  const groups: number[][] = [];
+  for (const members of bySize.values()) {
+    for (let start = 0; start < members.length; start += options.detBatchSize)
+      groups.push(members.slice(start, start + options.detBatchSize));
+  }
+  return groups;
+}
+
 /**
  * The OCR engine: decode → detect → crop → recognise → reading order, with PP-OCRv4's models
- * loaded once and kept warm. Recognition batches the crops of all the pages it is given.
+ * loaded once per engine thread and kept warm. The pages of one call are detected in groups of
+ * the same input size and their lines recognised together, sorted by aspect ratio; the groups
+ * and batches run on the engine threads (see {@link EngineThreads}).
  *
  * @example
  * const engine = await OcrEngine.create({ executionProviders: ['cpu'] });
  * const { pages } = await engine.recognize(await readFile('scan.png'));
  * console.log(pages[0].lines.map((l) => l.text).join('\n'));
+ * await engine.close();
  */
 export class OcrEngine {
+  private readonly batcher: PageBatcher;
+
   private constructor(
     readonly options: EngineOptions,
-    private readonly sessions: ort.InferenceSession[],
-    private readonly detector: TextDetector,
-    private readonly recognizer: TextRecognizer,
+    private readonly threads: EngineThreads,
     private readonly renderPdf: DocumentRenderer,
-  ) {}
+  ) {
+    this.batcher = new PageBatcher((pages) => this.recognizePages(pages), options);
+  }
 
   static async create(
     options: Partial<EngineOptions> = {},
     extras: { tensorRt?: TensorRtSettings; renderPdf?: DocumentRenderer } = {},
   ): Promise<OcrEngine> {
     const merged: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, ...options };
-    const files = modelFiles(merged.modelDir);
-    const [det, rec, cls] = await Promise.all([
-      createSession(files.detection, merged, extras.tensorRt),
-      createSession(files.recognition, merged, extras.tensorRt),
-      merged.useAngleClassifier ? createSession(files.classifier, merged, extras.tensorRt) : undefined,
-    ]);
-    const sessions = [det, rec, ...(cls ? [cls] : [])];
+    // The TensorRT provider reads its settings from the process environment: set before threads start.
+    if (merged.executionProviders.includes('tensorrt'))
+      applyTensorRtSettings(extras.tensorRt ?? { fp16: false });
     return new OcrEngine(
       merged,
-      sessions,
-      new TextDetector(det, merged),
-      new TextRecognizer(rec, loadDictionary(files.dictionary), merged, cls),
+      await EngineThreads.start(merged),
       extras.renderPdf ??
         ((input, maxPixels, selection) => renderPdfPages(input, maxPixels, merged.pdfDpi, selection)),
     );
   }
 
-  /** OCRs a document file (image or PDF), all its pages or the selected ones. */
-  async recognize(input: Buffer, selection?: PageSelection): Promise<OcrResult> {
+  /** Decodes a document file (image or PDF): all its pages or the selected ones. */
+  async decode(input: Buffer, selection?: PageSelection): Promise<DecodedPage[]> {
     const isPdf = input.subarray(0, PDF_MAGIC.length).equals(PDF_MAGIC);
-    let pages: DecodedPage[];
-    if (isPdf) pages = await this.renderPdf(input, this.options.maxPagePixels, selection);
-    else pages = await decodeImagePages(input, this.options.maxPagePixels, selection);
-    return { pages: await this.recognizePages(pages) };
+    if (isPdf) return this.renderPdf(input, this.options.maxPagePixels, selection);
+    return decodeImagePages(input, this.options.maxPagePixels, selection);
   }
 
-  /** OCRs decoded pages: detection in batches of same-sized pages, then recognition over all their lines. */
+  /**
+   * OCRs a document file (image or PDF), all its pages or the selected ones. Documents given
+   * while the engine is busy are batched together (see {@link PageBatcher}).
+   */
+  async recognize(input: Buffer, selection?: PageSelection): Promise<OcrResult> {
+    return { pages: await this.batcher.submit(await this.decode(input, selection)) };
+  }
+
+  /**
+   * OCRs decoded pages, from one document or several: detection in groups of same-sized pages,
+   * then recognition over all their lines at once.
+   */
   async recognizePages(pages: readonly DecodedPage[]): Promise<PageResult[]> {
+    const images = pages.map((p) => shareImage(p.image));
+    const detected: DetectedBox[][] = new Array(images.length);
+    await Promise.all(
+      planDetection(images, this.options).map(async (group) => {
+        const boxes = await this.threads.detect(group.map((i) => images[i]!));
+        group.forEach((page, k) => {
+          detected[page] = boxes[k]!;
+        });
+      }),
+    );
     const crops: Array<LineCrop & { page: number }> = [];
-    const detected = await this.detector.detectMany(pages.map((p) => p.image));
-    detected.forEach((boxes, index) => {
-      for (const { box } of boxes) crops.push({ image: pages[index]!.image, box, page: index });
+    detected.forEach((boxes, page) => {
+      for (const { box } of boxes) crops.push({ image: images[page]!, box, page });
     });
-    const read = await this.recognizer.recognize(crops);
+    const read: RecognizedLine[] = new Array(crops.length);
+    await Promise.all(
+      planRecognition(crops, this.options).map(async (batch) => {
+        const lines = await this.threads.recognize(batch);
+        batch.items.forEach((item, k) => {
+          read[item.index] = lines[k]!;
+        });
+      }),
+    );
     const lines: LineResult[][] = pages.map(() => []);
     crops.forEach((crop, i) => {
       const line = read[i]!;
@@ -102,7 +158,7 @@ export class OcrEngine {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.sessions.map((s) => s.release()));
+    await this.threads.close();
   }
 }
 

@@ -9,7 +9,8 @@ export {
 } from './ctc.ts';
 export { dbPostprocess } from './db-postprocess.ts';
 export { detectionSize } from './detector.ts';
-export { type DocumentRenderer, OcrEngine, renderPdfPages } from './engine.ts';
+export { type DocumentRenderer, OcrEngine, planDetection, renderPdfPages } from './engine.ts';
+export { EngineThreads, threadCounts } from './engine-threads.ts';
 export { EngineError, InvalidImageError, PageTooLargeError, ProviderUnavailableError } from './errors.ts';
 export { convexHull, minAreaRect, orderQuad, rectCorners } from './geometry.ts';
 export { type DecodedPage, decodeImagePages, imagePageCount, type PageSelection } from './image.ts';
@@ -20,5 +21,7 @@ export {
   type ExecutionProvider,
   parseProviders,
 } from './options.ts';
+export { PageBatcher } from './page-batcher.ts';
 export { readingOrder } from './reading-order.ts';
+export { batchWidth, planRecognition, type RecognitionBatch } from './recognizer.ts';
 export type { LineResult, OcrResult, PageResult, Point, Quad, RgbImage, WordResult } from './types.ts';

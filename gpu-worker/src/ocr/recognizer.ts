@@ -11,6 +11,22 @@ export interface LineCrop {
   box: Quad;
 }
 
+/** A line planned into a recognition batch. */
+export interface RecognitionItem extends LineCrop {
+  /** The line's position in the list given to {@link planRecognition}. */
+  index: number;
+  /** Width over height of the upright crop. */
+  ratio: number;
+  /** Taller than wide: read turned 90° (vertical text). */
+  rotate: boolean;
+}
+
+/** Lines of similar aspect ratio read in one session run, padded to `width`. */
+export interface RecognitionBatch {
+  width: number;
+  items: RecognitionItem[];
+}
+
 export interface RecognizedLine extends DecodedLine {
   wordBoxes: WordResult[];
 }
@@ -19,8 +35,8 @@ export interface RecognizedLine extends DecodedLine {
 const COLUMN_PIXELS = 8;
 
 /**
- * Width of a recognition batch: wide enough for its widest crop (at least the model's
- * nominal width), rounded up to `bucket` pixels so the GPU providers see few distinct shapes.
+ * Width of a recognition batch: wide enough for its widest crop (at least `minWidth`), rounded
+ * up to `bucket` pixels so the GPU providers see few distinct shapes.
  */
 export function batchWidth(
   ratios: readonly number[],
@@ -30,6 +46,34 @@ export function batchWidth(
 ): number {
   const widest = Math.max(minWidth / height, ...ratios);
   return Math.ceil(Math.ceil(height * widest) / bucket) * bucket;
+}
+
+/**
+ * Plans the recognition of `lines` (from any number of pages): sorted by aspect ratio so that
+ * each batch pads little, `recBatchSize` lines per batch, each batch padded to its widest
+ * member and bucketed. The batches are independent: any engine thread can run any of them.
+ */
+export function planRecognition(
+  lines: readonly LineCrop[],
+  options: Pick<EngineOptions, 'recImageHeight' | 'recMinWidth' | 'recBatchSize' | 'recWidthBucket'>,
+): RecognitionBatch[] {
+  const items = lines.map((line, index): RecognitionItem => {
+    const size = cropSize(line.box);
+    return { ...line, index, ratio: size.width / Math.max(1, size.height), rotate: size.rotate };
+  });
+  items.sort((a, b) => a.ratio - b.ratio);
+  const batches: RecognitionBatch[] = [];
+  for (let start = 0; start < items.length; start += options.recBatchSize) {
+    const members = items.slice(start, start + options.recBatchSize);
+    const width = batchWidth(
+      members.map((m) => m.ratio),
+      options.recImageHeight,
+      options.recMinWidth,
+      options.recWidthBucket,
+    );
+    batches.push({ width, items: members });
+  }
+  return batches;
 }
 
 /** Fills batch item `index` of a [N,3,H,W] tensor with a crop, normalised to [-1,1], BGR. */
@@ -42,11 +86,13 @@ function normalizeInto(
 ): void {
   const plane = height * width;
   const base = index * 3 * plane;
+  const { data } = crop;
   for (let y = 0; y < crop.height; y++) {
-    for (let x = 0; x < crop.width; x++) {
-      const p = (y * crop.width + x) * 3;
-      for (let c = 0; c < 3; c++)
-        tensor[base + c * plane + y * width + x] = (crop.data[p + 2 - c]! / 255 - 0.5) / 0.5;
+    const row = base + y * width;
+    for (let x = 0, p = y * crop.width * 3; x < crop.width; x++, p += 3) {
+      tensor[row + x] = data[p + 2]! / 127.5 - 1;
+      tensor[row + plane + x] = data[p + 1]! / 127.5 - 1;
+      tensor[row + 2 * plane + x] = data[p]! / 127.5 - 1;
     }
   }
 }
@@ -62,9 +108,9 @@ function cropCorners(box: Quad, rotate: boolean, flipped: boolean): Quad {
 const lerp = (a: Point, b: Point, t: number): Point => [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t];
 
 /**
- * Text recognition: crops sorted by aspect ratio, read in batches padded to the widest
- * member, CTC-decoded with the model's dictionary; words and their boxes recovered from the
- * columns each character came from.
+ * Text recognition on PP-OCRv4's recogniser: one planned batch at a time, its crops cut and
+ * normalised into a tensor padded to the batch width, CTC-decoded with the model's dictionary;
+ * words and their boxes recovered from the columns each character came from.
  */
 export class TextRecognizer {
   constructor(
@@ -74,78 +120,40 @@ export class TextRecognizer {
     private readonly classifier?: ort.InferenceSession,
   ) {}
 
-  async recognize(lines: readonly LineCrop[]): Promise<RecognizedLine[]> {
-    const items = lines.map((line, index) => {
-      const size = cropSize(line.box);
-      return { line, index, ...size, ratio: size.width / Math.max(1, size.height), flipped: false };
-    });
-    if (this.classifier && this.options.useAngleClassifier) await this.classify(items);
-    const order = [...items].sort((a, b) => a.ratio - b.ratio);
-    const batches: (typeof order)[] = [];
-    for (let start = 0; start < order.length; start += this.options.recBatchSize) {
-      batches.push(order.slice(start, start + this.options.recBatchSize));
-    }
-    const results: RecognizedLine[] = new Array(lines.length);
-    // Pipelined: the next batch's crops are cut and normalised while the model runs this one
-    // (onnxruntime runs off the JavaScript thread).
-    let next = batches[0] ? this.prepare(batches[0]) : undefined;
-    for (let b = 0; b < batches.length; b++) {
-      const prepared = next!;
-      const running = this.session.run({
-        [this.session.inputNames[0]!]: new ort.Tensor('float32', prepared.tensor, [
-          prepared.batch.length,
-          3,
-          this.options.recImageHeight,
-          prepared.width,
-        ]),
-      });
-      next = batches[b + 1] ? this.prepare(batches[b + 1]!) : undefined;
-      const output = await running;
-      this.decode(prepared, output[this.session.outputNames[0]!]!, results);
-    }
-    return results;
-  }
-
-  /** Cuts, scales and normalises a batch's crops into one tensor padded to the batch width. */
-  private prepare(
-    batch: ReadonlyArray<{ line: LineCrop; index: number; rotate: boolean; ratio: number; flipped: boolean }>,
-  ) {
+  async recognizeBatch(batch: RecognitionBatch): Promise<RecognizedLine[]> {
+    const flipped =
+      this.classifier && this.options.useAngleClassifier
+        ? await this.classify(batch.items)
+        : batch.items.map(() => false);
     const height = this.options.recImageHeight;
-    const width = batchWidth(
-      batch.map((b) => b.ratio),
-      height,
-      this.options.recImageWidth,
-      this.options.recWidthBucket,
-    );
-    const tensor = new Float32Array(batch.length * 3 * height * width);
-    const contentWidths = batch.map((item, i) => {
-      const w = Math.max(1, Math.min(width, Math.ceil(height * item.ratio)));
-      const crop = warpQuad(
-        item.line.image,
-        cropCorners(item.line.box, item.rotate, item.flipped),
-        w,
+    const tensor = new Float32Array(batch.items.length * 3 * height * batch.width);
+    const contentWidths = batch.items.map((item, i) => {
+      const w = Math.max(1, Math.min(batch.width, Math.ceil(height * item.ratio)));
+      normalizeInto(
+        tensor,
+        i,
+        warpQuad(item.image, cropCorners(item.box, item.rotate, flipped[i]!), w, height),
         height,
+        batch.width,
       );
-      normalizeInto(tensor, i, crop, height, width);
       return w;
     });
-    return { batch, width, tensor, contentWidths };
-  }
-
-  /** CTC-decodes a batch's output into lines with words and word boxes. */
-  private decode(
-    prepared: ReturnType<TextRecognizer['prepare']>,
-    probs: ort.Tensor,
-    results: RecognizedLine[],
-  ): void {
+    const output = await this.session.run({
+      [this.session.inputNames[0]!]: new ort.Tensor('float32', tensor, [
+        batch.items.length,
+        3,
+        height,
+        batch.width,
+      ]),
+    });
+    const probs = output[this.session.outputNames[0]!]!;
     const [, steps, classes] = probs.dims as [number, number, number];
     const data = probs.data as Float32Array;
-    prepared.batch.forEach((item, i) => {
+    return batch.items.map((item, i) => {
       const chars = ctcGreedyDecode(data, i * steps * classes, steps, classes, this.dictionary);
       const decoded = decodeLine(chars, this.options.wordGapRatio);
-      const corners = cropCorners(item.line.box, item.rotate, item.flipped);
-      const at = (column: number) =>
-        Math.min(1, Math.max(0, (column * COLUMN_PIXELS) / prepared.contentWidths[i]!));
+      const corners = cropCorners(item.box, item.rotate, flipped[i]!);
+      const at = (column: number) => Math.min(1, Math.max(0, (column * COLUMN_PIXELS) / contentWidths[i]!));
       const wordBoxes = decoded.words.map((word) => {
         const f0 = at(word.start);
         const f1 = at(word.end + 1);
@@ -157,37 +165,32 @@ export class TextRecognizer {
         ]).map(([x, y]) => [Math.round(x), Math.round(y)]) as Quad;
         return { text: word.text, confidence: word.confidence, box };
       });
-      results[item.index] = { ...decoded, wordBoxes };
+      return { ...decoded, wordBoxes };
     });
   }
 
-  /** The 0°/180° classifier: crops it is sure are upside down are read turned around. */
-  private async classify(
-    items: Array<{ line: LineCrop; rotate: boolean; ratio: number; flipped: boolean }>,
-  ): Promise<void> {
+  /** The 0°/180° classifier: which crops it is sure are upside down (read turned around). */
+  private async classify(items: readonly RecognitionItem[]): Promise<boolean[]> {
     const session = this.classifier!;
     const height = 48;
     const width = 192;
-    for (let start = 0; start < items.length; start += this.options.recBatchSize) {
-      const batch = items.slice(start, start + this.options.recBatchSize);
-      const tensor = new Float32Array(batch.length * 3 * height * width);
-      batch.forEach((item, i) => {
-        const w = Math.max(1, Math.min(width, Math.ceil(height * item.ratio)));
-        normalizeInto(
-          tensor,
-          i,
-          warpQuad(item.line.image, cropCorners(item.line.box, item.rotate, false), w, height),
-          height,
-          width,
-        );
-      });
-      const output = await session.run({
-        [session.inputNames[0]!]: new ort.Tensor('float32', tensor, [batch.length, 3, height, width]),
-      });
-      const probs = output[session.outputNames[0]!]!.data as Float32Array;
-      batch.forEach((item, i) => {
-        item.flipped = probs[i * 2 + 1]! > probs[i * 2]! && probs[i * 2 + 1]! > this.options.clsThresh;
-      });
-    }
+    const tensor = new Float32Array(items.length * 3 * height * width);
+    items.forEach((item, i) => {
+      const w = Math.max(1, Math.min(width, Math.ceil(height * item.ratio)));
+      normalizeInto(
+        tensor,
+        i,
+        warpQuad(item.image, cropCorners(item.box, item.rotate, false), w, height),
+        height,
+        width,
+      );
+    });
+    const output = await session.run({
+      [session.inputNames[0]!]: new ort.Tensor('float32', tensor, [items.length, 3, height, width]),
+    });
+    const probs = output[session.outputNames[0]!]!.data as Float32Array;
+    return items.map(
+      (_, i) => probs[i * 2 + 1]! > probs[i * 2]! && probs[i * 2 + 1]! > this.options.clsThresh,
+    );
   }
 }

@@ -13,7 +13,8 @@ export interface TensorRtSettings {
   engineCacheDir?: string;
 }
 
-function applyTensorRtSettings(settings: TensorRtSettings): void {
+/** Sets the TensorRT provider's environment (read when a session starts, in any thread). */
+export function applyTensorRtSettings(settings: TensorRtSettings): void {
   process.env.ORT_TENSORRT_FP16_ENABLE = settings.fp16 ? '1' : '0';
   if (settings.engineCacheDir) {
     process.env.ORT_TENSORRT_ENGINE_CACHE_ENABLE = '1';
@@ -29,11 +30,9 @@ function applyTensorRtSettings(settings: TensorRtSettings): void {
 export async function createSession(
   modelPath: string,
   options: Pick<EngineOptions, 'executionProviders' | 'intraOpNumThreads'>,
-  tensorRt: TensorRtSettings = { fp16: false },
 ): Promise<ort.InferenceSession> {
   const providers: ExecutionProvider[] =
     options.executionProviders.length > 0 ? options.executionProviders : ['cpu'];
-  if (providers.includes('tensorrt')) applyTensorRtSettings(tensorRt);
   try {
     return await ort.InferenceSession.create(modelPath, {
       executionProviders: providers,

@@ -1,0 +1,7 @@
+// Engine threads started from source (tsx, vitest). Node 20 does not hand tsx's loader to worker
+// threads, so the thread registers it before it imports the TypeScript module. The worker image
+// runs the bundled engine-thread.mjs instead (gpu-worker/Dockerfile).
+import { register } from 'tsx/esm/api';
+
+register();
+export const { load, detect, recognize } = await import('./engine-thread.ts');

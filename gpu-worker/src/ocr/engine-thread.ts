@@ -1,0 +1,74 @@
+/**
+ * One engine thread (a worker thread of {@link EngineThreads}): its own onnxruntime sessions,
+ * and the CPU work around each session run — detection's resize, normalisation and DB
+ * post-processing, recognition's crops, normalisation and CTC decoding. While this thread does
+ * that work, another thread's session runs: that is how CPU work overlaps inference.
+ *
+ * Page images arrive in SharedArrayBuffers, so a task carries no pixel copies.
+ */
+import { workerData } from 'node:worker_threads';
+import type { DetectedBox } from './db-postprocess.ts';
+import { TextDetector } from './detector.ts';
+import { ProviderUnavailableError } from './errors.ts';
+import { loadDictionary, modelFiles } from './models.ts';
+import type { EngineOptions } from './options.ts';
+import { type RecognitionBatch, type RecognizedLine, TextRecognizer } from './recognizer.ts';
+import { createSession } from './session.ts';
+import type { RgbImage } from './types.ts';
+
+export interface EngineThreadData {
+  options: EngineOptions;
+}
+
+/** How loading went: errors travel as data, so the main thread can rethrow them typed. */
+export type LoadResult = { ok: true } | { ok: false; providerUnavailable: boolean; message: string };
+
+interface Models {
+  detector: TextDetector;
+  recognizer: TextRecognizer;
+}
+
+const { options } = workerData as EngineThreadData;
+let models: Promise<Models> | undefined;
+
+async function loadModels(): Promise<Models> {
+  const files = modelFiles(options.modelDir);
+  const [det, rec, cls] = await Promise.all([
+    createSession(files.detection, options),
+    createSession(files.recognition, options),
+    options.useAngleClassifier ? createSession(files.classifier, options) : undefined,
+  ]);
+  return {
+    detector: new TextDetector(det, options),
+    recognizer: new TextRecognizer(rec, loadDictionary(files.dictionary), options, cls),
+  };
+}
+
+function ready(): Promise<Models> {
+  models ??= loadModels();
+  return models;
+}
+
+/** Loads the sessions (once per thread). */
+export async function load(): Promise<LoadResult> {
+  try {
+    await ready();
+    return { ok: true };
+  } catch (error) {
+    return {
+      ok: false,
+      providerUnavailable: error instanceof ProviderUnavailableError,
+      message: error instanceof Error ? error.message : String(error),
+    };
+  }
+}
+
+/** Detects text on pages whose detection input has the same size, in one session run. */
+export async function detect(task: { images: RgbImage[] }): Promise<DetectedBox[][]> {
+  return (await ready()).detector.detectMany(task.images);
+}
+
+/** Reads one planned recognition batch. */
+export async function recognize(task: { batch: RecognitionBatch }): Promise<RecognizedLine[]> {
+  return (await ready()).recognizer.recognizeBatch(task.batch);
+}

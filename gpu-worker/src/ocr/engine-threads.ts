@@ -1,0 +1,86 @@
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import type { DetectedBox } from './db-postprocess.ts';
+import type { EngineThreadData, LoadResult } from './engine-thread.ts';
+import { ProviderUnavailableError } from './errors.ts';
+import type { EngineOptions } from './options.ts';
+import type { RecognitionBatch, RecognizedLine } from './recognizer.ts';
+import type { RgbImage } from './types.ts';
+
+/**
+ * The thread module: the bundled `engine-thread.mjs` beside the worker image's bundle (see
+ * gpu-worker/Dockerfile); from source (tsx, vitest), a shim that registers tsx in the thread
+ * and loads `engine-thread.ts`.
+ */
+function threadModule(): URL {
+  const fromSource = import.meta.url.endsWith('.ts');
+  return new URL(fromSource ? './engine-thread-tsx.mjs' : './engine-thread.mjs', import.meta.url);
+}
+
+/** Engine threads and intra-op threads per session for these options (see EngineOptions). */
+export function threadCounts(options: EngineOptions): { threads: number; intraOpNumThreads: number } {
+  const cores = availableParallelism();
+  const gpu = options.executionProviders.some((p) => p !== 'cpu');
+  const threads = options.threads ?? (gpu ? 2 : cores);
+  return {
+    threads,
+    intraOpNumThreads: options.intraOpNumThreads ?? Math.max(1, Math.floor(cores / threads)),
+  };
+}
+
+/**
+ * The engine's worker threads (Piscina): each holds its own sessions and runs whole stages
+ * (prepare → session run → post-process) for whichever batch comes next, so while one thread
+ * runs the model the others cut, normalise and decode. Tasks queue in the order they are
+ * given; several documents in flight share the threads.
+ *
+ * @example
+ * const threads = await EngineThreads.start(DEFAULT_ENGINE_OPTIONS);
+ * const [boxes] = await threads.detect([page]);
+ * await threads.close();
+ */
+export class EngineThreads {
+  private constructor(private readonly pool: Piscina) {}
+
+  /** Starts the threads and loads the models in each; a provider that cannot load fails here. */
+  static async start(options: EngineOptions): Promise<EngineThreads> {
+    const { threads, intraOpNumThreads } = threadCounts(options);
+    const data: EngineThreadData = { options: { ...options, threads, intraOpNumThreads } };
+    const pool = new Piscina({
+      filename: threadModule().href,
+      minThreads: threads,
+      maxThreads: threads,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      workerData: data,
+    });
+    const loads: LoadResult[] = await Promise.all(
+      Array.from({ length: threads }, () => pool.run(undefined, { name: 'load' }) as Promise<LoadResult>),
+    ).catch(async (error: unknown) => {
+      await pool.destroy();
+      throw error;
+    });
+    const failed = loads.find((l) => !l.ok);
+    if (failed && !failed.ok) {
+      await pool.destroy();
+      throw failed.providerUnavailable
+        ? new ProviderUnavailableError(failed.message)
+        : new Error(failed.message);
+    }
+    return new EngineThreads(pool);
+  }
+
+  /** Detects text on pages of one detection input size (one session run). */
+  detect(images: RgbImage[]): Promise<DetectedBox[][]> {
+    return this.pool.run({ images }, { name: 'detect' });
+  }
+
+  /** Reads one planned recognition batch. */
+  recognize(batch: RecognitionBatch): Promise<RecognizedLine[]> {
+    return this.pool.run({ batch }, { name: 'recognize' });
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+    await this.pool.destroy();
+  }
+}
