@@ -4,16 +4,20 @@
  * sizes (pages handed to the engine per call; their text lines are recognised together).
  *
  *   npm run bench:engine -- --data ../shared/eval [--batch-sizes 1,8,32] [--json out.json] [--out DIR]
+ *     [--threads N] [--set recMinWidth=320 --set detLimitSideLen=1280 …]
  *
- * Models are loaded before timing starts. --out writes NAME.json per page (the result format)
+ * Models are loaded before timing starts. Two batches are in flight, as in the worker: the next
+ * batch's files are read and decoded while the engine runs the current one. --out writes NAME.json per page (the result format)
  * so ../shared/ocr-eval/score.mjs can score the same run.
  */
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import {
+  DEFAULT_ENGINE_OPTIONS,
   type DecodedPage,
   decodeImagePages,
+  type EngineOptions,
   OcrEngine,
   type PageResult,
   parseProviders,
@@ -26,6 +30,13 @@ const program = new Command()
   .option('--folders <list>', 'sub-folders to run (default: all)')
   .option('--limit <n>', 'at most this many pages per folder', Number)
   .option('--providers <list>', 'execution providers', 'cpu')
+  .option('--threads <n>', 'engine threads (default: one per core on the CPU)', Number)
+  .option(
+    '--set <key=value>',
+    'any engine option (see gpu-worker/src/ocr/options.ts), repeatable',
+    (value: string, all: string[]) => [...all, value],
+    [] as string[],
+  )
   .option('--json <file>', 'write the figures as JSON too')
   .option('--out <dir>', 'write each page result as DIR/<batch>/<folder>/NAME.json')
   .parse();
@@ -35,6 +46,8 @@ const opts = program.opts<{
   folders?: string;
   limit?: number;
   providers: string;
+  threads?: number;
+  set: string[];
   json?: string;
   out?: string;
 }>();
@@ -76,6 +89,20 @@ function overall(batch: number, rows: Row[]): Row {
   };
 }
 
+/** `--set key=value` pairs as engine options: numbers, booleans, or lists for executionProviders. */
+function engineOverrides(pairs: string[]): Partial<EngineOptions> {
+  const known = new Set(Object.keys(DEFAULT_ENGINE_OPTIONS));
+  const overrides: Record<string, unknown> = {};
+  for (const pair of pairs) {
+    const [key, value] = pair.split('=', 2) as [string, string | undefined];
+    if (!known.has(key) || value === undefined)
+      throw new Error(`--set ${pair}: not a known engine option=value`);
+    overrides[key] = value === 'true' ? true : value === 'false' ? false : Number(value);
+    if (Number.isNaN(overrides[key])) throw new Error(`--set ${pair}: expected a number or true/false`);
+  }
+  return overrides as Partial<EngineOptions>;
+}
+
 async function listPages(folder: string): Promise<string[]> {
   const names = (await readdir(folder)).filter((f) => /\.(jpe?g|png|tiff?|webp)$/i.test(f)).sort();
   return opts.limit ? names.slice(0, opts.limit) : names;
@@ -102,7 +129,11 @@ async function main(): Promise<void> {
       .filter((d) => d.isDirectory())
       .map((d) => d.name)
       .sort();
-  const engine = await OcrEngine.create({ executionProviders: parseProviders(opts.providers) });
+  const engine = await OcrEngine.create({
+    ...engineOverrides(opts.set),
+    executionProviders: parseProviders(opts.providers),
+    ...(opts.threads ? { threads: opts.threads } : {}),
+  });
   // Warm up: the first run of each session allocates and optimises.
   const firstFolder = join(opts.data, folders[0]!);
   await engine.recognize(await readFile(join(firstFolder, (await listPages(firstFolder))[0]!)));
@@ -119,21 +150,29 @@ async function main(): Promise<void> {
       let refChars = 0;
       let hasBoxes = false;
       const started = performance.now();
-      const results: Array<{ file: string; page: PageResult }> = [];
-      for (let start = 0; start < files.length; start += batch) {
-        const group = files.slice(start, start + batch);
-        const decoded: DecodedPage[] = [];
-        for (const file of group) {
-          const [page] = await decodeImagePages(
-            await readFile(join(dir, file)),
-            engine.options.maxPagePixels,
-            { firstPage: 1, pageCount: 1 },
-          );
-          decoded.push(page!);
+      const groups: string[][] = [];
+      for (let start = 0; start < files.length; start += batch)
+        groups.push(files.slice(start, start + batch));
+      const perGroup: PageResult[][] = new Array(groups.length);
+      let nextGroup = 0;
+      const runGroups = async () => {
+        for (let g = nextGroup++; g < groups.length; g = nextGroup++) {
+          const decoded: DecodedPage[] = [];
+          for (const file of groups[g]!) {
+            const [page] = await decodeImagePages(
+              await readFile(join(dir, file)),
+              engine.options.maxPagePixels,
+              { firstPage: 1, pageCount: 1 },
+            );
+            decoded.push(page!);
+          }
+          perGroup[g] = await engine.recognizePages(decoded);
         }
-        const pages = await engine.recognizePages(decoded);
-        for (const [i, page] of pages.entries()) results.push({ file: group[i]!, page });
-      }
+      };
+      await Promise.all([runGroups(), runGroups()]);
+      const results = groups.flatMap((group, g) =>
+        perGroup[g]!.map((page, i) => ({ file: group[i]!, page })),
+      );
       const seconds = (performance.now() - started) / 1000;
       for (const { file, page } of results) {
         const stem = file.replace(/\.[^.]+$/, '');

@@ -34,6 +34,9 @@ function providers(value: string): ExecutionProvider[] {
 }
 
 type Format = 'json' | 'text' | 'both';
+
+/** Files `ocrq ocr` keeps in flight. */
+const FILES_IN_FLIGHT = 4;
 const formatOption = () =>
   new Option('--format <format>', 'what to write').choices(['json', 'text', 'both']).default('both');
 
@@ -65,10 +68,18 @@ program
   .option('--batch-size <n>', 'text lines per recognition run', positiveInt, 6)
   .option('--providers <list>', `execution providers (${EXECUTION_PROVIDERS.join(',')})`, providers, ['cpu'])
   .option('--dpi <n>', 'resolution PDF pages are rendered at', positiveInt, 200)
+  .option('--threads <n>', 'engine threads (default: one per core on the CPU, two on a GPU)', positiveInt)
   .action(
     async (
       paths: string[],
-      opts: { out: string; format: Format; batchSize: number; providers: ExecutionProvider[]; dpi: number },
+      opts: {
+        out: string;
+        format: Format;
+        batchSize: number;
+        providers: ExecutionProvider[];
+        dpi: number;
+        threads?: number;
+      },
     ) => {
       const files = await collectDocuments(paths);
       if (files.length === 0) throw new Error('no supported documents found');
@@ -77,23 +88,31 @@ program
         executionProviders: opts.providers,
         recBatchSize: opts.batchSize,
         pdfDpi: opts.dpi,
+        ...(opts.threads ? { threads: opts.threads } : {}),
       });
       const bar = progressBar(files.length, 'files');
       const started = performance.now();
       let pages = 0;
+      let done = 0;
       const failures: string[] = [];
-      for (const [i, file] of files.entries()) {
-        bar.update(i, { name: file });
-        try {
-          const result = await engine.recognize(await readFile(file));
-          pages += result.pages.length;
-          await writeOutputs(opts.out, outputStem(file), result, opts.format);
-        } catch (error) {
-          failures.push(`${file}: ${error instanceof Error ? error.message : String(error)}`);
+      // Several files in flight: the next ones are decoded while the engine runs, and the
+      // engine batches the pages of those waiting for it.
+      const queue = [...files];
+      const readFiles = async () => {
+        for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
+          try {
+            const result = await engine.recognize(await readFile(file));
+            pages += result.pages.length;
+            await writeOutputs(opts.out, outputStem(file), result, opts.format);
+          } catch (error) {
+            failures.push(`${file}: ${error instanceof Error ? error.message : String(error)}`);
+          }
+          done += 1;
+          const seconds = (performance.now() - started) / 1000;
+          bar.update(done, { name: file, rate: (done / seconds).toFixed(2) });
         }
-        const seconds = (performance.now() - started) / 1000;
-        bar.update(i + 1, { name: file, rate: ((i + 1) / seconds).toFixed(2) });
-      }
+      };
+      await Promise.all(Array.from({ length: FILES_IN_FLIGHT }, readFiles));
       bar.stop();
       await engine.close();
       const seconds = (performance.now() - started) / 1000;

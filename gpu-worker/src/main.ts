@@ -10,6 +10,12 @@ import { Worker } from './worker.ts';
 const WorkerEnvSchema = z.object({
   OCRQ_EXECUTION_PROVIDERS: z.string().default('cpu'),
   OCRQ_INTRA_OP_THREADS: z.coerce.number().int().positive().optional(),
+  /** Engine threads (each with its own sessions); default one per core on CPU, two on a GPU. */
+  OCRQ_ENGINE_THREADS: z.coerce.number().int().positive().max(64).optional(),
+  /** Pages per engine batch, across the messages in hand. */
+  OCRQ_MAX_BATCH_PAGES: z.coerce.number().int().positive().max(1024).default(32),
+  /** Messages in hand at once (their pages are batched together). */
+  OCRQ_WORKER_CONCURRENCY: z.coerce.number().int().positive().max(32).default(4),
   OCRQ_WORKER_IDLE_WAIT_SECONDS: z.coerce.number().int().min(0).max(20).default(10),
   OCRQ_WORKER_VISIBILITY_SECONDS: z.coerce.number().int().min(30).max(43_200).default(120),
   /** TensorRT: where built engines are cached (a mounted volume), and half precision (opt-in). */
@@ -41,6 +47,8 @@ async function main(): Promise<void> {
     {
       executionProviders: parseProviders(env.OCRQ_EXECUTION_PROVIDERS),
       pdfDpi: env.OCRQ_PDF_DPI,
+      maxBatchPages: env.OCRQ_MAX_BATCH_PAGES,
+      ...(env.OCRQ_ENGINE_THREADS ? { threads: env.OCRQ_ENGINE_THREADS } : {}),
       ...(env.OCRQ_INTRA_OP_THREADS ? { intraOpNumThreads: env.OCRQ_INTRA_OP_THREADS } : {}),
     },
     {
@@ -53,6 +61,7 @@ async function main(): Promise<void> {
   const worker = new Worker(runtime, engine, {
     idleWaitSeconds: env.OCRQ_WORKER_IDLE_WAIT_SECONDS,
     visibilitySeconds: env.OCRQ_WORKER_VISIBILITY_SECONDS,
+    concurrency: env.OCRQ_WORKER_CONCURRENCY,
   });
   const shutdown = async (signal: string) => {
     runtime.logger.info('draining before exit', { signal });

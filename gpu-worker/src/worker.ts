@@ -30,6 +30,12 @@ export interface WorkerOptions {
   bulkShare: number;
   /** Names this worker in heartbeats (queue stats count the workers seen in the last minute). */
   workerId: string;
+  /**
+   * Messages in hand at once. Each is received, downloaded and decoded on its own (one bad
+   * document fails only its job) while the engine batches the pages of those waiting for it
+   * together; a message received while others run is the prefetched next batch.
+   */
+  concurrency: number;
 }
 
 export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
@@ -38,6 +44,7 @@ export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
   backoff: DEFAULT_BACKOFF,
   bulkShare: 0.25,
   workerId: `worker-${randomUUID().slice(0, 8)}`,
+  concurrency: 4,
 };
 
 const HEARTBEAT_MS = 20_000;
@@ -47,8 +54,10 @@ export type MessageOutcome = 'succeeded' | 'chunk-done' | 'failed' | 'dropped' |
 
 /**
  * The SQS consumer: takes work from the express queue before the bulk one, runs the OCR
- * engine on the job's document, stores the results and settles the job. Its lifecycle is
- * `run()` (until `close()`), and `close()` lets the message in hand finish first.
+ * engine on the job's document, stores the results and settles the job. It keeps
+ * `concurrency` messages in hand, so the engine can batch their pages together and the next
+ * message is downloaded and decoded while the current batch runs. Its lifecycle is `run()`
+ * (until `close()`), and `close()` lets the messages in hand finish first.
  *
  * @example
  * const worker = new Worker(runtime, await OcrEngine.create());
@@ -82,13 +91,15 @@ export class Worker {
     return this.lastActivity;
   }
 
-  /** Polls and processes until {@link close} is called. */
+  /** Polls and processes until {@link close} is called, `concurrency` messages at a time. */
   run(): Promise<void> {
-    this.running ??= this.loop();
+    this.running ??= Promise.all(
+      Array.from({ length: Math.max(1, this.options.concurrency) }, () => this.loop()),
+    ).then(() => undefined);
     return this.running;
   }
 
-  /** Stops polling and waits for the message in hand to be settled. */
+  /** Stops polling and waits for the messages in hand to be settled. */
   async close(): Promise<void> {
     this.stopping.abort();
     await this.running;

@@ -23,9 +23,15 @@ type Behaviour = (pages: { firstPage: number; pageCount: number }, jobInput: Buf
 class ScriptedRecognizer implements DocumentRecognizer {
   behaviour: Behaviour = async () => undefined;
   calls = 0;
+  inFlight = 0;
+  mostInFlight = 0;
   async recognize(input: Buffer, pages = { firstPage: 1, pageCount: 1 }): Promise<OcrResult> {
     this.calls += 1;
-    await this.behaviour(pages, input);
+    this.inFlight += 1;
+    this.mostInFlight = Math.max(this.mostInFlight, this.inFlight);
+    await this.behaviour(pages, input).finally(() => {
+      this.inFlight -= 1;
+    });
     return {
       pages: Array.from({ length: pages.pageCount }, (_, i) => ({
         page: pages.firstPage + i,
@@ -61,7 +67,7 @@ describe('job lifecycle on the local stack', () => {
       apiKeys: { tenantA: 'key-a', tenantB: 'key-b' },
       recognizer,
       limits: { chunkPages: 2 },
-      worker: { idleWaitSeconds: 1, backoff: { baseSeconds: 1, maxSeconds: 1 } },
+      worker: { idleWaitSeconds: 1, backoff: { baseSeconds: 1, maxSeconds: 1 }, concurrency: 2 },
       deadLetterSweepMs: 300,
       logLevel: 'SILENT',
     });
@@ -145,6 +151,16 @@ describe('job lifecycle on the local stack', () => {
     expect(after.pages).toEqual({ done: 1, total: 1 });
     expect(recognizer.calls).toBe(callsBefore);
     expect(succeededEvents(created.jobId)).toHaveLength(1);
+  });
+
+  it('keeps several messages in hand per worker, so the engine gets their pages together', async () => {
+    recognizer.behaviour = () => sleep(300);
+    recognizer.mostInFlight = 0;
+    const created = await client.submit('eight.pdf', await numberedPdf(8));
+    const job = await client.waitForJob(created.jobId, { timeoutMs: 30_000 });
+    expect(job).toMatchObject({ status: 'SUCCEEDED', pages: { done: 8, total: 8 } });
+    // Four chunks, two workers with two messages each: more at once than one per worker.
+    expect(recognizer.mostInFlight).toBeGreaterThan(2);
   });
 
   it('cancels a multi-chunk job in the middle; workers drop the rest', async () => {
