@@ -21,6 +21,7 @@ import {
   OcrEngine,
   type PageResult,
   parseProviders,
+  threadCounts,
 } from '../gpu-worker/src/ocr/index.ts';
 import { lineErrors, wordPrecisionRecall } from './metrics.ts';
 
@@ -212,6 +213,7 @@ async function main(): Promise<void> {
     }
     rows.push(...batchRows, overall(batch, batchRows));
   }
+  const options = engine.options;
   await engine.close();
 
   const lines = [
@@ -231,6 +233,8 @@ async function main(): Promise<void> {
         {
           machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
           providers: opts.providers,
+          options,
+          threads: threadCounts(options),
           rows,
         },
         null,

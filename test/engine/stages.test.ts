@@ -139,11 +139,16 @@ describe('crops', () => {
 
 describe('CTC decoding', () => {
   const dictionary = ['', 'a', 'b', 'c', ' '];
-  /** Columns of one-hot-ish probabilities for the given class per column. */
-  const columns = (classes: number[]) => {
+  const SPLIT = { spaceProb: 0.05, gapRatio: 1.2, gapSpaceProb: 0.01 };
+  /**
+   * Columns of one-hot-ish probabilities for the given class per column; `space[t]` sets the
+   * space class's probability in column t (default `spaceElsewhere`: 0.025, like every losing class).
+   */
+  const columns = (classes: number[], space: Record<number, number> = {}, spaceElsewhere = 0.025) => {
     const probs = new Float32Array(classes.length * dictionary.length);
     classes.forEach((k, t) => {
       for (let c = 0; c < dictionary.length; c++) probs[t * dictionary.length + c] = c === k ? 0.9 : 0.025;
+      if (k !== 4) probs[t * dictionary.length + 4] = space[t] ?? spaceElsewhere;
     });
     return probs;
   };
@@ -157,27 +162,35 @@ describe('CTC decoding', () => {
       [4, 5],
       [8, 8],
     ]);
-    expect(decodeLine(chars, 1.3).confidence).toBeCloseTo(0.9, 5);
+    expect(decodeLine(chars, SPLIT).confidence).toBeCloseTo(0.9, 5);
   });
 
   it('recovers a dropped space from a wide gap between characters', () => {
     // "abc" then a gap of 8 columns then "abc": pitch 3 columns.
-    const chars = ctcGreedyDecode(
-      columns([1, 0, 0, 2, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 2, 0, 0, 3]),
-      0,
-      21,
-      5,
-      dictionary,
-    );
-    const words = splitWords(chars, 1.3);
+    const classes = [1, 0, 0, 2, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 2, 0, 0, 3];
+    const chars = ctcGreedyDecode(columns(classes), 0, 21, 5, dictionary);
+    const words = splitWords(chars, SPLIT);
     expect(words.map((w) => w.text)).toEqual(['abc', 'abc']);
     expect(words[1]!.start).toBe(14);
-    expect(splitWords(chars, 10).map((w) => w.text)).toEqual(['abcabc']);
+    expect(splitWords(chars, { ...SPLIT, gapRatio: 10 }).map((w) => w.text)).toEqual(['abcabc']);
+    // A wide gap where the space class stays at zero is not a boundary.
+    const silent = ctcGreedyDecode(columns(classes, {}, 0), 0, 21, 5, dictionary);
+    expect(splitWords(silent, SPLIT).map((w) => w.text)).toEqual(['abcabc']);
+  });
+
+  it('splits where the space class rises between two characters, without a wide gap', () => {
+    // "abc" "abc" at an even pitch of 3 columns; the space class reaches 0.2 between the words.
+    const classes = [1, 0, 0, 2, 0, 0, 3, 0, 0, 1, 0, 0, 2, 0, 0, 3];
+    const chars = ctcGreedyDecode(columns(classes, { 7: 0.2 }), 0, 16, 5, dictionary);
+    expect(chars[3]!.spaceBefore).toBeCloseTo(0.2, 5);
+    expect(chars[1]!.spaceBefore).toBeCloseTo(0.025, 5);
+    expect(decodeLine(chars, SPLIT).text).toBe('abc abc');
+    expect(decodeLine(chars, { ...SPLIT, spaceProb: 0.5 }).text).toBe('abcabc');
   });
 
   it('keeps spaces the recogniser emitted', () => {
     const chars = ctcGreedyDecode(columns([1, 0, 2, 4, 3, 0, 1]), 0, 7, 5, dictionary);
-    expect(decodeLine(chars, 1.3).text).toBe('ab ca');
+    expect(decodeLine(chars, SPLIT).text).toBe('ab ca');
   });
 });
 

@@ -6,6 +6,12 @@ export interface DecodedChar {
   end: number;
   /** The highest class probability within the run. */
   prob: number;
+  /**
+   * The highest probability of the space class in the columns between the previous character
+   * and this one (0 for the first): the recogniser's own hint of a word boundary, even where
+   * the space did not win the column.
+   */
+  spaceBefore: number;
 }
 
 export interface DecodedWord {
@@ -24,7 +30,8 @@ export interface DecodedLine {
 /**
  * Greedy CTC decoding of one sequence of `steps` × `classes` probabilities starting at
  * `offset`: the most likely class per column, repeats collapsed, blanks (class 0) dropped.
- * `dictionary[k]` is the character of class k (index 0 unused).
+ * `dictionary[k]` is the character of class k (index 0 unused); the class whose character is
+ * a space is also watched in the columns between characters (`spaceBefore`).
  */
 export function ctcGreedyDecode(
   probs: Float32Array,
@@ -33,8 +40,10 @@ export function ctcGreedyDecode(
   classes: number,
   dictionary: readonly string[],
 ): DecodedChar[] {
+  const space = dictionary.lastIndexOf(' ');
   const chars: DecodedChar[] = [];
   let previous = -1;
+  let spaceSince = 0;
   for (let t = 0; t < steps; t++) {
     const base = offset + t * classes;
     let best = 0;
@@ -51,7 +60,11 @@ export function ctcGreedyDecode(
       last.end = t;
       if (bestProb > last.prob) last.prob = bestProb;
     } else if (best !== 0) {
-      chars.push({ char: dictionary[best] ?? '', start: t, end: t, prob: bestProb });
+      chars.push({ char: dictionary[best] ?? '', start: t, end: t, prob: bestProb, spaceBefore: spaceSince });
+      spaceSince = 0;
+    } else if (space > 0) {
+      const p = probs[base + space]!;
+      if (p > spaceSince) spaceSince = p;
     }
     previous = best;
   }
@@ -81,14 +94,30 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** How {@link splitWords} finds the word boundaries the recogniser did not emit as spaces. */
+export interface WordSplitOptions {
+  /**
+   * A boundary wherever the space class reaches this probability between two characters
+   * (`DecodedChar.spaceBefore`).
+   */
+  spaceProb: number;
+  /**
+   * Or where the gap between two characters is wider than this many times the line's median
+   * character pitch, with at least `gapSpaceProb` of space probability in it.
+   */
+  gapRatio: number;
+  gapSpaceProb: number;
+}
+
 /**
- * Splits decoded characters into words. A space the recogniser emitted is a boundary; so is
- * a gap between neighbouring characters that is much wider than the line's median character
- * pitch (distance between centres, scaled by rough glyph widths), which recovers the spaces
- * the Chinese-trained PP-OCR recogniser drops between Latin words. Where the recogniser did
- * emit spaces on the line, a gap must also come close to those spaces' width to count.
+ * Splits decoded characters into words. A space the recogniser emitted is a boundary. The
+ * Chinese-trained PP-OCR recogniser drops many spaces between Latin words, but its space class
+ * still rises in the blank columns between the words: that is a boundary too. So is a gap much
+ * wider than the line's median character pitch (distance between centres, scaled by rough
+ * glyph widths) with some space probability in it; where the recogniser did emit spaces on the
+ * line, such a gap must also come close to those spaces' width.
  */
-export function splitWords(chars: readonly DecodedChar[], gapRatio: number): DecodedWord[] {
+export function splitWords(chars: readonly DecodedChar[], options: WordSplitOptions): DecodedWord[] {
   const visible = chars.filter((c) => c.char.trim() !== '' || c.char === ' ');
   const centre = (c: DecodedChar) => (c.start + c.end) / 2;
   const expected = (a: DecodedChar, b: DecodedChar) => (glyphWidth(a.char) + glyphWidth(b.char)) / 2;
@@ -104,7 +133,7 @@ export function splitWords(chars: readonly DecodedChar[], gapRatio: number): Dec
     }
   }
   const pitch = pitches.length >= 2 ? median(pitches) : Number.POSITIVE_INFINITY;
-  const threshold = Math.max(gapRatio * pitch, spaceGaps.length > 0 ? 0.9 * median(spaceGaps) : 0);
+  const threshold = Math.max(options.gapRatio * pitch, spaceGaps.length > 0 ? 0.9 * median(spaceGaps) : 0);
   const words: DecodedChar[][] = [];
   let current: DecodedChar[] = [];
   for (const c of visible) {
@@ -114,16 +143,12 @@ export function splitWords(chars: readonly DecodedChar[], gapRatio: number): Dec
       continue;
     }
     const prev = current[current.length - 1];
-    if (prev) {
+    if (prev && !CLOSING.has(c.char) && !OPENING.has(prev.char)) {
       const gap = centre(c) - centre(prev);
       const width = expected(prev, c);
-      // The output columns are coarse (8 px at height 48): a boundary also needs a column of room.
-      if (
-        gap > threshold * width &&
-        gap - pitch * width >= 1 &&
-        !CLOSING.has(c.char) &&
-        !OPENING.has(prev.char)
-      ) {
+      // The output columns are coarse (8 px at height 48): a wide gap also needs a column of room.
+      const wide = gap > threshold * width && gap - pitch * width >= 1;
+      if (c.spaceBefore >= options.spaceProb || (wide && c.spaceBefore >= options.gapSpaceProb)) {
         words.push(current);
         current = [];
       }
@@ -140,8 +165,8 @@ export function splitWords(chars: readonly DecodedChar[], gapRatio: number): Dec
 }
 
 /** Text, confidence (mean of the kept characters' probabilities, as PaddleOCR) and words of a line. */
-export function decodeLine(chars: readonly DecodedChar[], gapRatio: number): DecodedLine {
-  const words = splitWords(chars, gapRatio);
+export function decodeLine(chars: readonly DecodedChar[], options: WordSplitOptions): DecodedLine {
+  const words = splitWords(chars, options);
   const kept = chars.filter((c) => c.char !== ' ');
   const confidence = kept.length > 0 ? kept.reduce((s, c) => s + c.prob, 0) / kept.length : 0;
   return { text: words.map((w) => w.text).join(' '), confidence, words };

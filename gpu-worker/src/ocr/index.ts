@@ -6,6 +6,7 @@ export {
   type DecodedWord,
   decodeLine,
   splitWords,
+  type WordSplitOptions,
 } from './ctc.ts';
 export { dbPostprocess } from './db-postprocess.ts';
 export { detectionSize } from './detector.ts';

@@ -46,10 +46,13 @@ export interface EngineOptions {
   useAngleClassifier: boolean;
   clsThresh: number;
   /**
-   * A gap between two recognised characters wider than this many times the line's median
-   * character pitch is a word boundary, even where the recogniser emitted no space.
+   * Word boundaries the recogniser did not emit as spaces (see ctc.ts `splitWords`): where the
+   * space class reaches `wordSpaceProb` between two characters, or where the gap is wider than
+   * `wordGapRatio` times the line's median character pitch with `wordGapSpaceProb` of space in it.
    */
+  wordSpaceProb: number;
   wordGapRatio: number;
+  wordGapSpaceProb: number;
   /** Resolution PDF pages are rendered at. */
   pdfDpi: number;
   /** Pages with more pixels than this fail with PAGE_TOO_LARGE (decompression-bomb guard). */
@@ -83,7 +86,9 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   recWidthBucket: 32,
   useAngleClassifier: false,
   clsThresh: 0.9,
-  wordGapRatio: 1.3,
+  wordSpaceProb: 0.05,
+  wordGapRatio: 1.2,
+  wordGapSpaceProb: 0.01,
   pdfDpi: 200,
   maxPagePixels: 50_000_000,
   executionProviders: ['cpu'],

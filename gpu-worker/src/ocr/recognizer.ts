@@ -151,7 +151,11 @@ export class TextRecognizer {
     const data = probs.data as Float32Array;
     return batch.items.map((item, i) => {
       const chars = ctcGreedyDecode(data, i * steps * classes, steps, classes, this.dictionary);
-      const decoded = decodeLine(chars, this.options.wordGapRatio);
+      const decoded = decodeLine(chars, {
+        spaceProb: this.options.wordSpaceProb,
+        gapRatio: this.options.wordGapRatio,
+        gapSpaceProb: this.options.wordGapSpaceProb,
+      });
       const corners = cropCorners(item.box, item.rotate, flipped[i]!);
       const at = (column: number) => Math.min(1, Math.max(0, (column * COLUMN_PIXELS) / contentWidths[i]!));
       const wordBoxes = decoded.words.map((word) => {
