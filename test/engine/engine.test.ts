@@ -60,6 +60,18 @@ describe('OcrEngine', () => {
     expect(together[2]!.pages.map((p) => p.page)).toEqual([1, 2, 3]);
   });
 
+  it('reads the same with recognition batches padded to full rows (the GPU setting)', async () => {
+    const padded = await OcrEngine.create({ recPadBatch: true, threads: 1 });
+    try {
+      const [sample] = listSamples();
+      const input = await readFile(sample!.imagePath);
+      const text = (r: Awaited<ReturnType<OcrEngine['recognize']>>) => r.pages[0]!.lines.map((l) => l.text);
+      expect(text(await padded.recognize(input))).toEqual(text(await engine.recognize(input)));
+    } finally {
+      await padded.close();
+    }
+  });
+
   it('refuses an encrypted PDF, a truncated one and garbage with typed permanent errors', async () => {
     await expect(engine.recognize(encryptedPdf())).rejects.toBeInstanceOf(EncryptedDocumentError);
     const pdf = await numberedPdf(2);

@@ -42,6 +42,14 @@ export interface EngineOptions {
   recBatchSize: number;
   /** Batch widths are rounded up to a multiple of this, so GPU providers see few shapes. */
   recWidthBucket: number;
+  /**
+   * Run every recognition batch with `recBatchSize` rows, the missing ones blank, so a GPU
+   * provider sees one batch dimension per width bucket: onnxruntime-node cannot set the CUDA
+   * provider's cuDNN search, whose default (EXHAUSTIVE) searches again for every new shape
+   * (FACTS.md). Default: on when a GPU provider is configured, off on the CPU (blank rows cost
+   * as much as real ones there).
+   */
+  recPadBatch?: boolean;
   /** Run the 0°/180° classifier on crops (use_angle_cls) and its threshold (cls_thresh). */
   useAngleClassifier: boolean;
   clsThresh: number;

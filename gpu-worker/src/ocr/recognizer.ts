@@ -126,7 +126,9 @@ export class TextRecognizer {
         ? await this.classify(batch.items)
         : batch.items.map(() => false);
     const height = this.options.recImageHeight;
-    const tensor = new Float32Array(batch.items.length * 3 * height * batch.width);
+    const padRows = this.options.recPadBatch ?? this.options.executionProviders.some((p) => p !== 'cpu');
+    const rows = padRows ? Math.max(this.options.recBatchSize, batch.items.length) : batch.items.length;
+    const tensor = new Float32Array(rows * 3 * height * batch.width);
     const contentWidths = batch.items.map((item, i) => {
       const w = Math.max(1, Math.min(batch.width, Math.ceil(height * item.ratio)));
       normalizeInto(
@@ -139,12 +141,7 @@ export class TextRecognizer {
       return w;
     });
     const output = await this.session.run({
-      [this.session.inputNames[0]!]: new ort.Tensor('float32', tensor, [
-        batch.items.length,
-        3,
-        height,
-        batch.width,
-      ]),
+      [this.session.inputNames[0]!]: new ort.Tensor('float32', tensor, [rows, 3, height, batch.width]),
     });
     const probs = output[this.session.outputNames[0]!]!;
     const [, steps, classes] = probs.dims as [number, number, number];

@@ -1,0 +1,51 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Piscina } from 'piscina';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildWorker } from '../../gpu-worker/build.ts';
+import { DEFAULT_ENGINE_OPTIONS } from '../../gpu-worker/src/ocr/options.ts';
+
+/**
+ * The worker image runs bundles, not sources: the worker and, beside it, the engine thread
+ * module its threads load. Built inside the repository so the bundles find node_modules as
+ * they do in the image.
+ */
+describe('worker bundle (gpu-worker/Dockerfile)', () => {
+  let dir: string;
+  beforeAll(async () => {
+    await mkdir('tmp', { recursive: true });
+    dir = await mkdtemp(join(process.cwd(), 'tmp', 'worker-bundle-'));
+    await buildWorker(dir);
+  }, 60_000);
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('starts, and stops at once with the name of a missing setting', async () => {
+    const run = promisify(execFile)(process.execPath, [join(dir, 'worker.mjs')], {
+      env: { PATH: process.env.PATH, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    });
+    await expect(run).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/worker failed to start: .*OCRQ_/s),
+    });
+  });
+
+  it('has an engine thread module that loads the models and reads a batch', async () => {
+    const pool = new Piscina({
+      filename: join(dir, 'engine-thread.mjs'),
+      maxThreads: 1,
+      workerData: { options: { ...DEFAULT_ENGINE_OPTIONS, intraOpNumThreads: 1 } },
+    });
+    try {
+      expect(await pool.run(undefined, { name: 'load' })).toEqual({ ok: true });
+      const white = new Uint8Array(new SharedArrayBuffer(64 * 32 * 3)).fill(255);
+      const boxes = await pool.run({ images: [{ data: white, width: 64, height: 32 }] }, { name: 'detect' });
+      expect(boxes).toEqual([[]]);
+    } finally {
+      await pool.destroy();
+    }
+  });
+});
