@@ -7,8 +7,8 @@
  *     [--threads N] [--set recMinWidth=320 --set detLimitSideLen=1280 …]
  *
  * Models are loaded before timing starts. Two batches are in flight, as in the worker: the next
- * batch's files are read and decoded while the engine runs the current one. --out writes NAME.json per page (the result format)
- * so ../shared/ocr-eval/score.mjs can score the same run.
+ * batch's files are read and decoded while the engine runs the current one. --out writes
+ * NAME.json per page (the result format) so ../shared/ocr-eval/score.mjs can score the same run.
  */
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -90,7 +90,7 @@ function overall(batch: number, rows: Row[]): Row {
   };
 }
 
-/** `--set key=value` pairs as engine options: numbers, booleans, or lists for executionProviders. */
+/** `--set key=value` pairs as engine options (numbers or true/false). */
 function engineOverrides(pairs: string[]): Partial<EngineOptions> {
   const known = new Set(Object.keys(DEFAULT_ENGINE_OPTIONS));
   const overrides: Record<string, unknown> = {};

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planDetection } from '../../gpu-worker/src/ocr/engine.ts';
+import { planDetection } from '../../gpu-worker/src/ocr/detector.ts';
 import { threadCounts } from '../../gpu-worker/src/ocr/engine-threads.ts';
 import type { DecodedPage } from '../../gpu-worker/src/ocr/image.ts';
 import { DEFAULT_ENGINE_OPTIONS } from '../../gpu-worker/src/ocr/options.ts';

@@ -21,6 +21,28 @@ export function detectionSize(
   };
 }
 
+/**
+ * Groups pages for detection: pages whose detection input has the same size share a session
+ * run, at most `detBatchSize` at a time. Returns groups of page indices.
+ */
+export function planDetection(
+  images: readonly RgbImage[],
+  options: Pick<EngineOptions, 'detLimitSideLen' | 'detBatchSize'>,
+): number[][] {
+  const bySize = new Map<string, number[]>();
+  images.forEach((image, i) => {
+    const size = detectionSize(image.width, image.height, options.detLimitSideLen);
+    const key = `${size.width}x${size.height}`;
+    bySize.set(key, [...(bySize.get(key) ?? []), i]);
+  });
+  const groups: number[][] = [];
+  for (const members of bySize.values()) {
+    for (let start = 0; start < members.length; start += options.detBatchSize)
+      groups.push(members.slice(start, start + options.detBatchSize));
+  }
+  return groups;
+}
+
 /** Fills `out` (CHW, BGR) with the normalised pixels of an RGB image. */
 export function normalizeForDetection(
   rgb: Uint8Array,
@@ -72,44 +94,36 @@ export class TextDetector {
   async detectMany(images: readonly RgbImage[]): Promise<DetectedBox[][]> {
     const inputs = await Promise.all(images.map((image) => this.preprocess(image)));
     const results: DetectedBox[][] = new Array(images.length);
-    const groups = new Map<string, number[]>();
-    inputs.forEach((input, i) => {
-      const key = `${input.width}x${input.height}`;
-      groups.set(key, [...(groups.get(key) ?? []), i]);
-    });
-    for (const members of groups.values()) {
-      for (let start = 0; start < members.length; start += this.options.detBatchSize) {
-        const batch = members.slice(start, start + this.options.detBatchSize);
-        const { width, height } = inputs[batch[0]!]!;
-        const plane = 3 * width * height;
-        const tensor = new Float32Array(batch.length * plane);
-        for (const [k, index] of batch.entries()) tensor.set(inputs[index]!.tensor, k * plane);
-        const output = await this.session.run({
-          [this.session.inputNames[0]!]: new ort.Tensor('float32', tensor, [batch.length, 3, height, width]),
-        });
-        const prob = output[this.session.outputNames[0]!]!.data as Float32Array;
-        batch.forEach((index, k) => {
-          const image = images[index]!;
-          results[index] = dbPostprocess(
-            prob.subarray(k * width * height, (k + 1) * width * height),
-            width,
-            height,
-            {
-              thresh: this.options.detDbThresh,
-              boxThresh: this.options.detDbBoxThresh,
-              unclipRatio: this.options.detDbUnclipRatio,
-              maxCandidates: this.options.detMaxCandidates,
-              minSize: this.options.detMinSize,
-            },
-            {
-              scaleX: image.width / width,
-              scaleY: image.height / height,
-              width: image.width,
-              height: image.height,
-            },
-          );
-        });
-      }
+    for (const batch of planDetection(images, this.options)) {
+      const { width, height } = inputs[batch[0]!]!;
+      const plane = 3 * width * height;
+      const tensor = new Float32Array(batch.length * plane);
+      for (const [k, index] of batch.entries()) tensor.set(inputs[index]!.tensor, k * plane);
+      const output = await this.session.run({
+        [this.session.inputNames[0]!]: new ort.Tensor('float32', tensor, [batch.length, 3, height, width]),
+      });
+      const prob = output[this.session.outputNames[0]!]!.data as Float32Array;
+      batch.forEach((index, k) => {
+        const image = images[index]!;
+        results[index] = dbPostprocess(
+          prob.subarray(k * width * height, (k + 1) * width * height),
+          width,
+          height,
+          {
+            thresh: this.options.detDbThresh,
+            boxThresh: this.options.detDbBoxThresh,
+            unclipRatio: this.options.detDbUnclipRatio,
+            maxCandidates: this.options.detMaxCandidates,
+            minSize: this.options.detMinSize,
+          },
+          {
+            scaleX: image.width / width,
+            scaleY: image.height / height,
+            width: image.width,
+            height: image.height,
+          },
+        );
+      });
     }
     return results;
   }

@@ -9,7 +9,7 @@ import type { RgbImage } from './types.ts';
 
 /**
  * The thread module: the bundled `engine-thread.mjs` beside the worker image's bundle (see
- * gpu-worker/Dockerfile); from source (tsx, vitest), a shim that registers tsx in the thread
+ * gpu-worker/build.ts); from source (tsx, vitest), a shim that registers tsx in the thread
  * and loads `engine-thread.ts`.
  */
 function threadModule(): URL {

@@ -1,6 +1,6 @@
 import { openPdf } from '../documents/index.ts';
 import type { DetectedBox } from './db-postprocess.ts';
-import { detectionSize } from './detector.ts';
+import { planDetection } from './detector.ts';
 import { EngineThreads } from './engine-threads.ts';
 import { InvalidImageError } from './errors.ts';
 import { type DecodedPage, decodeImagePages, type PageSelection } from './image.ts';
@@ -26,28 +26,6 @@ function shareImage(image: RgbImage): RgbImage {
   const data = new Uint8Array(new SharedArrayBuffer(image.data.length));
   data.set(image.data);
   return { data, width: image.width, height: image.height };
-}
-
-/**
- * Groups pages for detection: pages whose detection input has the same size share a session
- * run, at most `detBatchSize` at a time. Returns groups of page indices.
- */
-export function planDetection(
-  images: readonly RgbImage[],
-  options: Pick<EngineOptions, 'detLimitSideLen' | 'detBatchSize'>,
-): number[][] {
-  const bySize = new Map<string, number[]>();
-  images.forEach((image, i) => {
-    const size = detectionSize(image.width, image.height, options.detLimitSideLen);
-    const key = `${size.width}x${size.height}`;
-    bySize.set(key, [...(bySize.get(key) ?? []), i]);
-  });
-  const groups: number[][] = [];
-  for (const members of bySize.values()) {
-    for (let start = 0; start < members.length; start += options.detBatchSize)
-      groups.push(members.slice(start, start + options.detBatchSize));
-  }
-  return groups;
 }
 
 /**

@@ -9,8 +9,8 @@ export {
   type WordSplitOptions,
 } from './ctc.ts';
 export { dbPostprocess } from './db-postprocess.ts';
-export { detectionSize } from './detector.ts';
-export { type DocumentRenderer, OcrEngine, planDetection, renderPdfPages } from './engine.ts';
+export { detectionSize, planDetection } from './detector.ts';
+export { type DocumentRenderer, OcrEngine, renderPdfPages } from './engine.ts';
 export { EngineThreads, threadCounts } from './engine-threads.ts';
 export { EngineError, InvalidImageError, PageTooLargeError, ProviderUnavailableError } from './errors.ts';
 export { convexHull, minAreaRect, orderQuad, rectCorners } from './geometry.ts';
