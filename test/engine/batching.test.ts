@@ -4,7 +4,11 @@ import { threadCounts } from '../../gpu-worker/src/ocr/engine-threads.ts';
 import type { DecodedPage } from '../../gpu-worker/src/ocr/image.ts';
 import { DEFAULT_ENGINE_OPTIONS } from '../../gpu-worker/src/ocr/options.ts';
 import { PageBatcher } from '../../gpu-worker/src/ocr/page-batcher.ts';
-import { planRecognition } from '../../gpu-worker/src/ocr/recognizer.ts';
+import {
+  CPU_REC_BATCH_PIXELS,
+  planRecognition,
+  recBatchPixels,
+} from '../../gpu-worker/src/ocr/recognizer.ts';
 import type { PageResult, Quad, RgbImage } from '../../gpu-worker/src/ocr/types.ts';
 
 const image = (width: number, height: number): RgbImage => ({ data: new Uint8Array(0), width, height });
@@ -32,7 +36,13 @@ describe('detection plan', () => {
 });
 
 describe('recognition plan', () => {
-  const options = { recImageHeight: 48, recMinWidth: 48, recBatchSize: 2, recWidthBucket: 32 };
+  const options = {
+    recImageHeight: 48,
+    recMinWidth: 48,
+    recBatchSize: 2,
+    recWidthBucket: 32,
+    executionProviders: ['cuda' as const],
+  };
 
   it('sorts lines by aspect ratio and pads each batch to its widest member, bucketed', () => {
     const page = image(2000, 1000);
@@ -48,6 +58,25 @@ describe('recognition plan', () => {
     ]);
     // Widest ratios 2 → 96 px, and 10 → 480 px; both multiples of 32.
     expect(batches.map((b) => b.width)).toEqual([96, 480]);
+  });
+
+  it('closes a batch before it goes over the pixel budget; the CPU has one by default', () => {
+    const page = image(4000, 1000);
+    // Ratios 2, 3, 4, 20 → widths 96, 160, 192, 960 px.
+    const lines = [rect(80, 40), rect(120, 40), rect(160, 40), rect(800, 40)].map((box) => ({
+      image: page,
+      box,
+    }));
+    const budget = { ...options, recBatchSize: 6, recBatchPixels: 2 * 160 * 48 };
+    const batches = planRecognition(lines, budget);
+    // 96 + 160 fit two rows of 160; 192 alone; 960 alone though over the budget.
+    expect(batches.map((b) => b.items.map((i) => i.index))).toEqual([[0, 1], [2], [3]]);
+    expect(batches.map((b) => b.width)).toEqual([160, 192, 960]);
+    expect(recBatchPixels({ executionProviders: ['cpu'] })).toBe(CPU_REC_BATCH_PIXELS);
+    expect(recBatchPixels({ executionProviders: ['tensorrt', 'cuda', 'cpu'] })).toBe(
+      Number.POSITIVE_INFINITY,
+    );
+    expect(planRecognition(lines, { ...budget, recBatchPixels: undefined })).toHaveLength(1);
   });
 
   it('pads narrow batches to the minimum width, and turns tall crops', () => {

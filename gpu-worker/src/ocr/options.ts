@@ -38,8 +38,15 @@ export interface EngineOptions {
    * 320 for PaddleOCR's behaviour.
    */
   recMinWidth: number;
-  /** Crops per recognition run (rec_batch_num). */
+  /** Most crops per recognition run (rec_batch_num). */
   recBatchSize: number;
+  /**
+   * Most pixels (rows × padded width × height) per recognition run: a batch closes early when
+   * the next line would take it over. On the CPU a run costs ~1.9 µs per pixel up to ~50k pixels
+   * and 1.5–2× that per pixel beyond (the activations leave the cache), so the CPU default is
+   * 49,152 (one 1024-px line, or six 160-px ones); GPU providers want full batches: no limit.
+   */
+  recBatchPixels?: number;
   /** Batch widths are rounded up to a multiple of this, so GPU providers see few shapes. */
   recWidthBucket: number;
   /**

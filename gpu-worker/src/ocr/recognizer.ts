@@ -48,30 +48,61 @@ export function batchWidth(
   return Math.ceil(Math.ceil(height * widest) / bucket) * bucket;
 }
 
+/** The CPU default of {@link EngineOptions.recBatchPixels} (48 × 1024). */
+export const CPU_REC_BATCH_PIXELS = 49_152;
+
+/** The pixel budget of a recognition run: as configured, else by provider (see the option). */
+export function recBatchPixels(
+  options: Pick<EngineOptions, 'recBatchPixels' | 'executionProviders'>,
+): number {
+  if (options.recBatchPixels !== undefined) return options.recBatchPixels;
+  return options.executionProviders.some((p) => p !== 'cpu')
+    ? Number.POSITIVE_INFINITY
+    : CPU_REC_BATCH_PIXELS;
+}
+
 /**
  * Plans the recognition of `lines` (from any number of pages): sorted by aspect ratio so that
- * each batch pads little, `recBatchSize` lines per batch, each batch padded to its widest
- * member and bucketed. The batches are independent: any engine thread can run any of them.
+ * each batch pads little, each batch padded to its widest member and bucketed, at most
+ * `recBatchSize` lines and `recBatchPixels` pixels per batch (a line wider than the budget
+ * goes alone). The batches are independent: any engine thread can run any of them.
  */
 export function planRecognition(
   lines: readonly LineCrop[],
-  options: Pick<EngineOptions, 'recImageHeight' | 'recMinWidth' | 'recBatchSize' | 'recWidthBucket'>,
+  options: Pick<
+    EngineOptions,
+    | 'recImageHeight'
+    | 'recMinWidth'
+    | 'recBatchSize'
+    | 'recWidthBucket'
+    | 'recBatchPixels'
+    | 'executionProviders'
+  >,
 ): RecognitionBatch[] {
   const items = lines.map((line, index): RecognitionItem => {
     const size = cropSize(line.box);
     return { ...line, index, ratio: size.width / Math.max(1, size.height), rotate: size.rotate };
   });
   items.sort((a, b) => a.ratio - b.ratio);
+  const budget = recBatchPixels(options);
+  const widthOf = (ratio: number) =>
+    batchWidth([ratio], options.recImageHeight, options.recMinWidth, options.recWidthBucket);
   const batches: RecognitionBatch[] = [];
-  for (let start = 0; start < items.length; start += options.recBatchSize) {
-    const members = items.slice(start, start + options.recBatchSize);
-    const width = batchWidth(
-      members.map((m) => m.ratio),
-      options.recImageHeight,
-      options.recMinWidth,
-      options.recWidthBucket,
-    );
-    batches.push({ width, items: members });
+  let current: RecognitionBatch | undefined;
+  for (const item of items) {
+    // Sorted by ratio: the newcomer is the batch's widest member.
+    const width = widthOf(item.ratio);
+    const fits =
+      current !== undefined &&
+      current.items.length < options.recBatchSize &&
+      (current.items.length + 1) * width * options.recImageHeight <= budget;
+    if (fits) {
+      current!.items.push(item);
+      current!.width = width;
+    } else {
+      current = { width, items: [item] };
+      batches.push(current);
+    }
   }
   return batches;
 }
