@@ -6,6 +6,7 @@ import { Piscina } from 'piscina';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWorker } from '../../gpu-worker/build.ts';
 import { DEFAULT_ENGINE_OPTIONS } from '../../gpu-worker/src/ocr/options.ts';
+import { numberedPdf } from '../support/documents.ts';
 
 /**
  * The worker image runs bundles, not sources: the worker and, beside it, the engine thread
@@ -33,7 +34,7 @@ describe('worker bundle (gpu-worker/Dockerfile)', () => {
     });
   });
 
-  it('has an engine thread module that loads the models and reads a batch', async () => {
+  it('has an engine thread module that loads the models, renders PDF pages and reads a batch', async () => {
     const pool = new Piscina({
       filename: join(dir, 'engine-thread.mjs'),
       maxThreads: 1,
@@ -44,6 +45,16 @@ describe('worker bundle (gpu-worker/Dockerfile)', () => {
       const white = new Uint8Array(new SharedArrayBuffer(64 * 32 * 3)).fill(255);
       const boxes = await pool.run({ images: [{ data: white, width: 64, height: 32 }] }, { name: 'detect' });
       expect(boxes).toEqual([[]]);
+      const rendered = await pool.run(
+        {
+          input: await numberedPdf(2),
+          maxPixels: 50_000_000,
+          dpi: 72,
+          selection: { firstPage: 2, pageCount: 1 },
+        },
+        { name: 'render' },
+      );
+      expect(rendered).toMatchObject({ ok: true, value: [{ page: 2, image: { width: 595, height: 842 } }] });
     } finally {
       await pool.destroy();
     }

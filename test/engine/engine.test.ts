@@ -2,11 +2,19 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { wordPrecisionRecall } from '../../bench/metrics.ts';
 import {
+  PageTooLargeError as DocumentPageTooLargeError,
   EncryptedDocumentError,
   InvalidDocumentError,
   pdfPageCount,
 } from '../../gpu-worker/src/documents/index.ts';
-import { OcrEngine, ProviderUnavailableError, renderPdfPages } from '../../gpu-worker/src/ocr/index.ts';
+import { errorFromThread, errorToThread } from '../../gpu-worker/src/ocr/errors.ts';
+import {
+  InvalidImageError,
+  OcrEngine,
+  PageTooLargeError,
+  ProviderUnavailableError,
+  renderPdfPages,
+} from '../../gpu-worker/src/ocr/index.ts';
 import { countPages } from '../../lambdas/ingest/page-count.ts';
 import { listSamples } from '../../local/samples/index.ts';
 import { encryptedPdf, numberedPdf } from '../support/documents.ts';
@@ -77,6 +85,36 @@ describe('OcrEngine', () => {
     const pdf = await numberedPdf(2);
     await expect(engine.recognize(pdf.subarray(0, 400))).rejects.toBeInstanceOf(InvalidDocumentError);
     await expect(engine.recognize(Buffer.from('%PDF-garbage'))).rejects.toMatchObject({ permanent: true });
+  });
+
+  it('renders PDF pages on an engine thread into shared memory, errors still typed', async () => {
+    const pdf = await numberedPdf(40);
+    const [page] = await engine.decode(pdf, { firstPage: 40, pageCount: 1 });
+    expect(page!.page).toBe(40);
+    expect(page!.image.data.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect([page!.image.width, page!.image.height]).toEqual([1653, 2339]);
+    await expect(engine.decode(pdf, { firstPage: 41, pageCount: 1 })).rejects.toBeInstanceOf(
+      InvalidImageError,
+    );
+  });
+});
+
+describe('errors from engine threads', () => {
+  it('come back as the classes and fields they left as', () => {
+    const errors = [
+      new EncryptedDocumentError('locked'),
+      new InvalidDocumentError('truncated'),
+      new DocumentPageTooLargeError('too big', 20_000, 30_000, 50_000_000),
+      new PageTooLargeError('bomb'),
+      new InvalidImageError('not an image'),
+      new ProviderUnavailableError('no cuda'),
+    ];
+    for (const error of errors) {
+      const back = errorFromThread(structuredClone(errorToThread(error)));
+      expect(back).toBeInstanceOf(error.constructor);
+      expect(back).toMatchObject({ ...error, message: error.message });
+    }
+    expect(errorFromThread(errorToThread(new TypeError('bug')))).toMatchObject({ message: 'bug' });
   });
 });
 

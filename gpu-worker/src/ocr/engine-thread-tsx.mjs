@@ -4,4 +4,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-export const { load, detect, recognize } = await import('./engine-thread.ts');
+export const { load, render, detect, recognize } = await import('./engine-thread.ts');

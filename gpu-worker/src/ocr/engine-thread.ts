@@ -9,9 +9,11 @@
 import { workerData } from 'node:worker_threads';
 import type { DetectedBox } from './db-postprocess.ts';
 import { TextDetector } from './detector.ts';
-import { ProviderUnavailableError } from './errors.ts';
+import { errorToThread, type ThreadError } from './errors.ts';
+import type { DecodedPage, PageSelection } from './image.ts';
 import { loadDictionary, modelFiles } from './models.ts';
 import type { EngineOptions } from './options.ts';
+import { renderPdfPages } from './pdf-pages.ts';
 import { type RecognitionBatch, type RecognizedLine, TextRecognizer } from './recognizer.ts';
 import { createSession } from './session.ts';
 import type { RgbImage } from './types.ts';
@@ -20,8 +22,16 @@ export interface EngineThreadData {
   options: EngineOptions;
 }
 
-/** How loading went: errors travel as data, so the main thread can rethrow them typed. */
-export type LoadResult = { ok: true } | { ok: false; providerUnavailable: boolean; message: string };
+/** How a task went: errors travel as data, so the main thread can rethrow them typed. */
+export type ThreadResult<T> = { ok: true; value: T } | { ok: false; error: ThreadError };
+
+async function settle<T>(work: () => Promise<T>): Promise<ThreadResult<T>> {
+  try {
+    return { ok: true, value: await work() };
+  } catch (error) {
+    return { ok: false, error: errorToThread(error) };
+  }
+}
 
 interface Models {
   detector: TextDetector;
@@ -50,17 +60,24 @@ function ready(): Promise<Models> {
 }
 
 /** Loads the sessions (once per thread). */
-export async function load(): Promise<LoadResult> {
-  try {
+export function load(): Promise<ThreadResult<void>> {
+  return settle(async () => {
     await ready();
-    return { ok: true };
-  } catch (error) {
-    return {
-      ok: false,
-      providerUnavailable: error instanceof ProviderUnavailableError,
-      message: error instanceof Error ? error.message : String(error),
-    };
-  }
+  });
+}
+
+/**
+ * Renders the selected pages of a PDF (PDFium, WebAssembly: a page can take a tenth of a
+ * second, which would stall the worker's event loop on the main thread). The pages come back
+ * in SharedArrayBuffers; encrypted, corrupt and oversized documents come back as typed errors.
+ */
+export function render(task: {
+  input: Uint8Array;
+  maxPixels: number;
+  dpi: number;
+  selection?: PageSelection;
+}): Promise<ThreadResult<DecodedPage[]>> {
+  return settle(() => renderPdfPages(task.input, task.maxPixels, task.dpi, task.selection));
 }
 
 /** Detects text on pages whose detection input has the same size, in one session run. */

@@ -1,8 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import type { DetectedBox } from './db-postprocess.ts';
-import type { EngineThreadData, LoadResult } from './engine-thread.ts';
-import { ProviderUnavailableError } from './errors.ts';
+import type { EngineThreadData, ThreadResult } from './engine-thread.ts';
+import { errorFromThread } from './errors.ts';
+import type { DecodedPage, PageSelection } from './image.ts';
 import type { EngineOptions } from './options.ts';
 import type { RecognitionBatch, RecognizedLine } from './recognizer.ts';
 import type { RgbImage } from './types.ts';
@@ -53,8 +54,11 @@ export class EngineThreads {
       idleTimeout: Number.POSITIVE_INFINITY,
       workerData: data,
     });
-    const loads: LoadResult[] = await Promise.all(
-      Array.from({ length: threads }, () => pool.run(undefined, { name: 'load' }) as Promise<LoadResult>),
+    const loads: ThreadResult<void>[] = await Promise.all(
+      Array.from(
+        { length: threads },
+        () => pool.run(undefined, { name: 'load' }) as Promise<ThreadResult<void>>,
+      ),
     ).catch(async (error: unknown) => {
       await pool.destroy();
       throw error;
@@ -62,9 +66,7 @@ export class EngineThreads {
     const failed = loads.find((l) => !l.ok);
     if (failed && !failed.ok) {
       await pool.destroy();
-      throw failed.providerUnavailable
-        ? new ProviderUnavailableError(failed.message)
-        : new Error(failed.message);
+      throw errorFromThread(failed.error);
     }
     return new EngineThreads(pool);
   }
@@ -77,6 +79,21 @@ export class EngineThreads {
   /** Reads one planned recognition batch. */
   recognize(batch: RecognitionBatch): Promise<RecognizedLine[]> {
     return this.pool.run({ batch }, { name: 'recognize' });
+  }
+
+  /** Renders the selected pages of a PDF at `dpi` into shared pages (see engine-thread.ts `render`). */
+  async render(
+    input: Uint8Array,
+    maxPixels: number,
+    dpi: number,
+    selection?: PageSelection,
+  ): Promise<DecodedPage[]> {
+    const result: ThreadResult<DecodedPage[]> = await this.pool.run(
+      { input, maxPixels, dpi, selection },
+      { name: 'render' },
+    );
+    if (!result.ok) throw errorFromThread(result.error);
+    return result.value;
   }
 
   async close(): Promise<void> {

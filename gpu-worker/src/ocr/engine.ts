@@ -1,32 +1,16 @@
-import { openPdf } from '../documents/index.ts';
 import type { DetectedBox } from './db-postprocess.ts';
 import { planDetection } from './detector.ts';
 import { EngineThreads } from './engine-threads.ts';
-import { InvalidImageError } from './errors.ts';
 import { type DecodedPage, decodeImagePages, type PageSelection } from './image.ts';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './options.ts';
 import { PageBatcher } from './page-batcher.ts';
+import { shareImage } from './pdf-pages.ts';
 import { readingOrder } from './reading-order.ts';
 import { type LineCrop, planRecognition, type RecognizedLine } from './recognizer.ts';
 import { applyTensorRtSettings, type TensorRtSettings } from './session.ts';
 import type { LineResult, OcrResult, PageResult, RgbImage } from './types.ts';
 
-/** Renders the selected pages of a document format the image decoder does not read (PDF). */
-export type DocumentRenderer = (
-  input: Buffer,
-  maxPixels: number,
-  selection?: PageSelection,
-) => Promise<DecodedPage[]>;
-
 const PDF_MAGIC = Buffer.from('%PDF-');
-
-/** The same pixels in a SharedArrayBuffer, so engine threads read them without a copy each. */
-function shareImage(image: RgbImage): RgbImage {
-  if (image.data.buffer instanceof SharedArrayBuffer) return image;
-  const data = new Uint8Array(new SharedArrayBuffer(image.data.length));
-  data.set(image.data);
-  return { data, width: image.width, height: image.height };
-}
 
 /**
  * The OCR engine: decode → detect → crop → recognise → reading order, with PP-OCRv4's models
@@ -46,32 +30,27 @@ export class OcrEngine {
   private constructor(
     readonly options: EngineOptions,
     private readonly threads: EngineThreads,
-    private readonly renderPdf: DocumentRenderer,
   ) {
     this.batcher = new PageBatcher((pages) => this.recognizePages(pages), options);
   }
 
   static async create(
     options: Partial<EngineOptions> = {},
-    extras: { tensorRt?: TensorRtSettings; renderPdf?: DocumentRenderer } = {},
+    extras: { tensorRt?: TensorRtSettings } = {},
   ): Promise<OcrEngine> {
     const merged: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, ...options };
     // The TensorRT provider reads its settings from the process environment: set before threads start.
     if (merged.executionProviders.includes('tensorrt'))
       applyTensorRtSettings(extras.tensorRt ?? { fp16: false });
-    return new OcrEngine(
-      merged,
-      await EngineThreads.start(merged),
-      extras.renderPdf ??
-        ((input, maxPixels, selection) => renderPdfPages(input, maxPixels, merged.pdfDpi, selection)),
-    );
+    return new OcrEngine(merged, await EngineThreads.start(merged));
   }
 
   /** Decodes a document file (image or PDF): all its pages or the selected ones. */
   async decode(input: Buffer, selection?: PageSelection): Promise<DecodedPage[]> {
     const isPdf = input.subarray(0, PDF_MAGIC.length).equals(PDF_MAGIC);
-    if (isPdf) return this.renderPdf(input, this.options.maxPagePixels, selection);
-    return decodeImagePages(input, this.options.maxPagePixels, selection);
+    if (!isPdf) return decodeImagePages(input, this.options.maxPagePixels, selection);
+    // PDFium is WebAssembly: rendering on an engine thread keeps the event loop free.
+    return this.threads.render(input, this.options.maxPagePixels, this.options.pdfDpi, selection);
   }
 
   /**
@@ -137,29 +116,6 @@ export class OcrEngine {
 
   async close(): Promise<void> {
     await this.threads.close();
-  }
-}
-
-/** Renders the selected pages of a PDF to RGB with PDFium (`gpu-worker/src/documents`). */
-export async function renderPdfPages(
-  input: Uint8Array,
-  maxPixels: number,
-  dpi: number,
-  selection?: PageSelection,
-): Promise<DecodedPage[]> {
-  const doc = await openPdf(input);
-  try {
-    const first = selection?.firstPage ?? 1;
-    const last = selection ? Math.min(doc.pageCount, first + selection.pageCount - 1) : doc.pageCount;
-    if (first > doc.pageCount) {
-      throw new InvalidImageError(`page ${first} was asked for but the PDF has ${doc.pageCount}`);
-    }
-    const pages: DecodedPage[] = [];
-    for (let page = first; page <= last; page++)
-      pages.push({ page, image: await doc.renderPage(page - 1, { dpi, maxPixels }) });
-    return pages;
-  } finally {
-    doc.close();
   }
 }
 

@@ -10,7 +10,7 @@ export {
 } from './ctc.ts';
 export { dbPostprocess } from './db-postprocess.ts';
 export { detectionSize, planDetection } from './detector.ts';
-export { type DocumentRenderer, OcrEngine, renderPdfPages } from './engine.ts';
+export { OcrEngine } from './engine.ts';
 export { EngineThreads, threadCounts } from './engine-threads.ts';
 export { EngineError, InvalidImageError, PageTooLargeError, ProviderUnavailableError } from './errors.ts';
 export { convexHull, minAreaRect, orderQuad, rectCorners } from './geometry.ts';
@@ -23,6 +23,7 @@ export {
   parseProviders,
 } from './options.ts';
 export { PageBatcher } from './page-batcher.ts';
+export { renderPdfPages, shareImage } from './pdf-pages.ts';
 export { readingOrder } from './reading-order.ts';
 export { batchWidth, planRecognition, type RecognitionBatch } from './recognizer.ts';
 export type { LineResult, OcrResult, PageResult, Point, Quad, RgbImage, WordResult } from './types.ts';
