@@ -74,6 +74,12 @@ export interface EngineOptions {
   maxPagePixels: number;
   executionProviders: ExecutionProvider[];
   /**
+   * Rewrite the models' graphs before loading them (`model-graph.ts`): exact algebra that folds
+   * the exported affine steps into convolutions and turns the spelled-out hard-swish into one
+   * fused pair; a quarter less time per run on the CPU. Off loads the files as they are.
+   */
+  optimizeGraphs: boolean;
+  /**
    * Engine threads (worker threads, each with its own sessions): each prepares, runs and
    * post-processes a detection or recognition batch, so one thread's CPU work overlaps another's
    * inference. Default: one per core on the CPU provider, two on a GPU.
@@ -107,6 +113,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   pdfDpi: 200,
   maxPagePixels: 50_000_000,
   executionProviders: ['cpu'],
+  optimizeGraphs: true,
 };
 
 /** Parses a comma-separated provider list (`tensorrt,cuda,cpu`), refusing unknown names. */

@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import ort from 'onnxruntime-node';
 import { ProviderUnavailableError } from './errors.ts';
+import { optimizeModel } from './model-graph.ts';
 import type { EngineOptions, ExecutionProvider } from './options.ts';
 
 /**
@@ -23,18 +25,21 @@ export function applyTensorRtSettings(settings: TensorRtSettings): void {
 }
 
 /**
- * Loads one model with the configured providers, in order. onnxruntime-node throws (rather
+ * Loads one model with the configured providers, in order, after the exact graph rewrites of
+ * `model-graph.ts` unless `optimizeGraphs` is off. onnxruntime-node throws (rather
  * than falling back) when a GPU provider's libraries are missing: that becomes an error that
  * names the provider, so a misconfigured worker stops at start instead of running slowly.
  */
 export async function createSession(
   modelPath: string,
-  options: Pick<EngineOptions, 'executionProviders' | 'intraOpNumThreads'>,
+  options: Pick<EngineOptions, 'executionProviders' | 'intraOpNumThreads' | 'optimizeGraphs'>,
 ): Promise<ort.InferenceSession> {
   const providers: ExecutionProvider[] =
     options.executionProviders.length > 0 ? options.executionProviders : ['cpu'];
+  const bytes = await readFile(modelPath);
+  const model = options.optimizeGraphs ? optimizeModel(bytes).model : bytes;
   try {
-    return await ort.InferenceSession.create(modelPath, {
+    return await ort.InferenceSession.create(model, {
       executionProviders: providers,
       graphOptimizationLevel: 'all',
       ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
