@@ -65,7 +65,12 @@ program
   .argument('<paths...>', 'files or folders (PNG, JPEG, TIFF, WebP, PDF)')
   .option('--out <dir>', 'where NAME.json / NAME.txt go', 'ocr-out')
   .addOption(formatOption())
-  .option('--batch-size <n>', 'text lines per recognition run', positiveInt, 6)
+  .option(
+    '--batch-size <n>',
+    'most text lines per recognition run (on the CPU also at most 49,152 pixels)',
+    positiveInt,
+    6,
+  )
   .option('--providers <list>', `execution providers (${EXECUTION_PROVIDERS.join(',')})`, providers, ['cpu'])
   .option('--dpi <n>', 'resolution PDF pages are rendered at', positiveInt, 200)
   .option('--threads <n>', 'engine threads (default: one per core on the CPU, two on a GPU)', positiveInt)
