@@ -142,10 +142,15 @@ describe('graph rewrites', () => {
   it.each([9, 11])('fold affine steps and hard-swish exactly (opset %i)', async (opset) => {
     const original = block(opset);
     const { model, rewrites } = optimizeModel(original);
-    expect(rewrites).toEqual({ affineIntoConv: 2, hardSwish: 1, affineIntoNextConv: 1 });
+    expect(rewrites).toEqual({
+      affineIntoConv: 2,
+      hardSwish: 1,
+      affineIntoNextConv: 1,
+      affineAsDepthwise: 1,
+    });
     // The affine steps after both convs and around the 1×1 conv are folded, hard-swish is two ops;
-    // the step before the padded conv (Add after Relu) stays.
-    expect(opTypes(model)).toEqual(['Conv', 'HardSigmoid', 'Mul', 'Conv', 'Relu', 'Add', 'Conv']);
+    // the step before the padded conv (Add after Relu) cannot fold and becomes a 1×1 depthwise conv.
+    expect(opTypes(model)).toEqual(['Conv', 'HardSigmoid', 'Mul', 'Conv', 'Relu', 'Conv', 'Conv']);
     const dims = [1, 2, 7, 9];
     expect(maxDifference(await run(model, dims), await run(original, dims))).toBeLessThan(1e-5);
   });
@@ -161,6 +166,7 @@ describe('graph rewrites', () => {
       expect(rewrites.affineIntoConv).toBeGreaterThan(20);
       expect(rewrites.hardSwish).toBeGreaterThan(20);
       expect(opTypes(model)).not.toContain('Clip');
+      expect(rewrites.affineAsDepthwise).toBeGreaterThan(10);
       expect(maxDifference(await run(model, [...dims]), await run(original, [...dims]))).toBeLessThan(1e-4);
     }
   });

@@ -12,7 +12,13 @@
  * 2. `x · clip(x + 3, 0, 6) / 6` → `x · HardSigmoid(x; α = 1/6, β = 1/2)` (the same function;
  *    onnxruntime fuses that pair);
  * 3. scalar `Mul`/`Add` whose result only feeds 1×1, unpadded, ungrouped `Conv`s → folded into
- *    those convolutions (with padding the border pixels would differ, so those stay).
+ *    those convolutions (with padding the border pixels would differ);
+ * 4. the scalar `Mul`/`Add` chains left (before padded depthwise convolutions) → one 1×1
+ *    depthwise `Conv` each: a single pass, in the blocked layout onnxruntime's CPU convolutions
+ *    use, where elementwise ops with a scalar made it convert the tensor out and back.
+ *
+ * Measured on one CPU thread (1×3×48×640 recognition input): 53–67 ms → 42–49 ms after 1–3,
+ * and 6–13% less again after 4; convolutions went from half of the run time to 89%.
  */
 import onnxProto, { type onnx as OnnxTypes } from 'onnx-proto';
 
@@ -26,6 +32,7 @@ export interface GraphRewrites {
   affineIntoConv: number;
   hardSwish: number;
   affineIntoNextConv: number;
+  affineAsDepthwise: number;
 }
 
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
@@ -39,6 +46,7 @@ export function optimizeModel(bytes: Uint8Array): { model: Uint8Array; rewrites:
     affineIntoConv: graph.foldAffineIntoConv(),
     hardSwish: graph.hardSwishToHardSigmoid(),
     affineIntoNextConv: graph.foldAffineIntoNextConv(),
+    affineAsDepthwise: graph.affineAsDepthwiseConv(),
   };
   graph.commit();
   return { model: onnx.ModelProto.encode(model).finish(), rewrites };
@@ -307,6 +315,73 @@ class Graph {
         conv.input = [step.input, ...(conv.input?.slice(1) ?? [])];
       }
       for (const node of [first, ...rest.steps]) this.removed.add(node);
+      count += 1;
+    }
+    this.index();
+    return count;
+  }
+
+  /** Channels of a tensor computed from a Conv through elementwise steps, when that can be told. */
+  private channels(tensor: string): number | undefined {
+    let name = tensor;
+    for (let depth = 0; depth < 4; depth++) {
+      const node = this.producer.get(name);
+      if (!node) return undefined;
+      if (node.opType === 'Conv') return Number(this.constant(node.input?.[1])?.dims?.[0]) || undefined;
+      if (!['Mul', 'Add', 'HardSigmoid', 'Relu'].includes(node.opType ?? '')) return undefined;
+      name = node.input?.[0] ?? '';
+    }
+    return undefined;
+  }
+
+  /** Rewrite 4: a remaining scalar affine chain on a conv's channels → one 1×1 depthwise Conv. */
+  affineAsDepthwiseConv(): number {
+    let count = 0;
+    for (const first of this.nodes) {
+      if (this.removed.has(first)) continue;
+      const step = this.scalarStep(first);
+      if (!step) continue;
+      const before = this.producer.get(step.input);
+      if (before && this.scalarStep(before) && this.soleConsumer(step.input) === first) continue;
+      const channels = this.channels(step.input);
+      if (!channels) continue;
+      const rest = this.affineChain(first.output?.[0] ?? '');
+      const scale = first.opType === 'Mul' ? step.value * rest.scale : rest.scale;
+      const shift = first.opType === 'Mul' ? rest.shift : step.value * rest.scale + rest.shift;
+      const last = rest.steps.at(-1) ?? first;
+      const weights = `${last.output?.[0]}_dw_w`;
+      const bias = `${last.output?.[0]}_dw_b`;
+      for (const [name, dims, fill] of [
+        [weights, [channels, 1, 1, 1], scale],
+        [bias, [channels], shift],
+      ] as const) {
+        const t = onnx.TensorProto.create({ name, dims: [...dims], dataType: FLOAT });
+        setFloats(t, new Float32Array(channels).fill(fill));
+        this.added.push(
+          onnx.NodeProto.create({
+            opType: 'Constant',
+            name,
+            output: [name],
+            attribute: [
+              onnx.AttributeProto.create({
+                name: 'value',
+                type: onnx.AttributeProto.AttributeType.TENSOR,
+                t,
+              }),
+            ],
+          }),
+        );
+      }
+      last.opType = 'Conv';
+      last.input = [step.input, weights, bias];
+      last.attribute = [
+        onnx.AttributeProto.create({
+          name: 'group',
+          type: onnx.AttributeProto.AttributeType.INT,
+          i: channels,
+        }),
+      ];
+      for (const node of [first, ...rest.steps]) if (node !== last) this.removed.add(node);
       count += 1;
     }
     this.index();

@@ -76,7 +76,7 @@ export interface EngineOptions {
   /**
    * Rewrite the models' graphs before loading them (`model-graph.ts`): exact algebra that folds
    * the exported affine steps into convolutions and turns the spelled-out hard-swish into one
-   * fused pair; a quarter less time per run on the CPU. Off loads the files as they are.
+   * fused pair; about a third less time per run on the CPU. Off loads the files as they are.
    */
   optimizeGraphs: boolean;
   /**
