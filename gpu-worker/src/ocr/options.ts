@@ -42,8 +42,9 @@ export interface EngineOptions {
   recBatchSize: number;
   /**
    * Most pixels (rows × padded width × height) per recognition run: a batch closes early when
-   * the next line would take it over. On the CPU a run costs ~1.9 µs per pixel up to ~50k pixels
-   * and 1.5–2× that per pixel beyond (the activations leave the cache), so the CPU default is
+   * the next line would take it over. On the CPU a run cost ~1.9 µs per pixel up to ~50k pixels
+   * and 1.5–2× that per pixel beyond (one thread, before the graph rewrites: the activations
+   * leave the cache), so the CPU default is
    * 49,152 (one 1024-px line, or six 160-px ones); GPU providers want full batches: no limit.
    */
   recBatchPixels?: number;

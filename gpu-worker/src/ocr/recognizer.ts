@@ -92,13 +92,13 @@ export function planRecognition(
   for (const item of items) {
     // Sorted by ratio: the newcomer is the batch's widest member.
     const width = widthOf(item.ratio);
-    const fits =
-      current !== undefined &&
+    if (
+      current &&
       current.items.length < options.recBatchSize &&
-      (current.items.length + 1) * width * options.recImageHeight <= budget;
-    if (fits) {
-      current!.items.push(item);
-      current!.width = width;
+      (current.items.length + 1) * width * options.recImageHeight <= budget
+    ) {
+      current.items.push(item);
+      current.width = width;
     } else {
       current = { width, items: [item] };
       batches.push(current);
