@@ -180,8 +180,13 @@ class Graph {
       setFloats(existing, values);
       return;
     }
-    const name = `${conv.output?.[0]}_folded_bias`;
-    const tensor = onnx.TensorProto.create({ name, dims: [values.length], dataType: FLOAT });
+    const name = this.addConstant(`${conv.output?.[0]}_folded_bias`, [values.length], values);
+    conv.input = [conv.input?.[0] ?? '', conv.input?.[1] ?? '', name];
+  }
+
+  /** A new `Constant` node holding `values` (placed first in the graph); returns its name. */
+  private addConstant(name: string, dims: number[], values: Float32Array): string {
+    const tensor = onnx.TensorProto.create({ name, dims, dataType: FLOAT });
     setFloats(tensor, values);
     this.added.push(
       onnx.NodeProto.create({
@@ -197,7 +202,28 @@ class Graph {
         ],
       }),
     );
-    conv.input = [conv.input?.[0] ?? '', conv.input?.[1] ?? '', name];
+    return name;
+  }
+
+  /**
+   * The scalar Mul/Add chain that begins at `first` (not when `first` continues a chain begun
+   * before it), as y = scale·input + shift.
+   */
+  private chainStartingAt(
+    first: NodeProto,
+  ): { input: string; steps: NodeProto[]; scale: number; shift: number; output: string } | undefined {
+    const step = this.scalarStep(first);
+    if (!step) return undefined;
+    const before = this.producer.get(step.input);
+    if (before && this.scalarStep(before) && this.soleConsumer(step.input) === first) return undefined;
+    const rest = this.affineChain(first.output?.[0] ?? '');
+    return {
+      input: step.input,
+      steps: [first, ...rest.steps],
+      scale: first.opType === 'Mul' ? step.value * rest.scale : rest.scale,
+      shift: first.opType === 'Mul' ? rest.shift : step.value * rest.scale + rest.shift,
+      output: rest.output,
+    };
   }
 
   /** Rewrite 1: `Conv → ·a → +b` becomes one `Conv` with weights a·W and bias a·B + b. */
@@ -289,16 +315,11 @@ class Graph {
     let count = 0;
     for (const first of this.nodes) {
       if (this.removed.has(first)) continue;
-      const step = this.scalarStep(first);
-      if (!step) continue;
-      // Only from the start of a chain: the step before it is not a foldable one.
-      const before = this.producer.get(step.input);
-      if (before && this.scalarStep(before) && this.soleConsumer(step.input) === first) continue;
-      const rest = this.affineChain(first.output?.[0] ?? '');
-      const scale = first.opType === 'Mul' ? step.value * rest.scale : rest.scale;
-      const shift = first.opType === 'Mul' ? rest.shift : step.value * rest.scale + rest.shift;
-      const readers = this.consumers.get(rest.output) ?? [];
-      if (readers.length === 0 || !readers.every((r) => this.isPointwise(r) && r.input?.[0] === rest.output))
+      const chain = this.chainStartingAt(first);
+      if (!chain) continue;
+      const { input, scale, shift, output } = chain;
+      const readers = this.consumers.get(output) ?? [];
+      if (readers.length === 0 || !readers.every((r) => this.isPointwise(r) && r.input?.[0] === output))
         continue;
       for (const conv of readers as NodeProto[]) {
         const weights = this.ownConstant(conv.input?.[1])!;
@@ -315,9 +336,9 @@ class Graph {
         }
         setFloats(weights, w);
         this.setBias(conv, bias);
-        conv.input = [step.input, ...(conv.input?.slice(1) ?? [])];
+        conv.input = [input, ...(conv.input?.slice(1) ?? [])];
       }
-      for (const node of [first, ...rest.steps]) this.removed.add(node);
+      for (const node of chain.steps) this.removed.add(node);
       count += 1;
     }
     this.index();
@@ -350,41 +371,22 @@ class Graph {
     let count = 0;
     for (const first of this.nodes) {
       if (this.removed.has(first)) continue;
-      const step = this.scalarStep(first);
-      if (!step) continue;
-      const before = this.producer.get(step.input);
-      if (before && this.scalarStep(before) && this.soleConsumer(step.input) === first) continue;
-      const channels = this.channels(step.input);
-      if (!channels) continue;
-      const rest = this.affineChain(first.output?.[0] ?? '');
-      const scale = first.opType === 'Mul' ? step.value * rest.scale : rest.scale;
-      const shift = first.opType === 'Mul' ? rest.shift : step.value * rest.scale + rest.shift;
-      const last = rest.steps.at(-1) ?? first;
-      const weights = `${last.output?.[0]}_dw_w`;
-      const bias = `${last.output?.[0]}_dw_b`;
-      for (const [name, dims, fill] of [
-        [weights, [channels, 1, 1, 1], scale],
-        [bias, [channels], shift],
-      ] as const) {
-        const t = onnx.TensorProto.create({ name, dims: [...dims], dataType: FLOAT });
-        setFloats(t, new Float32Array(channels).fill(fill));
-        this.added.push(
-          onnx.NodeProto.create({
-            opType: 'Constant',
-            name,
-            output: [name],
-            attribute: [
-              onnx.AttributeProto.create({
-                name: 'value',
-                type: onnx.AttributeProto.AttributeType.TENSOR,
-                t,
-              }),
-            ],
-          }),
-        );
-      }
+      const chain = this.chainStartingAt(first);
+      const channels = chain && this.channels(chain.input);
+      if (!chain || !channels) continue;
+      const last = chain.steps.at(-1)!;
+      const weights = this.addConstant(
+        `${chain.output}_dw_w`,
+        [channels, 1, 1, 1],
+        new Float32Array(channels).fill(chain.scale),
+      );
+      const bias = this.addConstant(
+        `${chain.output}_dw_b`,
+        [channels],
+        new Float32Array(channels).fill(chain.shift),
+      );
       last.opType = 'Conv';
-      last.input = [step.input, weights, bias];
+      last.input = [chain.input, weights, bias];
       last.attribute = [
         onnx.AttributeProto.create({
           name: 'group',
@@ -392,7 +394,7 @@ class Graph {
           i: channels,
         }),
       ];
-      for (const node of [first, ...rest.steps]) if (node !== last) this.removed.add(node);
+      for (const node of chain.steps) if (node !== last) this.removed.add(node);
       count += 1;
     }
     this.index();
