@@ -4,7 +4,7 @@ import type { DetectedBox } from './db-postprocess.ts';
 import type { EngineThreadData, ThreadResult } from './engine-thread.ts';
 import { errorFromThread } from './errors.ts';
 import type { DecodedPage, PageSelection } from './image.ts';
-import type { EngineOptions } from './options.ts';
+import { type EngineOptions, usesGpu } from './options.ts';
 import type { RecognitionBatch, RecognizedLine } from './recognizer.ts';
 import type { RgbImage } from './types.ts';
 
@@ -21,8 +21,7 @@ function threadModule(): URL {
 /** Engine threads and intra-op threads per session for these options (see EngineOptions). */
 export function threadCounts(options: EngineOptions): { threads: number; intraOpNumThreads: number } {
   const cores = availableParallelism();
-  const gpu = options.executionProviders.some((p) => p !== 'cpu');
-  const threads = options.threads ?? (gpu ? 2 : cores);
+  const threads = options.threads ?? (usesGpu(options) ? 2 : cores);
   return {
     threads,
     intraOpNumThreads: options.intraOpNumThreads ?? Math.max(1, Math.floor(cores / threads)),

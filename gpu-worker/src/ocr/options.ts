@@ -117,6 +117,11 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   optimizeGraphs: true,
 };
 
+/** Whether any configured provider is a GPU one: the GPU defaults (threads, batches) apply. */
+export function usesGpu(options: Pick<EngineOptions, 'executionProviders'>): boolean {
+  return options.executionProviders.some((p) => p !== 'cpu');
+}
+
 /** Parses a comma-separated provider list (`tensorrt,cuda,cpu`), refusing unknown names. */
 export function parseProviders(value: string): ExecutionProvider[] {
   const list = value

@@ -2,7 +2,7 @@ import ort from 'onnxruntime-node';
 import { cropSize, warpQuad } from './crop.ts';
 import { ctcGreedyDecode, type DecodedLine, decodeLine } from './ctc.ts';
 import { orderQuad } from './geometry.ts';
-import type { EngineOptions } from './options.ts';
+import { type EngineOptions, usesGpu } from './options.ts';
 import type { Point, Quad, RgbImage, WordResult } from './types.ts';
 
 /** One text line to read: its page image and its box on that page. */
@@ -56,9 +56,7 @@ export function recBatchPixels(
   options: Pick<EngineOptions, 'recBatchPixels' | 'executionProviders'>,
 ): number {
   if (options.recBatchPixels !== undefined) return options.recBatchPixels;
-  return options.executionProviders.some((p) => p !== 'cpu')
-    ? Number.POSITIVE_INFINITY
-    : CPU_REC_BATCH_PIXELS;
+  return usesGpu(options) ? Number.POSITIVE_INFINITY : CPU_REC_BATCH_PIXELS;
 }
 
 /**
@@ -157,7 +155,7 @@ export class TextRecognizer {
         ? await this.classify(batch.items)
         : batch.items.map(() => false);
     const height = this.options.recImageHeight;
-    const padRows = this.options.recPadBatch ?? this.options.executionProviders.some((p) => p !== 'cpu');
+    const padRows = this.options.recPadBatch ?? usesGpu(this.options);
     const rows = padRows ? Math.max(this.options.recBatchSize, batch.items.length) : batch.items.length;
     const tensor = new Float32Array(rows * 3 * height * batch.width);
     const contentWidths = batch.items.map((item, i) => {
