@@ -1,21 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReceivedMessage } from '../../lambdas/shared/adapters/work-queue.ts';
-import { InvalidTransitionError, isPermanent, PermanentJobError } from '../../lambdas/shared/errors.ts';
-import { jobEvent } from '../../lambdas/shared/events.ts';
-import { isTerminal, type Job, type JobError, type Priority } from '../../lambdas/shared/job.ts';
+import { isPermanent } from '../../lambdas/shared/errors.ts';
+import type { JobError, Priority } from '../../lambdas/shared/job.ts';
+import { movedOn } from '../../lambdas/shared/lifecycle.ts';
 import { InvalidMessageError, parseWorkMessage, type WorkMessage } from '../../lambdas/shared/messages.ts';
-import { objectKeys } from '../../lambdas/shared/resources.ts';
 import type { Runtime } from '../../lambdas/shared/runtime.ts';
 import { type BackoffOptions, DEFAULT_BACKOFF, exponentialBackoff } from './backoffs.ts';
-import type { OcrResult, PageResult } from './ocr/index.ts';
-import { resultText } from './result-format.ts';
+import { ChunkProcessor, type DocumentRecognizer } from './chunk-processor.ts';
 
-/** What the worker needs of the OCR engine: a document's bytes in, pages of lines out. */
-export interface DocumentRecognizer {
-  /** OCRs pages `firstPage` … `firstPage + pageCount - 1` (1-based), numbered as in the document. */
-  recognize(input: Buffer, pages?: { firstPage: number; pageCount: number }): Promise<OcrResult>;
-}
+export type { DocumentRecognizer } from './chunk-processor.ts';
 
 export interface WorkerOptions {
   /** Seconds a receive waits for messages when the queues were empty. */
@@ -36,6 +30,12 @@ export interface WorkerOptions {
    * together; a message received while others run is the prefetched next batch.
    */
   concurrency: number;
+  /**
+   * Failed attempts of one chunk (counted on the job, not by SQS receives) after which the job
+   * fails with MAX_ATTEMPTS. A message returned at shutdown or by a crash counts nothing here;
+   * the queues' maxReceiveCount stays as the net for crash loops.
+   */
+  maxAttempts: number;
 }
 
 export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
@@ -45,6 +45,7 @@ export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
   bulkShare: 0.25,
   workerId: `worker-${randomUUID().slice(0, 8)}`,
   concurrency: 4,
+  maxAttempts: 3,
 };
 
 const HEARTBEAT_MS = 20_000;
@@ -72,13 +73,15 @@ export class Worker {
   private lastActivity = Date.now();
   private lastHeartbeat = 0;
   private polls = 0;
+  private readonly chunks: ChunkProcessor;
 
   constructor(
     private readonly runtime: Runtime,
-    private readonly engine: DocumentRecognizer,
+    engine: DocumentRecognizer,
     options: Partial<WorkerOptions> = {},
   ) {
     this.options = { ...DEFAULT_WORKER_OPTIONS, ...options };
+    this.chunks = new ChunkProcessor(runtime, engine);
   }
 
   /** Messages settled so far (any outcome). */
@@ -153,7 +156,11 @@ export class Worker {
     return message;
   }
 
-  /** Settles one delivery. Exported through the class for tests and the local stack. */
+  /**
+   * Settles one delivery. The message is deleted only after the write that settles it
+   * succeeded (chunk counted, job failed or succeeded): when that write fails, the message
+   * goes back like any transient failure, so a job is never left without its message.
+   */
   async process(message: ReceivedMessage): Promise<MessageOutcome> {
     const { logger, queue } = this.runtime;
     let work: WorkMessage;
@@ -178,134 +185,79 @@ export class Worker {
       (this.options.visibilitySeconds * 1000) / 3,
     );
     try {
-      const outcome = await this.runJob(work);
+      const outcome = await this.settle(work);
       await queue.delete(message);
       return this.settled(outcome);
     } catch (error) {
-      if (error instanceof InvalidTransitionError) {
-        // The job moved on while we worked (cancelled, or settled by a duplicate delivery).
-        logger.info('dropping work for a job that moved on', { jobId: work.jobId, status: error.from });
-        await queue.delete(message);
-        return this.settled('dropped');
-      }
-      if (isPermanent(error)) {
-        await this.fail(work, { code: error.code, message: error.message });
-        await queue.delete(message);
-        return this.settled('failed');
-      }
       const delay = exponentialBackoff(message.receiveCount, this.options.backoff);
       logger.warn('transient failure; the message returns to the queue', {
         jobId: work.jobId,
-        attempt: message.receiveCount,
+        chunk: work.chunk.index,
+        receiveCount: message.receiveCount,
         retryInSeconds: delay,
         error: error as Error,
       });
-      await this.runtime.jobs
-        .recordAttemptError(work.tenantId, work.jobId, {
-          code: 'PROCESSING_ERROR',
-          message: error instanceof Error ? error.message : String(error),
-        })
-        .catch(() => undefined);
-      await queue.extendVisibility(message, delay).catch(() => undefined);
+      await queue.extendVisibility(message, delay).catch((visibilityError: unknown) => {
+        logger.warn('could not set the backoff of a failed message; it returns when its visibility ends', {
+          messageId: message.messageId,
+          error: visibilityError as Error,
+        });
+      });
       return this.settled('retry');
     } finally {
       clearInterval(heartbeat);
     }
   }
 
+  /**
+   * Runs the chunk and turns what happened into the job's next state. Throws only when the
+   * message must go back to the queue (a transient failure, or a settling write that failed).
+   */
+  private async settle(work: WorkMessage): Promise<MessageOutcome> {
+    const { jobs, logger } = this.runtime;
+    try {
+      return await this.chunks.process(work);
+    } catch (error) {
+      if (movedOn(error)) {
+        // The job moved on while we worked (cancelled, failed, or settled by a duplicate delivery).
+        logger.info('dropping work for a job that moved on', { jobId: work.jobId, status: error.from });
+        return 'dropped';
+      }
+      if (isPermanent(error)) {
+        await this.failJob(work, { code: error.code, message: error.message });
+        return 'failed';
+      }
+      const attempts = await jobs.recordFailedAttempt(work.tenantId, work.jobId, work.chunk.index, {
+        code: 'PROCESSING_ERROR',
+        message: error instanceof Error ? error.message : String(error),
+      });
+      if (attempts >= this.options.maxAttempts) {
+        const last = error instanceof Error ? error.message : String(error);
+        await this.failJob(work, {
+          code: 'MAX_ATTEMPTS',
+          message: `gave up on pages ${work.chunk.firstPage}-${work.chunk.firstPage + work.chunk.pageCount - 1} after ${attempts} attempts; last error: ${last}`,
+        });
+        return 'failed';
+      }
+      throw error;
+    }
+  }
+
+  /** FAILED through the lifecycle; a job that moved on meanwhile needs nothing more. */
+  private async failJob(work: WorkMessage, error: JobError): Promise<void> {
+    try {
+      await this.runtime.lifecycle.fail(work.tenantId, work.jobId, error);
+    } catch (transitionError) {
+      if (!movedOn(transitionError)) throw transitionError;
+      this.runtime.logger.info('the job moved on before it could be failed', {
+        jobId: work.jobId,
+        status: transitionError.from,
+      });
+    }
+  }
+
   private settled(outcome: MessageOutcome): MessageOutcome {
     this.processed += 1;
     return outcome;
-  }
-
-  private async runJob(work: WorkMessage): Promise<MessageOutcome> {
-    const { jobs, logger } = this.runtime;
-    const job = await jobs.get(work.tenantId, work.jobId);
-    if (!job || isTerminal(job.status)) {
-      logger.info('dropping work for a job that is gone or settled', {
-        jobId: work.jobId,
-        status: job?.status,
-      });
-      return 'dropped';
-    }
-    const startedAt = new Date().toISOString();
-    await jobs.transition(job.tenantId, job.jobId, 'PROCESSING', { startedAt });
-    let current = job;
-    if (!job.chunksDone?.has(work.chunk.index)) {
-      const pages = await this.recognizeChunk(work);
-      const counted = await jobs.completeChunk(job.tenantId, job.jobId, work.chunk.index, pages);
-      if (counted.changed) await this.runtime.stats.recordPages(pages).catch(() => undefined);
-      current = counted.job;
-    }
-    const total = current.chunks?.total ?? 1;
-    if ((current.chunksDone?.size ?? 0) < total) return 'chunk-done';
-    // Every chunk is stored: whoever sees that first (or again, after a crash) assembles.
-    await this.assemble(current);
-    return 'succeeded';
-  }
-
-  /** OCRs the chunk's pages and stores each page's result at its own key; returns the page count. */
-  private async recognizeChunk(work: WorkMessage): Promise<number> {
-    const { blobs } = this.runtime;
-    const input = await blobs.get(work.inputKey);
-    const result = await this.engine.recognize(input, {
-      firstPage: work.chunk.firstPage,
-      pageCount: work.chunk.pageCount,
-    });
-    if (result.pages.length === 0) throw new PermanentJobError('INVALID_INPUT', 'the document has no pages');
-    await Promise.all(
-      result.pages.map((page) =>
-        blobs.put(
-          objectKeys.pageResult(work.tenantId, work.jobId, page.page),
-          JSON.stringify(page),
-          'application/json',
-        ),
-      ),
-    );
-    return result.pages.length;
-  }
-
-  /** Joins the page results in page order into result.json and result.txt, then SUCCEEDED (once). */
-  private async assemble(job: Job): Promise<void> {
-    const { blobs, jobs, events, logger } = this.runtime;
-    const pages: PageResult[] = [];
-    for (let page = 1; page <= job.pages.total; page++) {
-      pages.push(
-        JSON.parse((await blobs.get(objectKeys.pageResult(job.tenantId, job.jobId, page))).toString('utf8')),
-      );
-    }
-    const result: OcrResult = { pages };
-    const jsonKey = objectKeys.resultJson(job.tenantId, job.jobId);
-    const textKey = objectKeys.resultText(job.tenantId, job.jobId);
-    await blobs.put(jsonKey, JSON.stringify(result), 'application/json');
-    await blobs.put(textKey, resultText(result), 'text/plain; charset=utf-8');
-    const settled = await jobs.transition(job.tenantId, job.jobId, 'SUCCEEDED', {
-      pages: { done: pages.length, total: job.pages.total },
-      finishedAt: new Date().toISOString(),
-      result: { jsonKey, textKey },
-      expiresAt: this.expiresAt(),
-    });
-    if (settled.changed) await events.publish(jobEvent(settled.job, 'job.succeeded'));
-    logger.info('job succeeded', { jobId: job.jobId, pages: pages.length });
-  }
-
-  private async fail(work: WorkMessage, error: JobError): Promise<void> {
-    const { jobs, events, logger } = this.runtime;
-    try {
-      const { job, changed } = await jobs.transition(work.tenantId, work.jobId, 'FAILED', {
-        error,
-        finishedAt: new Date().toISOString(),
-        expiresAt: this.expiresAt(),
-      });
-      if (changed) await events.publish(jobEvent(job, 'job.failed'));
-      logger.info('job failed', { jobId: work.jobId, ...error });
-    } catch (transitionError) {
-      // The job moved on (cancelled, or settled by a duplicate delivery): nothing to fail.
-      logger.warn('could not mark the job failed', { jobId: work.jobId, error: transitionError as Error });
-    }
-  }
-
-  private expiresAt(): number {
-    return Math.floor(Date.now() / 1000) + this.runtime.config.jobTtlDays * 86_400;
   }
 }

@@ -62,6 +62,8 @@ export interface Job {
   error?: JobError;
   /** The latest transient failure, kept for the MAX_ATTEMPTS error should retries run out. */
   lastError?: JobError;
+  /** Failed attempts per chunk index (see `JobStore.recordFailedAttempt`); cleared by a requeue. */
+  chunkFailures?: Record<string, number>;
   result?: { jsonKey: string; textKey: string };
   /** Epoch seconds after which DynamoDB may delete the item. */
   expiresAt?: number;

@@ -7,6 +7,7 @@ import { StatsStore } from './adapters/stats-store.ts';
 import { WorkQueue } from './adapters/work-queue.ts';
 import { type AwsClients, createAwsClients } from './aws-clients.ts';
 import type { Config } from './config.ts';
+import { JobLifecycle } from './lifecycle.ts';
 
 /** Everything a handler or the worker needs, built once per process from configuration. */
 export interface Runtime {
@@ -17,6 +18,8 @@ export interface Runtime {
   events: EventBus;
   apiKeys: ApiKeyStore;
   stats: StatsStore;
+  /** The shared rules of a job's life (end a job, put it on a queue): see lifecycle.ts. */
+  lifecycle: JobLifecycle;
   logger: Logger;
 }
 
@@ -25,7 +28,7 @@ export function createRuntime(
   options: { clients?: AwsClients; logger?: Logger; serviceName?: string } = {},
 ): Runtime {
   const clients = options.clients ?? createAwsClients(config);
-  return {
+  const parts = {
     config,
     jobs: new JobStore(clients.dynamo, config.tableName),
     blobs: new BlobStore(clients.s3, config.bucketName),
@@ -35,4 +38,5 @@ export function createRuntime(
     apiKeys: new ApiKeyStore(clients.dynamo, config.tableName),
     logger: options.logger ?? new Logger({ serviceName: options.serviceName ?? 'ocr-pipeline' }),
   };
+  return { ...parts, lifecycle: new JobLifecycle(parts) };
 }

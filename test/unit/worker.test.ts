@@ -91,9 +91,12 @@ function setup(job: Job | undefined, recognize: DocumentRecognizer['recognize'] 
       };
       return { Attributes: jobItem(stored) };
     }
-    if (input.UpdateExpression?.startsWith('SET #lastError')) {
-      stored = { ...stored!, lastError: values[':error'] as Job['lastError'] };
-      return {};
+    if (input.UpdateExpression?.startsWith('SET #failures')) {
+      // recordFailedAttempt: the first failure creates the map (the mock keeps no map, so always 1).
+      if (input.UpdateExpression.includes('if_not_exists'))
+        throw new ConditionalCheckFailedException({ message: 'no', $metadata: {} });
+      stored = { ...stored!, lastError: values[':error'] as Job['lastError'], chunkFailures: { '0': 1 } };
+      return { Attributes: jobItem(stored) };
     }
     stored = {
       ...stored!,

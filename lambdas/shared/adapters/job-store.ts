@@ -193,8 +193,9 @@ export class JobStore {
   }
 
   /**
-   * Records that the job's work message was sent, once: true for the first caller only.
-   * Together with the QUEUED transition this makes ingest safe to repeat.
+   * Records that the job's work messages were sent, once and only while the job is QUEUED:
+   * true for the first caller only. A job cancelled (or already picked up) meanwhile answers
+   * false, so no `job.queued` event can follow its `job.cancelled`.
    */
   async markEnqueued(tenantId: string, jobId: string, at: string): Promise<boolean> {
     try {
@@ -203,9 +204,14 @@ export class JobStore {
           TableName: this.tableName,
           Key: jobKey(jobId),
           UpdateExpression: 'SET #enqueuedAt = :at',
-          ConditionExpression: '#tenantId = :tenantId AND attribute_not_exists(#enqueuedAt)',
-          ExpressionAttributeNames: { '#enqueuedAt': 'enqueuedAt', '#tenantId': 'tenantId' },
-          ExpressionAttributeValues: { ':at': at, ':tenantId': tenantId },
+          ConditionExpression:
+            '#tenantId = :tenantId AND #status = :queued AND attribute_not_exists(#enqueuedAt)',
+          ExpressionAttributeNames: {
+            '#enqueuedAt': 'enqueuedAt',
+            '#tenantId': 'tenantId',
+            '#status': 'status',
+          },
+          ExpressionAttributeValues: { ':at': at, ':tenantId': tenantId, ':queued': 'QUEUED' },
         }),
       );
       return true;
@@ -306,21 +312,58 @@ export class JobStore {
     }
   }
 
-  /** Keeps the latest transient failure on the job, for the MAX_ATTEMPTS error if it ends there. */
-  async recordAttemptError(tenantId: string, jobId: string, error: JobError): Promise<void> {
-    try {
-      await this.client.send(
+  /**
+   * Counts one failed attempt of a chunk on the job and keeps the error as `lastError` (for
+   * the MAX_ATTEMPTS message should attempts run out); returns that chunk's failures so far.
+   * Counting on the job rather than by SQS receives means a message returned at shutdown, or
+   * by a worker that died, costs the job no attempt.
+   */
+  async recordFailedAttempt(
+    tenantId: string,
+    jobId: string,
+    chunkIndex: number,
+    error: JobError,
+  ): Promise<number> {
+    const update = (expression: string, condition: string, values: Record<string, unknown>) =>
+      this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: jobKey(jobId),
-          UpdateExpression: 'SET #lastError = :error',
-          ConditionExpression: '#tenantId = :tenantId',
-          ExpressionAttributeNames: { '#lastError': 'lastError', '#tenantId': 'tenantId' },
-          ExpressionAttributeValues: { ':error': error, ':tenantId': tenantId },
+          UpdateExpression: expression,
+          ConditionExpression: `#tenantId = :tenantId AND ${condition}`,
+          ExpressionAttributeNames: {
+            '#failures': 'chunkFailures',
+            '#lastError': 'lastError',
+            '#tenantId': 'tenantId',
+            ...(expression.includes('#chunk') ? { '#chunk': String(chunkIndex) } : {}),
+          },
+          ExpressionAttributeValues: { ':error': error, ':tenantId': tenantId, ...values },
+          ReturnValues: 'ALL_NEW',
         }),
+      );
+    try {
+      // DynamoDB's ADD works on top-level attributes only: a counter inside the map is a SET.
+      const { Attributes } = await update(
+        'SET #failures.#chunk = if_not_exists(#failures.#chunk, :zero) + :one, #lastError = :error',
+        'attribute_exists(#failures)',
+        { ':zero': 0, ':one': 1 },
+      );
+      return Number(
+        (Attributes?.chunkFailures as Record<string, unknown> | undefined)?.[String(chunkIndex)] ?? 1,
       );
     } catch (e) {
       if (!(e instanceof ConditionalCheckFailedException)) throw e;
+    }
+    try {
+      await update('SET #failures = :first, #lastError = :error', 'attribute_not_exists(#failures)', {
+        ':first': { [String(chunkIndex)]: 1 },
+      });
+      return 1;
+    } catch (e) {
+      if (!(e instanceof ConditionalCheckFailedException)) throw e;
+      // Another failure created the map first (or the job is another tenant's / gone).
+      if (!(await this.get(tenantId, jobId))) throw new JobNotFoundError(jobId);
+      return this.recordFailedAttempt(tenantId, jobId, chunkIndex, error);
     }
   }
 

@@ -1,0 +1,108 @@
+import { PermanentJobError } from '../../lambdas/shared/errors.ts';
+import type { Job } from '../../lambdas/shared/job.ts';
+import { isTerminal } from '../../lambdas/shared/job.ts';
+import type { WorkMessage } from '../../lambdas/shared/messages.ts';
+import { objectKeys } from '../../lambdas/shared/resources.ts';
+import type { Runtime } from '../../lambdas/shared/runtime.ts';
+import type { OcrResult, PageResult } from './ocr/index.ts';
+import { resultText } from './result-format.ts';
+
+/** What the worker needs of the OCR engine: a document's bytes in, pages of lines out. */
+export interface DocumentRecognizer {
+  /** OCRs pages `firstPage` … `firstPage + pageCount - 1` (1-based), numbered as in the document. */
+  recognize(input: Buffer, pages?: { firstPage: number; pageCount: number }): Promise<OcrResult>;
+}
+
+/** What became of a chunk: `chunk-done` when the job still has other chunks to go. */
+export type ChunkOutcome = 'succeeded' | 'chunk-done' | 'dropped';
+
+/** Timings of one chunk, for the worker's metrics. */
+export interface ChunkTimings {
+  decodeMs?: number;
+  engineMs?: number;
+  pages?: number;
+}
+
+/**
+ * One work message's step of a job's life, apart from the queue it came from: PROCESSING,
+ * the chunk's pages OCR'd and stored, the chunk counted once, and, for whoever sees every
+ * chunk counted, the result assembled and the job SUCCEEDED. Errors propagate: the worker
+ * decides what a failure means for the message.
+ */
+export class ChunkProcessor {
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly engine: DocumentRecognizer,
+  ) {}
+
+  async process(work: WorkMessage, timings: ChunkTimings = {}): Promise<ChunkOutcome> {
+    const { jobs, logger } = this.runtime;
+    const job = await jobs.get(work.tenantId, work.jobId);
+    if (!job || isTerminal(job.status)) {
+      logger.info('dropping work for a job that is gone or settled', {
+        jobId: work.jobId,
+        status: job?.status,
+      });
+      return 'dropped';
+    }
+    await jobs.transition(job.tenantId, job.jobId, 'PROCESSING', { startedAt: new Date().toISOString() });
+    let current = job;
+    if (!job.chunksDone?.has(work.chunk.index)) {
+      const pages = await this.recognizeChunk(work, timings);
+      const counted = await jobs.completeChunk(job.tenantId, job.jobId, work.chunk.index, pages);
+      if (counted.changed)
+        await this.runtime.stats.recordPages(pages).catch((error: unknown) => {
+          logger.warn('could not record pages in the throughput stats', { pages, error: error as Error });
+        });
+      current = counted.job;
+    }
+    const total = current.chunks?.total ?? 1;
+    if ((current.chunksDone?.size ?? 0) < total) return 'chunk-done';
+    // Every chunk is stored: whoever sees that first (or again, after a crash) assembles.
+    await this.assemble(current);
+    return 'succeeded';
+  }
+
+  /** OCRs the chunk's pages and stores each page's result at its own key; returns the page count. */
+  private async recognizeChunk(work: WorkMessage, timings: ChunkTimings): Promise<number> {
+    const { blobs } = this.runtime;
+    const downloadStarted = performance.now();
+    const input = await blobs.get(work.inputKey);
+    const engineStarted = performance.now();
+    timings.decodeMs = engineStarted - downloadStarted;
+    const result = await this.engine.recognize(input, {
+      firstPage: work.chunk.firstPage,
+      pageCount: work.chunk.pageCount,
+    });
+    timings.engineMs = performance.now() - engineStarted;
+    timings.pages = result.pages.length;
+    if (result.pages.length === 0) throw new PermanentJobError('INVALID_INPUT', 'the document has no pages');
+    await Promise.all(
+      result.pages.map((page) =>
+        blobs.put(
+          objectKeys.pageResult(work.tenantId, work.jobId, page.page),
+          JSON.stringify(page),
+          'application/json',
+        ),
+      ),
+    );
+    return result.pages.length;
+  }
+
+  /** Joins the page results in page order into result.json and result.txt, then SUCCEEDED (once). */
+  private async assemble(job: Job): Promise<void> {
+    const { blobs, lifecycle } = this.runtime;
+    const pages: PageResult[] = [];
+    for (let page = 1; page <= job.pages.total; page++) {
+      pages.push(
+        JSON.parse((await blobs.get(objectKeys.pageResult(job.tenantId, job.jobId, page))).toString('utf8')),
+      );
+    }
+    const result: OcrResult = { pages };
+    const jsonKey = objectKeys.resultJson(job.tenantId, job.jobId);
+    const textKey = objectKeys.resultText(job.tenantId, job.jobId);
+    await blobs.put(jsonKey, JSON.stringify(result), 'application/json');
+    await blobs.put(textKey, resultText(result), 'text/plain; charset=utf-8');
+    await lifecycle.succeed(job, { jsonKey, textKey }, pages.length);
+  }
+}

@@ -1,0 +1,193 @@
+import type { JobPatch, TransitionResult } from './adapters/job-store.ts';
+import { InvalidTransitionError } from './errors.ts';
+import { jobEvent } from './events.ts';
+import type { Job, JobError, Priority } from './job.ts';
+import { chunkMessages, parseWorkMessage } from './messages.ts';
+import type { Runtime } from './runtime.ts';
+
+/** What the lifecycle needs of the runtime (so the runtime can build it before it is complete). */
+export type LifecycleDeps = Pick<Runtime, 'jobs' | 'queue' | 'events' | 'logger' | 'config'> & {
+  /** Counts job outcomes (EMF in AWS, Prometheus locally); optional for tests that do not care. */
+  onOutcome?: (outcome: 'succeeded' | 'failed' | 'cancelled', error?: JobError) => void;
+};
+
+export interface RequeueResult {
+  job: Job;
+  /** Work messages sent: one per unfinished chunk. */
+  sent: number;
+  /** Dead letters of the job removed from the dead-letter queues. */
+  deadLettersRemoved: number;
+}
+
+/**
+ * The rules of a job's life that several steps share, written once: how a job ends (FAILED,
+ * SUCCEEDED, CANCELLED: finish time, TTL, one event), and how it goes (back) onto a queue
+ * (QUEUED, every unfinished chunk sent, `enqueuedAt` recorded, `job.queued` once). Ingest, the
+ * worker, the dead-letter sweep, cancel, retry, redrive and the reconciler all call these.
+ *
+ * Each method throws what the store throws (throttling, network): callers that settle a queue
+ * message delete it only after the call returned, so a failed write means a redelivery, never
+ * a job left without a message. A job that has already moved on answers `changed: false`
+ * (already there) or {@link InvalidTransitionError} (elsewhere), as `JobStore.transition` does.
+ *
+ * @example
+ * const { changed } = await runtime.lifecycle.fail(tenantId, jobId, { code: 'INVALID_INPUT', message });
+ * if (changed) logger.info('job failed');
+ */
+export class JobLifecycle {
+  constructor(private readonly deps: LifecycleDeps) {}
+
+  /** Epoch seconds at which a job settled now may be removed by the table's TTL. */
+  expiresAt(now = Date.now()): number {
+    return Math.floor(now / 1000) + this.deps.config.jobTtlDays * 86_400;
+  }
+
+  /** FAILED with `error`, a TTL and `job.failed` (once, whoever gets there first). */
+  async fail(
+    tenantId: string,
+    jobId: string,
+    error: JobError,
+    patch: JobPatch = {},
+  ): Promise<TransitionResult> {
+    const now = new Date();
+    const result = await this.deps.jobs.transition(tenantId, jobId, 'FAILED', {
+      ...patch,
+      error,
+      finishedAt: now.toISOString(),
+      expiresAt: this.expiresAt(now.getTime()),
+    });
+    if (result.changed) {
+      await this.deps.events.publish(jobEvent(result.job, 'job.failed'));
+      this.deps.onOutcome?.('failed', error);
+      this.deps.logger.info('job failed', { jobId, tenantId, ...error });
+    }
+    return result;
+  }
+
+  /** SUCCEEDED with the result's keys, a TTL and `job.succeeded` (once). */
+  async succeed(job: Job, result: NonNullable<Job['result']>, pagesDone: number): Promise<TransitionResult> {
+    const now = new Date();
+    const settled = await this.deps.jobs.transition(job.tenantId, job.jobId, 'SUCCEEDED', {
+      pages: { done: pagesDone, total: job.pages.total },
+      finishedAt: now.toISOString(),
+      result,
+      expiresAt: this.expiresAt(now.getTime()),
+    });
+    if (settled.changed) {
+      await this.deps.events.publish(jobEvent(settled.job, 'job.succeeded'));
+      this.deps.onOutcome?.('succeeded');
+      this.deps.logger.info('job succeeded', { jobId: job.jobId, pages: pagesDone });
+    }
+    return settled;
+  }
+
+  /** CANCELLED with a TTL and `job.cancelled` (once). Queued chunks are dropped by the workers. */
+  async cancel(tenantId: string, jobId: string): Promise<TransitionResult> {
+    const now = new Date();
+    const result = await this.deps.jobs.transition(tenantId, jobId, 'CANCELLED', {
+      finishedAt: now.toISOString(),
+      expiresAt: this.expiresAt(now.getTime()),
+    });
+    if (result.changed) {
+      await this.deps.events.publish(jobEvent(result.job, 'job.cancelled'));
+      this.deps.onOutcome?.('cancelled');
+    }
+    return result;
+  }
+
+  /**
+   * Sends every unfinished chunk of a QUEUED job and records `enqueuedAt` (only while QUEUED
+   * and not yet recorded), then announces `job.queued`. Returns the messages sent. A job that
+   * was cancelled meanwhile gets its messages all the same: the workers drop them.
+   */
+  async enqueue(job: Job): Promise<number> {
+    if (!job.chunks) throw new Error(`job ${job.jobId} has no chunk plan to enqueue`);
+    const at = new Date().toISOString();
+    const pending = chunkMessages(job, job.pages.total, job.chunks.pages, at).filter(
+      (m) => !job.chunksDone?.has(m.chunk.index),
+    );
+    await this.deps.queue.sendMany(job.priority, pending);
+    if (await this.deps.jobs.markEnqueued(job.tenantId, job.jobId, at)) {
+      await this.deps.events.publish(jobEvent(job, 'job.queued'));
+      this.deps.logger.info('job queued', {
+        jobId: job.jobId,
+        priority: job.priority,
+        chunks: pending.length,
+        pages: job.pages.total,
+      });
+    }
+    return pending.length;
+  }
+
+  /**
+   * Puts a FAILED (retry, redrive) or stalled PROCESSING job (reconciler) back on its queue:
+   * QUEUED with a fresh `queuedAt` (the dead-letter sweep ignores letters sent before it),
+   * error and expiry cleared, every unfinished chunk sent, and the job's dead letters removed
+   * so that no later sweep fails it again for an attempt that is over.
+   *
+   * The status moves first and the messages follow: should sending fail, the job is QUEUED
+   * without `enqueuedAt`, which the reconciler finds and completes.
+   */
+  async requeue(job: Job, options: { priority?: Priority; reason: string }): Promise<RequeueResult> {
+    const moved = await this.deps.jobs.transition(
+      job.tenantId,
+      job.jobId,
+      'QUEUED',
+      { queuedAt: new Date().toISOString(), priority: options.priority ?? job.priority },
+      ['error', 'finishedAt', 'expiresAt', 'enqueuedAt'],
+    );
+    const sent = await this.enqueue(moved.job);
+    const deadLettersRemoved = await this.removeDeadLetters(moved.job);
+    this.deps.logger.info('job requeued', {
+      jobId: job.jobId,
+      reason: options.reason,
+      sent,
+      deadLettersRemoved,
+    });
+    return { job: moved.job, sent, deadLettersRemoved };
+  }
+
+  /**
+   * Deletes the job's letters from both dead-letter queues, reading at most `maxMessages` of
+   * each. Other jobs' letters seen on the way are made visible again at once.
+   */
+  async removeDeadLetters(job: Pick<Job, 'tenantId' | 'jobId'>, maxMessages = 1000): Promise<number> {
+    const { queue } = this.deps;
+    let removed = 0;
+    for (const priority of (['express', 'bulk'] as const).filter((p) => queue.hasDeadLetterQueue(p))) {
+      const held = [];
+      let read = 0;
+      while (read < maxMessages) {
+        // Letters stay hidden while this scan runs, so each receive returns new ones.
+        const batch = await queue.receive(priority, {
+          dead: true,
+          maxMessages: 10,
+          waitSeconds: 0,
+          visibilitySeconds: 30,
+        });
+        if (batch.length === 0) break;
+        read += batch.length;
+        for (const message of batch) {
+          let ours = false;
+          try {
+            const work = parseWorkMessage(message.body);
+            ours = work.jobId === job.jobId && work.tenantId === job.tenantId;
+          } catch {
+            ours = false;
+          }
+          if (ours) {
+            await queue.delete(message);
+            removed += 1;
+          } else held.push(message);
+        }
+      }
+      await Promise.all(held.map((m) => queue.extendVisibility(m, 0).catch(() => undefined)));
+    }
+    return removed;
+  }
+}
+
+/** True when `error` says the job was elsewhere than the move expected (it moved on). */
+export function movedOn(error: unknown): error is InvalidTransitionError {
+  return error instanceof InvalidTransitionError;
+}

@@ -1,0 +1,32 @@
+/**
+ * The pipeline's own CloudWatch metrics: what the worker and the functions emit as EMF lines,
+ * what the local stack serves at `GET /metrics`, and what the dashboard and alarms read. One
+ * table so the emitters and the readers cannot drift apart.
+ */
+export const METRICS_NAMESPACE = 'OcrPipeline';
+
+/** Every metric carries the emitting service as its one default dimension (Powertools' `service`). */
+export const SERVICE_DIMENSION = 'service';
+export const WORKER_SERVICE = 'gpu-worker';
+
+/** Extra dimension of the error and outcome counters. */
+export const ERROR_CODE_DIMENSION = 'ErrorCode';
+
+export const METRIC = {
+  /** Pages the engine finished (Count). */
+  pages: 'PagesProcessed',
+  /** Pages in one engine batch (Count, one value per batch). */
+  batchPages: 'BatchPages',
+  /** Queue wait of a work message: sent → received (Milliseconds). */
+  queueWait: 'QueueWaitMs',
+  /** Engine time of a chunk: detection + recognition (Milliseconds). */
+  engineTime: 'EngineMs',
+  /** Download and decode time of a chunk's document (Milliseconds). */
+  decodeTime: 'DecodeMs',
+  /** Jobs that reached SUCCEEDED (Count). */
+  jobsSucceeded: 'JobsSucceeded',
+  /** Jobs that reached FAILED (Count), with the error code as a second dimension set. */
+  jobsFailed: 'JobsFailed',
+  /** Failures the worker met while processing (Count), transient or permanent, by code. */
+  workerErrors: 'WorkerErrors',
+} as const;
