@@ -26,8 +26,11 @@ export function errorBody(code: string, message: string) {
   return { error: { code, message } };
 }
 
-/** A request header, case-insensitively. */
-export function header(event: ApiEvent, name: string): string | undefined {
+/** A request header, case-insensitively (of an API event or an authorizer's request event). */
+export function header(
+  event: { headers?: Record<string, string | undefined> | null },
+  name: string,
+): string | undefined {
   const wanted = name.toLowerCase();
   for (const [key, value] of Object.entries(event.headers ?? {})) {
     if (key.toLowerCase() === wanted && value !== undefined) return value;
@@ -75,8 +78,18 @@ export function baseUrl(event: ApiEvent): string {
 }
 
 /**
- * Wraps a route's named function as a Lambda handler: resolves the API key to a tenant
- * (401 otherwise) and turns errors into `{"error":{"code","message"}}` with their status.
+ * The tenant that the API's Lambda authorizer (`lambdas/authorizer`) resolved the key to.
+ * Only API Gateway fills `requestContext.authorizer`; the local API server leaves it null.
+ */
+export function authorizedTenant(event: ApiEvent): string | undefined {
+  const tenantId: unknown = event.requestContext?.authorizer?.tenantId;
+  return typeof tenantId === 'string' && tenantId !== '' ? tenantId : undefined;
+}
+
+/**
+ * Wraps a route's named function as a Lambda handler: takes the tenant from the authorizer's
+ * context, or resolves the API key itself where no authorizer ran (the local stack), 401 for
+ * an unknown key; and turns errors into `{"error":{"code","message"}}` with their status.
  * Unexpected errors are logged and answered 500 without internals.
  */
 export function apiHandler(
@@ -85,7 +98,8 @@ export function apiHandler(
 ): ApiHandler {
   const handler = middy<ApiEvent, ApiResult>().handler(async (event) => {
     const apiKey = header(event, 'x-api-key');
-    const tenantId = apiKey ? await runtime.apiKeys.resolveTenant(apiKey) : undefined;
+    const tenantId =
+      authorizedTenant(event) ?? (apiKey ? await runtime.apiKeys.resolveTenant(apiKey) : undefined);
     if (!tenantId) throw new UnauthorizedError();
     return route(event, { tenantId });
   });
