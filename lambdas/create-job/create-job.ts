@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { isSupportedContentType, SUPPORTED_CONTENT_TYPES } from '../shared/documents/file-types.ts';
 import {
   ConflictError,
   PayloadTooLargeError,
@@ -8,7 +9,6 @@ import {
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../shared/errors.ts';
-import { isSupportedContentType, SUPPORTED_CONTENT_TYPES } from '../shared/file-types.ts';
 import {
   type ApiEvent,
   type ApiHandler,
@@ -70,7 +70,7 @@ export function parseIdempotencyKey(value: string | undefined): string | undefin
  */
 export async function checkCapacity(runtime: Runtime, tenantId: string): Promise<void> {
   const { limits } = runtime.config;
-  const active = await runtime.jobs.countActive(tenantId, limits.tenantMaxActiveJobs);
+  const active = await runtime.jobQueries.countActive(tenantId, limits.tenantMaxActiveJobs);
   if (active >= limits.tenantMaxActiveJobs) {
     throw new TooManyRequestsError(
       `this tenant has ${limits.tenantMaxActiveJobs} unfinished jobs, the most allowed at once; wait for some to finish`,

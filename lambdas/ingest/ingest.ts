@@ -1,13 +1,13 @@
 import type { S3Event } from 'aws-lambda';
 import type { Limits } from '../shared/config.ts';
+import { isMultiPage, SNIFF_BYTES, sniffContentType } from '../shared/documents/file-types.ts';
+import { countPages } from '../shared/documents/page-count.ts';
 import { isPermanent } from '../shared/errors.ts';
 import { jobEvent } from '../shared/events.ts';
-import { isMultiPage, SNIFF_BYTES, sniffContentType } from '../shared/file-types.ts';
 import type { Job, JobError, Priority } from '../shared/job.ts';
 import { chunkMessages } from '../shared/messages.ts';
 import { objectKeys } from '../shared/resources.ts';
 import type { Runtime } from '../shared/runtime.ts';
-import { countPages } from './page-count.ts';
 
 const TYPE_NAMES: Record<string, string> = {
   'image/png': 'a PNG image',

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { EncryptedDocumentError, InvalidDocumentError } from '../../gpu-worker/src/documents/errors.ts';
-import { countPages, countTiffPages } from '../../lambdas/ingest/page-count.ts';
+import { EncryptedDocumentError, InvalidDocumentError } from '../../lambdas/shared/documents/errors.ts';
+import { countPages, countTiffPages } from '../../lambdas/shared/documents/page-count.ts';
 import { isPermanent } from '../../lambdas/shared/errors.ts';
 import {
   bigEndianTiff,

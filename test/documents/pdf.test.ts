@@ -10,8 +10,8 @@ import {
   pdfPageCount,
   pixelSize,
   type RenderedPage,
-} from '../../gpu-worker/src/documents/index.ts';
-import { discardPdfium } from '../../gpu-worker/src/documents/pdfium.ts';
+} from '../../lambdas/shared/documents/index.ts';
+import { discardPdfium } from '../../lambdas/shared/documents/pdfium.ts';
 import {
   A4,
   encryptedPdf,

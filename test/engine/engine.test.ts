@@ -1,12 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { wordPrecisionRecall } from '../../bench/metrics.ts';
-import {
-  PageTooLargeError as DocumentPageTooLargeError,
-  EncryptedDocumentError,
-  InvalidDocumentError,
-  pdfPageCount,
-} from '../../gpu-worker/src/documents/index.ts';
 import { errorFromThread, errorToThread } from '../../gpu-worker/src/ocr/errors.ts';
 import {
   InvalidImageError,
@@ -15,7 +9,13 @@ import {
   ProviderUnavailableError,
   renderPdfPages,
 } from '../../gpu-worker/src/ocr/index.ts';
-import { countPages } from '../../lambdas/ingest/page-count.ts';
+import {
+  PageTooLargeError as DocumentPageTooLargeError,
+  EncryptedDocumentError,
+  InvalidDocumentError,
+  pdfPageCount,
+} from '../../lambdas/shared/documents/index.ts';
+import { countPages } from '../../lambdas/shared/documents/page-count.ts';
 import { listSamples } from '../../local/samples/index.ts';
 import { encryptedPdf, numberedPdf } from '../support/documents.ts';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { configToEnv, loadConfig } from '../../lambdas/shared/config.ts';
+import { sniffContentType } from '../../lambdas/shared/documents/file-types.ts';
 import { ConfigError } from '../../lambdas/shared/errors.ts';
-import { sniffContentType } from '../../lambdas/shared/file-types.ts';
 import { InvalidMessageError, parseWorkMessage } from '../../lambdas/shared/messages.ts';
 import { objectKeys } from '../../lambdas/shared/resources.ts';
 import { TEST_CONFIG } from '../support/runtime.ts';

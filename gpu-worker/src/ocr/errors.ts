@@ -1,9 +1,9 @@
-import type { JobErrorCode } from '../../../lambdas/shared/job.ts';
 import {
   PageTooLargeError as DocumentPageTooLargeError,
   EncryptedDocumentError,
   InvalidDocumentError,
-} from '../documents/errors.ts';
+} from '../../../lambdas/shared/documents/errors.ts';
+import type { JobErrorCode } from '../../../lambdas/shared/job.ts';
 
 /**
  * Engine failures as types. `permanent` ones are facts about the input (the job fails at

@@ -1,4 +1,4 @@
-import type { JobErrorCode } from '../../../lambdas/shared/job.ts';
+import type { JobErrorCode } from '../job.ts';
 
 /**
  * A fact about an uploaded document that no retry can change: the job fails at once with

@@ -1,5 +1,14 @@
 export { DocumentError, EncryptedDocumentError, InvalidDocumentError, PageTooLargeError } from './errors.ts';
 export {
+  isMultiPage,
+  isSupportedContentType,
+  SNIFF_BYTES,
+  SUPPORTED_CONTENT_TYPES,
+  type SupportedContentType,
+  sniffContentType,
+} from './file-types.ts';
+export { countPages, countTiffPages } from './page-count.ts';
+export {
   DEFAULT_PDF_DPI,
   openPdf,
   type PageSize,

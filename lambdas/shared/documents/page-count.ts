@@ -1,5 +1,5 @@
-import { InvalidDocumentError } from '../../gpu-worker/src/documents/errors.ts';
-import { pdfPageCount } from '../../gpu-worker/src/documents/pdf.ts';
+import { InvalidDocumentError } from './errors.ts';
+import { pdfPageCount } from './pdf.ts';
 
 /** Most IFDs followed in a TIFF: far above any page limit, so more is a hostile file. */
 const MAX_TIFF_PAGES = 100_000;
