@@ -70,7 +70,7 @@ export function parseIdempotencyKey(value: string | undefined): string | undefin
  */
 export async function checkCapacity(runtime: Runtime, tenantId: string): Promise<void> {
   const { limits } = runtime.config;
-  const active = await runtime.jobQueries.countActive(tenantId, limits.tenantMaxActiveJobs);
+  const active = await runtime.jobs.countActive(tenantId, limits.tenantMaxActiveJobs);
   if (active >= limits.tenantMaxActiveJobs) {
     throw new TooManyRequestsError(
       `this tenant has ${limits.tenantMaxActiveJobs} unfinished jobs, the most allowed at once; wait for some to finish`,
