@@ -31,8 +31,13 @@ export const TABLE_INDEXES = [TABLE.tenantIndex, TABLE.activeIndex, TABLE.waitin
 export const QUEUE_SETTINGS = {
   /** Long enough for a batch of pages on a cold worker; the worker extends it while busy. */
   visibilityTimeoutSeconds: 120,
-  /** Deliveries before a message moves to its DLQ. */
-  maxReceiveCount: 3,
+  /**
+   * Deliveries before a message moves to its DLQ. Failed attempts are counted on the job (the
+   * worker fails it after 3 of one chunk), so this is only the net for crash loops: high enough
+   * that messages returned at shutdown and the worker's fairness deferrals (at most 2 each)
+   * cannot dead-letter a healthy job.
+   */
+  maxReceiveCount: 10,
   receiveWaitTimeSeconds: 20,
   retentionDays: 4,
   dlqRetentionDays: 14,

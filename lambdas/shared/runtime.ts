@@ -8,6 +8,7 @@ import { WorkQueue } from './adapters/work-queue.ts';
 import { type AwsClients, createAwsClients } from './aws-clients.ts';
 import type { Config } from './config.ts';
 import { JobLifecycle } from './lifecycle.ts';
+import { type MetricsSink, outcomeMetrics } from './metrics.ts';
 
 /** Everything a handler or the worker needs, built once per process from configuration. */
 export interface Runtime {
@@ -25,7 +26,13 @@ export interface Runtime {
 
 export function createRuntime(
   config: Config,
-  options: { clients?: AwsClients; logger?: Logger; serviceName?: string } = {},
+  options: {
+    clients?: AwsClients;
+    logger?: Logger;
+    serviceName?: string;
+    /** Where job outcomes are counted (EMF lines, the local stack's Prometheus registry). */
+    metrics?: MetricsSink;
+  } = {},
 ): Runtime {
   const clients = options.clients ?? createAwsClients(config);
   const parts = {
@@ -38,5 +45,6 @@ export function createRuntime(
     apiKeys: new ApiKeyStore(clients.dynamo, config.tableName),
     logger: options.logger ?? new Logger({ serviceName: options.serviceName ?? 'ocr-pipeline' }),
   };
-  return { ...parts, lifecycle: new JobLifecycle(parts) };
+  const onOutcome = options.metrics ? outcomeMetrics(options.metrics) : undefined;
+  return { ...parts, lifecycle: new JobLifecycle({ ...parts, ...(onOutcome ? { onOutcome } : {}) }) };
 }

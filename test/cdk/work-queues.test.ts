@@ -32,7 +32,7 @@ describe('WorkQueues', () => {
     return found[0]!;
   };
 
-  it('has an express and a bulk queue, each with its own DLQ after 3 receives', () => {
+  it('has an express and a bulk queue, each with its own DLQ after 10 receives', () => {
     template.resourceCountIs('AWS::SQS::Queue', 4);
     for (const [name, dlq] of [
       ['QueuesExpress', 'QueuesExpressDlq'],
@@ -44,7 +44,7 @@ describe('WorkQueues', () => {
         deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] },
         maxReceiveCount: QUEUE_SETTINGS.maxReceiveCount,
       });
-      expect(QUEUE_SETTINGS.maxReceiveCount).toBe(3);
+      expect(QUEUE_SETTINGS.maxReceiveCount).toBe(10);
     }
   });
 
