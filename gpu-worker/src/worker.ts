@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReceivedMessage } from '../../lambdas/shared/adapters/work-queue.ts';
-import { isPermanent } from '../../lambdas/shared/errors.ts';
+import { isPermanent, jobErrorOf } from '../../lambdas/shared/errors.ts';
 import type { JobError, Priority } from '../../lambdas/shared/job.ts';
 import { movedOn } from '../../lambdas/shared/lifecycle.ts';
 import { InvalidMessageError, parseWorkMessage, type WorkMessage } from '../../lambdas/shared/messages.ts';
@@ -224,7 +224,7 @@ export class Worker {
         return 'dropped';
       }
       if (isPermanent(error)) {
-        await this.failJob(work, { code: error.code, message: error.message });
+        await this.failJob(work, jobErrorOf(error));
         return 'failed';
       }
       const attempts = await jobs.recordFailedAttempt(work.tenantId, work.jobId, work.chunk.index, {

@@ -2,7 +2,7 @@ import type { S3Event } from 'aws-lambda';
 import type { Limits } from '../shared/config.ts';
 import { isMultiPage, SNIFF_BYTES, sniffContentType } from '../shared/documents/file-types.ts';
 import { countPages } from '../shared/documents/page-count.ts';
-import { isPermanent } from '../shared/errors.ts';
+import { isPermanent, jobErrorOf } from '../shared/errors.ts';
 import { jobEvent } from '../shared/events.ts';
 import type { Job, JobError, Priority } from '../shared/job.ts';
 import { chunkMessages } from '../shared/messages.ts';
@@ -92,7 +92,7 @@ export async function ingestObject(runtime: Runtime, key: string): Promise<Inges
         }
       } catch (error) {
         if (!isPermanent(error)) throw error;
-        problem = { code: error.code, message: error.message };
+        problem = jobErrorOf(error);
       }
     }
     if (problem) {

@@ -1,4 +1,8 @@
-import type { JobErrorCode, JobStatus } from './job.ts';
+import type { DocumentErrorCode } from './documents/errors.ts';
+import { JOB_ERROR_CODES, type JobError, type JobErrorCode, type JobStatus } from './job.ts';
+import { PermanentError } from './permanent-error.ts';
+
+export { PermanentError } from './permanent-error.ts';
 
 /**
  * Errors as types. `ApiError`s carry the HTTP status and the stable code clients see in
@@ -84,15 +88,12 @@ export class JobNotFoundError extends Error {
   }
 }
 
-/** A failure that retrying cannot fix: the job fails with `code` and the message is deleted. */
-export class PermanentJobError extends Error {
-  readonly permanent = true;
-  constructor(
-    readonly code: JobErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'PermanentJobError';
+/** A failure that retrying cannot fix, in the job's own codes: the job fails with `code`. */
+export class PermanentJobError extends PermanentError {
+  declare readonly code: JobErrorCode;
+
+  constructor(code: JobErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
   }
 }
 
@@ -104,10 +105,37 @@ export class ConfigError extends Error {
   }
 }
 
-export function isPermanent(error: unknown): error is Error & { code: JobErrorCode; permanent: true } {
-  return (
-    error instanceof Error &&
-    (error as { permanent?: unknown }).permanent === true &&
-    typeof (error as { code?: unknown }).code === 'string'
-  );
+/** Whether retrying cannot fix `error`: the job fails at once (see {@link jobErrorOf}). */
+export function isPermanent(error: unknown): error is PermanentError {
+  return error instanceof PermanentError;
+}
+
+/**
+ * The job codes of the libraries' permanent errors. Clients see only job codes (the README's
+ * table), so these keep the codes they saw before the libraries named their own. The engine's
+ * codes are spelled out here because `lambdas/shared` does not import the worker.
+ */
+const DOCUMENT_JOB_CODES: Record<DocumentErrorCode, JobErrorCode> = {
+  DOCUMENT_INVALID: 'INVALID_INPUT',
+  DOCUMENT_ENCRYPTED: 'ENCRYPTED_DOCUMENT',
+  PAGE_TOO_LARGE: 'PAGE_TOO_LARGE',
+};
+const LIBRARY_JOB_CODES: ReadonlyMap<string, JobErrorCode> = new Map([
+  ...Object.entries(DOCUMENT_JOB_CODES),
+  ['IMAGE_INVALID', 'INVALID_INPUT'],
+  ['IMAGE_TOO_LARGE', 'PAGE_TOO_LARGE'],
+]);
+
+/**
+ * The job error a permanent failure becomes: a library's code mapped to the job's, a job code
+ * kept as it is, anything else `INVALID_INPUT` (a permanent failure is about the input); the
+ * message is the error's.
+ */
+export function jobErrorOf(error: PermanentError): JobError {
+  const code =
+    LIBRARY_JOB_CODES.get(error.code) ??
+    ((JOB_ERROR_CODES as readonly string[]).includes(error.code)
+      ? (error.code as JobErrorCode)
+      : 'INVALID_INPUT');
+  return { code, message: error.message };
 }

@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { EncryptedDocumentError, InvalidDocumentError } from '../../lambdas/shared/documents/errors.ts';
 import { countPages, countTiffPages } from '../../lambdas/shared/documents/page-count.ts';
-import { isPermanent } from '../../lambdas/shared/errors.ts';
+import { isPermanent, jobErrorOf } from '../../lambdas/shared/errors.ts';
 import {
   bigEndianTiff,
   encryptedPdf,
@@ -69,7 +69,8 @@ describe('countPages', () => {
     for (const bytes of [encryptedPdf(), rc4EncryptedPdf('secret')]) {
       const encrypted = await countPages(bytes, 'application/pdf').catch((e: unknown) => e);
       expect(encrypted).toBeInstanceOf(EncryptedDocumentError);
-      expect(isPermanent(encrypted) && encrypted.code).toBe('ENCRYPTED_DOCUMENT');
+      expect(encrypted).toMatchObject({ code: 'DOCUMENT_ENCRYPTED' });
+      expect(isPermanent(encrypted) && jobErrorOf(encrypted).code).toBe('ENCRYPTED_DOCUMENT');
     }
     // Encrypted for permissions only (no user password): readable, so counted.
     expect(await countPages(rc4EncryptedPdf(''), 'application/pdf')).toBe(1);
@@ -78,7 +79,8 @@ describe('countPages', () => {
     for (const bytes of [new Uint8Array(0), pdf.subarray(0, pdf.length >> 1), garbage(500)]) {
       const error = await countPages(bytes, 'application/pdf').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(InvalidDocumentError);
-      expect(isPermanent(error) && error.code).toBe('INVALID_INPUT');
+      expect(error).toMatchObject({ code: 'DOCUMENT_INVALID' });
+      expect(isPermanent(error) && jobErrorOf(error).code).toBe('INVALID_INPUT');
     }
     await expect(countPages(new Uint8Array(0), 'image/tiff')).rejects.toBeInstanceOf(InvalidDocumentError);
     await expect(countPages(pdf, 'text/plain')).rejects.toBeInstanceOf(InvalidDocumentError);

@@ -155,7 +155,7 @@ describe('openPdf / renderPage', () => {
     for (const bytes of [encryptedPdf(), rc4EncryptedPdf('secret')]) {
       const error = await openPdf(bytes).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(EncryptedDocumentError);
-      expect(error).toMatchObject({ code: 'ENCRYPTED_DOCUMENT', permanent: true });
+      expect(error).toMatchObject({ code: 'DOCUMENT_ENCRYPTED', permanent: true });
     }
   });
 
@@ -188,7 +188,7 @@ describe('openPdf / renderPage', () => {
     for (const bytes of inputs) {
       const error = await openPdf(bytes).catch((e: unknown) => e);
       expect(error, `${bytes.length} bytes`).toBeInstanceOf(InvalidDocumentError);
-      expect(error).toMatchObject({ code: 'INVALID_INPUT', permanent: true });
+      expect(error).toMatchObject({ code: 'DOCUMENT_INVALID', permanent: true });
     }
   });
 

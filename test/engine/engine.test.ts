@@ -3,16 +3,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { wordPrecisionRecall } from '../../bench/metrics.ts';
 import { errorFromThread, errorToThread } from '../../gpu-worker/src/ocr/errors.ts';
 import {
+  ImageTooLargeError,
   InvalidImageError,
   OcrEngine,
-  PageTooLargeError,
   ProviderUnavailableError,
   renderPdfPages,
 } from '../../gpu-worker/src/ocr/index.ts';
 import {
-  PageTooLargeError as DocumentPageTooLargeError,
   EncryptedDocumentError,
   InvalidDocumentError,
+  PageTooLargeError,
   pdfPageCount,
 } from '../../lambdas/shared/documents/index.ts';
 import { countPages } from '../../lambdas/shared/documents/page-count.ts';
@@ -104,8 +104,8 @@ describe('errors from engine threads', () => {
     const errors = [
       new EncryptedDocumentError('locked'),
       new InvalidDocumentError('truncated'),
-      new DocumentPageTooLargeError('too big', 20_000, 30_000, 50_000_000),
-      new PageTooLargeError('bomb'),
+      new PageTooLargeError('too big', 20_000, 30_000, 50_000_000),
+      new ImageTooLargeError('bomb'),
       new InvalidImageError('not an image'),
       new ProviderUnavailableError('no cuda'),
     ];

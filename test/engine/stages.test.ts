@@ -5,7 +5,7 @@ import { cropSize, warpQuad } from '../../gpu-worker/src/ocr/crop.ts';
 import { ctcGreedyDecode, decodeLine, splitWords } from '../../gpu-worker/src/ocr/ctc.ts';
 import { dbPostprocess } from '../../gpu-worker/src/ocr/db-postprocess.ts';
 import { detectionSize } from '../../gpu-worker/src/ocr/detector.ts';
-import { InvalidImageError, PageTooLargeError } from '../../gpu-worker/src/ocr/errors.ts';
+import { ImageTooLargeError, InvalidImageError } from '../../gpu-worker/src/ocr/errors.ts';
 import { convexHull, minAreaRect, rectCorners } from '../../gpu-worker/src/ocr/geometry.ts';
 import { decodeImagePages } from '../../gpu-worker/src/ocr/image.ts';
 import { readingOrder } from '../../gpu-worker/src/ocr/reading-order.ts';
@@ -237,7 +237,7 @@ describe('image decoding', () => {
       InvalidImageError,
     );
     await expect(decodeImagePages(Buffer.alloc(0), 1e8)).rejects.toMatchObject({
-      code: 'INVALID_INPUT',
+      code: 'IMAGE_INVALID',
       permanent: true,
     });
   });
@@ -252,7 +252,7 @@ describe('image decoding', () => {
     png.writeUInt32BE(30_000, 16);
     png.writeUInt32BE(30_000, 20);
     png.writeUInt32BE(crc32(png.subarray(12, 29)), 29);
-    await expect(decodeImagePages(png, 50_000_000)).rejects.toBeInstanceOf(PageTooLargeError);
+    await expect(decodeImagePages(png, 50_000_000)).rejects.toBeInstanceOf(ImageTooLargeError);
   });
 
   it('refuses a truncated image', async () => {

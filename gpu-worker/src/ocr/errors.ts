@@ -1,43 +1,45 @@
 import {
-  PageTooLargeError as DocumentPageTooLargeError,
   EncryptedDocumentError,
   InvalidDocumentError,
+  PageTooLargeError,
 } from '../../../lambdas/shared/documents/errors.ts';
-import type { JobErrorCode } from '../../../lambdas/shared/job.ts';
+import { PermanentError } from '../../../lambdas/shared/permanent-error.ts';
 
 /**
- * Engine failures as types. `permanent` ones are facts about the input (the job fails at
- * once with `code`); the others (a provider that cannot load) are about this machine.
+ * Engine failures as types. Facts about the input are {@link PermanentError}s with the engine's
+ * own codes (the pipeline maps them to a job's); a provider that cannot load is about this
+ * machine, so it is a plain error that a retry elsewhere may get past.
  */
-export class EngineError extends Error {
-  constructor(
-    readonly code: JobErrorCode,
-    message: string,
-    readonly permanent: boolean,
-  ) {
-    super(message);
-    this.name = new.target.name;
+export type EngineErrorCode = 'IMAGE_INVALID' | 'IMAGE_TOO_LARGE';
+
+/** An input the engine cannot read, whatever the retry. */
+export abstract class EngineInputError extends PermanentError {
+  declare readonly code: EngineErrorCode;
+
+  protected constructor(code: EngineErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
   }
 }
 
 /** Bytes that are not a decodable image or document. */
-export class InvalidImageError extends EngineError {
-  constructor(message: string) {
-    super('INVALID_INPUT', message, true);
+export class InvalidImageError extends EngineInputError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('IMAGE_INVALID', message, options);
   }
 }
 
-/** A page with more pixels than the configured limit: refused before it is decoded. */
-export class PageTooLargeError extends EngineError {
+/** An image with more pixels than the configured limit: refused before it is decoded. */
+export class ImageTooLargeError extends EngineInputError {
   constructor(message: string) {
-    super('PAGE_TOO_LARGE', message, true);
+    super('IMAGE_TOO_LARGE', message);
   }
 }
 
 /** An execution provider asked for by configuration that this machine cannot run. */
-export class ProviderUnavailableError extends EngineError {
+export class ProviderUnavailableError extends Error {
   constructor(message: string) {
-    super('PROCESSING_ERROR', message, false);
+    super(message);
+    this.name = new.target.name;
   }
 }
 
@@ -58,7 +60,7 @@ export function errorToThread(error: unknown): ThreadError {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof EncryptedDocumentError) return { kind: 'encrypted-document', message };
   if (error instanceof InvalidDocumentError) return { kind: 'invalid-document', message };
-  if (error instanceof DocumentPageTooLargeError)
+  if (error instanceof PageTooLargeError)
     return {
       kind: 'page-too-large',
       message,
@@ -66,7 +68,7 @@ export function errorToThread(error: unknown): ThreadError {
       height: error.height,
       maxPixels: error.maxPixels,
     };
-  if (error instanceof PageTooLargeError) return { kind: 'image-too-large', message };
+  if (error instanceof ImageTooLargeError) return { kind: 'image-too-large', message };
   if (error instanceof InvalidImageError) return { kind: 'invalid-image', message };
   if (error instanceof ProviderUnavailableError) return { kind: 'provider', message };
   return { kind: 'other', message };
@@ -79,9 +81,9 @@ export function errorFromThread(error: ThreadError): Error {
     case 'invalid-document':
       return new InvalidDocumentError(error.message);
     case 'page-too-large':
-      return new DocumentPageTooLargeError(error.message, error.width, error.height, error.maxPixels);
+      return new PageTooLargeError(error.message, error.width, error.height, error.maxPixels);
     case 'image-too-large':
-      return new PageTooLargeError(error.message);
+      return new ImageTooLargeError(error.message);
     case 'invalid-image':
       return new InvalidImageError(error.message);
     case 'provider':

@@ -1,5 +1,5 @@
 import sharp, { type Metadata } from 'sharp';
-import { InvalidImageError, PageTooLargeError } from './errors.ts';
+import { ImageTooLargeError, InvalidImageError } from './errors.ts';
 import type { RgbImage } from './types.ts';
 
 export interface DecodedPage {
@@ -32,7 +32,7 @@ async function decodePage(input: Buffer, index: number, maxPixels: number): Prom
   }
   const pixels = (meta.width ?? 0) * (meta.height ?? 0);
   if (pixels > maxPixels) {
-    throw new PageTooLargeError(
+    throw new ImageTooLargeError(
       `page ${index + 1} is ${meta.width}×${meta.height} pixels, more than the limit of ${maxPixels}`,
     );
   }

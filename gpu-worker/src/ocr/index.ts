@@ -12,7 +12,13 @@ export { dbPostprocess } from './db-postprocess.ts';
 export { detectionSize, planDetection } from './detector.ts';
 export { OcrEngine } from './engine.ts';
 export { EngineThreads, threadCounts } from './engine-threads.ts';
-export { EngineError, InvalidImageError, PageTooLargeError, ProviderUnavailableError } from './errors.ts';
+export {
+  type EngineErrorCode,
+  EngineInputError,
+  ImageTooLargeError,
+  InvalidImageError,
+  ProviderUnavailableError,
+} from './errors.ts';
 export { convexHull, minAreaRect, orderQuad, rectCorners } from './geometry.ts';
 export { type DecodedPage, decodeImagePages, imagePageCount, type PageSelection } from './image.ts';
 export {

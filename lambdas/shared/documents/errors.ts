@@ -1,39 +1,39 @@
-import type { JobErrorCode } from '../job.ts';
+import { PermanentError } from '../permanent-error.ts';
 
-/**
- * A fact about an uploaded document that no retry can change: the job fails at once with
- * `code` (the shape `isPermanent` in `lambdas/shared/errors.ts` recognises).
- */
-export abstract class DocumentError extends Error {
-  abstract readonly code: JobErrorCode;
-  readonly permanent = true;
+/** What is wrong with a document, in this library's own words (the pipeline maps them to job codes). */
+export type DocumentErrorCode = 'DOCUMENT_INVALID' | 'DOCUMENT_ENCRYPTED' | 'PAGE_TOO_LARGE';
 
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = new.target.name;
+/** A fact about a document that no retry can change. */
+export abstract class DocumentError extends PermanentError {
+  declare readonly code: DocumentErrorCode;
+
+  protected constructor(code: DocumentErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
   }
 }
 
 /** A password-protected PDF (or one locked with a security handler PDFium does not know). */
 export class EncryptedDocumentError extends DocumentError {
-  readonly code = 'ENCRYPTED_DOCUMENT';
+  constructor(message: string, options?: ErrorOptions) {
+    super('DOCUMENT_ENCRYPTED', message, options);
+  }
 }
 
 /** Bytes that are not a readable document: empty, truncated, corrupt, or another format. */
 export class InvalidDocumentError extends DocumentError {
-  readonly code = 'INVALID_INPUT';
+  constructor(message: string, options?: ErrorOptions) {
+    super('DOCUMENT_INVALID', message, options);
+  }
 }
 
 /** A page with more pixels at the requested resolution than allowed; refused before rendering. */
 export class PageTooLargeError extends DocumentError {
-  readonly code = 'PAGE_TOO_LARGE';
-
   constructor(
     message: string,
     readonly width: number,
     readonly height: number,
     readonly maxPixels: number,
   ) {
-    super(message);
+    super('PAGE_TOO_LARGE', message);
   }
 }
