@@ -2,6 +2,7 @@ import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { JobsApi } from './constructs/api.ts';
 import { ApiFunctions } from './constructs/api-functions.ts';
+import { ApiKeyAuthorizer } from './constructs/authorizer.ts';
 import { DeadLetterSweep } from './constructs/dlq.ts';
 import { Ingest } from './constructs/ingest.ts';
 import { JobTable } from './constructs/job-table.ts';
@@ -36,6 +37,7 @@ export class OcrPipelineStack extends Stack {
   readonly queues: WorkQueues;
   readonly notifications: Notifications;
   readonly apiFunctions: ApiFunctions;
+  readonly apiAuthorizer: ApiKeyAuthorizer;
   readonly api: JobsApi;
   readonly ingest: Ingest;
   readonly deadLetterSweep: DeadLetterSweep;
@@ -64,8 +66,10 @@ export class OcrPipelineStack extends Stack {
       eventsTopic: this.notifications.topic,
     };
     this.apiFunctions = new ApiFunctions(this, 'ApiFunctions', { resources, settings });
+    this.apiAuthorizer = new ApiKeyAuthorizer(this, 'ApiAuthorizer', { resources, settings });
     this.api = new JobsApi(this, 'Api', {
       functions: this.apiFunctions,
+      authorizer: this.apiAuthorizer.authorizer,
       stageName: props.apiStageName,
       allowedOrigins: props.allowedOrigins,
       cloudWatchRole: props.apiGatewayCloudWatchRole,
@@ -78,6 +82,7 @@ export class OcrPipelineStack extends Stack {
     output('ApiUrl', this.api.url, 'Base URL of the jobs API (routes under v1/)');
     output('BucketName', this.storage.bucket.bucketName, 'Document bucket');
     output('TableName', this.jobs.table.tableName, 'Job table');
+    output('UsagePlanId', this.api.usagePlan.usagePlanId, 'Usage plan of the tenants (npm run tenant -- add)');
     output('ExpressQueueUrl', this.queues.express.queueUrl, 'Express work queue');
     output('BulkQueueUrl', this.queues.bulk.queueUrl, 'Bulk work queue');
     output('ExpressDlqUrl', this.queues.expressDlq.queueUrl, 'Express dead-letter queue');

@@ -1,4 +1,4 @@
-import { Annotations } from 'aws-cdk-lib';
+import { Annotations, Duration } from 'aws-cdk-lib';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Construct } from 'constructs';
 import { API_ROUTES, type RouteDefinition } from '../../lambdas/shared/routes.ts';
@@ -7,6 +7,7 @@ import {
   type PipelineResources,
   type PipelineSettings,
   pipelineEnvironment,
+  timeBudgetEnvironment,
 } from './lambda-function.ts';
 import { KEY_PREFIXES } from './storage.ts';
 
@@ -59,6 +60,14 @@ export const API_HANDLER_ACCESS: Readonly<Record<string, Access>> = {
   openapi: () => {},
 };
 
+/**
+ * Handlers that need more than the default 10 s, each with `OCRQ_TIME_BUDGET_MS` to stop in.
+ * API Gateway gives up on an integration after 29 s, so none may be longer.
+ */
+export const API_HANDLER_TIMEOUTS: Readonly<Record<string, Duration>> = {
+  redrive: Duration.seconds(29),
+};
+
 export interface ApiFunctionsProps {
   readonly resources: PipelineResources;
   readonly settings?: PipelineSettings;
@@ -84,10 +93,12 @@ export class ApiFunctions extends Construct {
     const functions = new Map<string, NodejsFunction>();
     for (const route of props.routes ?? API_ROUTES) {
       if (functions.has(route.handler)) continue;
+      const timeout = API_HANDLER_TIMEOUTS[route.handler];
       const fn = new PipelineFunction(this, constructIdOf(route.handler), {
         handler: route.handler,
         description: `${route.method} ${route.path}: ${route.summary}`,
-        environment,
+        environment: timeout ? { ...environment, ...timeBudgetEnvironment(timeout) } : environment,
+        timeout,
       });
       const access = API_HANDLER_ACCESS[route.handler];
       if (access) {

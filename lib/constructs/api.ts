@@ -1,20 +1,25 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import {
   AccessLogFormat,
+  ApiKeySourceType,
   Cors,
   EndpointType,
+  type IAuthorizer,
   JsonSchemaType,
   JsonSchemaVersion,
   LambdaIntegration,
   LogGroupLogDestination,
   MethodLoggingLevel,
   type Model,
+  Period,
   ResponseType,
   RestApi,
+  type UsagePlan,
 } from 'aws-cdk-lib/aws-apigateway';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { UnauthorizedError } from '../../lambdas/shared/errors.ts';
 import { PRIORITIES } from '../../lambdas/shared/job.ts';
 import { API_ROUTES, type RouteDefinition } from '../../lambdas/shared/routes.ts';
 
@@ -23,9 +28,31 @@ export interface ApiHandlerFunctions {
   functionFor(handler: string): IFunction;
 }
 
+/** Throttle and quota of each tenant's usage-plan key. */
+export interface TenantLimits {
+  /** Steady-state requests per second. @default 20 */
+  readonly rateLimit?: number;
+  /** Burst capacity. @default 40 */
+  readonly burstLimit?: number;
+  /** Requests per day. @default 200_000 */
+  readonly requestsPerDay?: number;
+}
+
 export interface JobsApiProps {
   /** The function serving each handler folder the routes name. */
   readonly functions: ApiHandlerFunctions;
+  /**
+   * Resolves the API key of every route but the public ones and names the tenant's
+   * usage-plan key (see `ApiKeyAuthorizer`).
+   */
+  readonly authorizer: IAuthorizer;
+  /**
+   * Handlers served without an API key.
+   * @default ['openapi'] (the API's own description)
+   */
+  readonly publicHandlers?: readonly string[];
+  /** Limits of each tenant (their usage-plan keys share one plan, each key its own budget). */
+  readonly tenantLimits?: TenantLimits;
   /** @default API_ROUTES from `lambdas/shared/routes.ts` */
   readonly routes?: readonly RouteDefinition[];
   /**
@@ -39,7 +66,7 @@ export interface JobsApiProps {
    * @default ['*']
    */
   readonly allowedOrigins?: string[];
-  /** Steady-state requests per second across the stage. @default 50 */
+  /** Steady-state requests per second across the stage, all tenants together. @default 50 */
   readonly throttlingRateLimit?: number;
   /** Burst capacity across the stage. @default 100 */
   readonly throttlingBurstLimit?: number;
@@ -69,10 +96,10 @@ function errorTemplate(code: string, message?: string): string {
 /**
  * The public REST API, built from the route table in `lambdas/shared/routes.ts` (which the
  * local API server and the OpenAPI document use too). Each route proxies to its handler's
- * function, which resolves the `x-api-key`
- * header to a tenant itself and answers 401 for unknown keys: API Gateway's own API-key check
- * (`apiKeyRequired`) would answer 403 first, so it is not used. Usage plans and quotas per
- * key come later.
+ * function behind a Lambda REQUEST authorizer: it resolves the `x-api-key` header to the
+ * tenant (a bad key gets the gateway's 401 `UNAUTHORIZED` and never reaches a handler) and
+ * returns the tenant's usage-plan key (`apiKeySource: AUTHORIZER`), so the usage plan throttles
+ * and meters each tenant on its own. Handlers take the tenant from the authorizer's context.
  *
  * Requests are validated before they reach a function (the create body against a JSON
  * schema model, path parameters), and errors the gateway itself produces carry the same JSON
@@ -85,6 +112,8 @@ export class JobsApi extends Construct {
   readonly createJobModel: Model;
   /** The base URL of the stage, ending in `/`. */
   readonly url: string;
+  /** The plan every tenant's usage-plan key joins (`npm run tenant -- add`). */
+  readonly usagePlan: UsagePlan;
 
   constructor(scope: Construct, id: string, props: JobsApiProps) {
     super(scope, id);
@@ -99,6 +128,7 @@ export class JobsApi extends Construct {
     this.api = new RestApi(this, 'Api', {
       description: 'OCR pipeline jobs API',
       endpointTypes: [EndpointType.REGIONAL],
+      apiKeySourceType: ApiKeySourceType.AUTHORIZER,
       cloudWatchRole,
       // Other stacks in the account may rely on the account-wide setting that points at it.
       cloudWatchRoleRemovalPolicy: cloudWatchRole ? RemovalPolicy.RETAIN : undefined,
@@ -115,6 +145,15 @@ export class JobsApi extends Construct {
       },
     });
     this.url = this.api.url;
+
+    const limits = props.tenantLimits ?? {};
+    this.usagePlan = this.api.addUsagePlan('TenantPlan', {
+      description: "Each tenant's usage-plan key gets this throttle and quota on its own",
+      throttle: { rateLimit: limits.rateLimit ?? 20, burstLimit: limits.burstLimit ?? 40 },
+      quota: { limit: limits.requestsPerDay ?? 200_000, period: Period.DAY },
+      apiStages: [{ api: this.api, stage: this.api.deploymentStage }],
+    });
+    const publicHandlers = new Set(props.publicHandlers ?? ['openapi']);
 
     this.addErrorResponses(origins);
 
@@ -168,8 +207,11 @@ export class JobsApi extends Construct {
       const integration = new LambdaIntegration(props.functions.functionFor(route.handler), {
         allowTestInvoke: false,
       });
+      const isPublic = publicHandlers.has(route.handler);
       this.api.root.resourceForPath(route.path).addMethod(route.method, integration, {
         operationName: route.operationId,
+        authorizer: isPublic ? undefined : props.authorizer,
+        apiKeyRequired: !isPublic,
         requestValidator: validator,
         requestParameters:
           pathParameters.length > 0 ? Object.fromEntries(pathParameters.map((p) => [p, true])) : undefined,
@@ -191,11 +233,19 @@ export class JobsApi extends Construct {
       });
     respond('Default4xx', ResponseType.DEFAULT_4XX, '$context.error.responseType');
     respond('Default5xx', ResponseType.DEFAULT_5XX, '$context.error.responseType');
+    // The authorizer's refusal reads like a handler's own 401.
+    respond(
+      'Unauthorized',
+      ResponseType.UNAUTHORIZED,
+      'UNAUTHORIZED',
+      '401',
+      new UnauthorizedError().message,
+    );
     // Same code as the handlers' own validation errors. The validator's details
     // ($context.error.validationErrorString) contain unescaped quotes, so they stay out.
     respond('BadRequestBody', ResponseType.BAD_REQUEST_BODY, 'VALIDATION_ERROR', '400');
     respond('BadRequestParameters', ResponseType.BAD_REQUEST_PARAMETERS, 'VALIDATION_ERROR', '400');
-    // Without an authorizer this is what an unknown path or method gets: say so, with a 404.
+    // What API Gateway answers an unknown path or method (before any authorizer): say so, with a 404.
     respond(
       'UnknownRoute',
       ResponseType.MISSING_AUTHENTICATION_TOKEN,

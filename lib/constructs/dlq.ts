@@ -8,6 +8,7 @@ import {
   type PipelineResources,
   type PipelineSettings,
   pipelineEnvironment,
+  timeBudgetEnvironment,
 } from './lambda-function.ts';
 
 export interface DeadLetterSweepProps {
@@ -17,10 +18,17 @@ export interface DeadLetterSweepProps {
   readonly interval?: Duration;
 }
 
+/** How long one sweep may run; it stops within `OCRQ_TIME_BUDGET_MS` and the next run goes on. */
+export const SWEEP_TIMEOUT = Duration.minutes(5);
+
 /**
  * The `lambdas/dlq` sweep, on a schedule: peeks at the dead-letter queues, fails the jobs of
  * work that ran out of attempts (MAX_ATTEMPTS) and announces it, leaving the messages for
  * redrive. A missed or failed run is simply done by the next one, so the schedule does not retry.
+ *
+ * Never two sweeps at once: one reserved execution, so a tick that finds the previous sweep
+ * still running is throttled, and dropped after a minute (the shortest event age Lambda keeps)
+ * instead of piling up behind it.
  */
 export class DeadLetterSweep extends Construct {
   readonly function: NodejsFunction;
@@ -32,8 +40,14 @@ export class DeadLetterSweep extends Construct {
     const sweep = new PipelineFunction(this, 'Handler', {
       handler: 'dlq',
       description: 'Every minute: fail the jobs of dead-lettered work (MAX_ATTEMPTS)',
-      environment: pipelineEnvironment(props.resources, props.settings),
-      timeout: Duration.seconds(60),
+      environment: {
+        ...pipelineEnvironment(props.resources, props.settings),
+        ...timeBudgetEnvironment(SWEEP_TIMEOUT),
+      },
+      timeout: SWEEP_TIMEOUT,
+      reservedConcurrentExecutions: 1,
+      retryAttempts: 0,
+      maxEventAge: Duration.minutes(1),
     });
     table.grantReadWriteData(sweep);
     queues.grantConsumeDeadLetters(sweep);

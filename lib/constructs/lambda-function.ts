@@ -84,10 +84,26 @@ export function pipelineEnvironment(
   return env;
 }
 
+/**
+ * `OCRQ_TIME_BUDGET_MS` for a function that works through a backlog in steps (the DLQ sweep,
+ * redrive): its timeout less a margin (10 %, at least 5 s) for the step in flight and the
+ * answer, so it stops by itself and leaves the rest to its next run.
+ */
+export function timeBudgetEnvironment(timeout: Duration): Record<string, string> {
+  const timeoutMs = timeout.toMilliseconds();
+  return { OCRQ_TIME_BUDGET_MS: String(timeoutMs - Math.max(5000, Math.round(timeoutMs / 10))) };
+}
+
 export interface PipelineFunctionProps
   extends Pick<
     FunctionOptions,
-    'description' | 'memorySize' | 'timeout' | 'retryAttempts' | 'maxEventAge' | 'onFailure'
+    | 'description'
+    | 'memorySize'
+    | 'timeout'
+    | 'retryAttempts'
+    | 'maxEventAge'
+    | 'onFailure'
+    | 'reservedConcurrentExecutions'
   > {
   /** The handler's folder under `lambdas/`; its `index.ts` exports `handler`. */
   readonly handler: string;
@@ -135,6 +151,7 @@ export class PipelineFunction extends Construct implements IGrantable {
       description: props.description,
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.seconds(10),
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       retryAttempts: props.retryAttempts,
       maxEventAge: props.maxEventAge,
       onFailure: props.onFailure,

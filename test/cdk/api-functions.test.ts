@@ -60,6 +60,24 @@ describe('ApiFunctions', () => {
     expect(() => apiFunctions.functionFor('ingest')).toThrow(/no API route/);
   });
 
+  it('gives redrive 29 s (all API Gateway waits) and a budget to stop in; the others 10 s', () => {
+    for (const service of handlers) {
+      const [fn] = Object.values(
+        template.findResources('AWS::Lambda::Function', {
+          Properties: { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: service } } },
+        }),
+      );
+      const budget = fn?.Properties.Environment.Variables.OCRQ_TIME_BUDGET_MS;
+      if (service === 'redrive') {
+        expect(fn?.Properties.Timeout).toBe(29);
+        expect(budget).toBe('24000');
+      } else {
+        expect(fn?.Properties.Timeout, service).toBe(10);
+        expect(budget, service).toBeUndefined();
+      }
+    }
+  });
+
   it('defines the access of every handler the routes name', () => {
     expect(handlers.filter((h) => !(h in API_HANDLER_ACCESS))).toEqual([]);
   });

@@ -1,4 +1,5 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { IdentitySource, RequestAuthorizer } from 'aws-cdk-lib/aws-apigateway';
 import { Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { API_ROUTES } from '../../lambdas/shared/routes.ts';
@@ -21,7 +22,19 @@ function apiTemplate(props: Partial<JobsApiProps> = {}): Template {
     });
     functions.set(handler, fn);
   }
-  new JobsApi(stack, 'Api', { functions: { functionFor: (handler) => functions.get(handler)! }, ...props });
+  const authorizer = new RequestAuthorizer(stack, 'Authorizer', {
+    handler: new LambdaFunction(stack, 'AuthorizerFunction', {
+      runtime: Runtime.NODEJS_22_X,
+      handler: 'index.handler',
+      code: Code.fromInline('export const handler = async () => ({});'),
+    }),
+    identitySources: [IdentitySource.header('x-api-key')],
+  });
+  new JobsApi(stack, 'Api', {
+    functions: { functionFor: (handler) => functions.get(handler)! },
+    authorizer,
+    ...props,
+  });
   return Template.fromStack(stack);
 }
 
@@ -69,7 +82,6 @@ describe('JobsApi', () => {
       template.hasResourceProperties('AWS::ApiGateway::Method', {
         HttpMethod: route.method,
         ResourceId: { Ref: resourceId(route.path) },
-        AuthorizationType: 'NONE',
         OperationName: route.operationId,
         Integration: lambdaProxyTo(functionId(route.handler)),
       });
@@ -104,11 +116,42 @@ describe('JobsApi', () => {
     }
   });
 
-  it('leaves API keys to the handlers: no method requires one', () => {
-    for (const method of Object.values(template.findResources('AWS::ApiGateway::Method'))) {
-      expect(method.Properties.ApiKeyRequired).not.toBe(true);
+  it('puts every route but the OpenAPI document behind the authorizer and a usage-plan key', () => {
+    const [[authorizerId]] = Object.entries(template.findResources('AWS::ApiGateway::Authorizer'));
+    for (const route of API_ROUTES) {
+      const isPublic = route.handler === 'openapi';
+      template.hasResourceProperties('AWS::ApiGateway::Method', {
+        HttpMethod: route.method,
+        ResourceId: { Ref: resourceId(route.path) },
+        ...(isPublic
+          ? { AuthorizationType: 'NONE', ApiKeyRequired: false, AuthorizerId: Match.absent() }
+          : { AuthorizationType: 'CUSTOM', ApiKeyRequired: true, AuthorizerId: { Ref: authorizerId } }),
+      });
     }
-    template.resourceCountIs('AWS::ApiGateway::UsagePlan', 0);
+    expect(API_ROUTES.filter((r) => r.handler === 'openapi')).toHaveLength(1);
+    // The key comes from the authorizer's usageIdentifierKey, never from the client's header.
+    template.hasResourceProperties('AWS::ApiGateway::RestApi', { ApiKeySourceType: 'AUTHORIZER' });
+  });
+
+  it("gives each tenant's usage-plan key its own throttle and daily quota on the stage", () => {
+    template.resourceCountIs('AWS::ApiGateway::UsagePlan', 1);
+    template.hasResourceProperties('AWS::ApiGateway::UsagePlan', {
+      Throttle: { RateLimit: 20, BurstLimit: 40 },
+      Quota: { Limit: 200_000, Period: 'DAY' },
+      ApiStages: [
+        {
+          ApiId: { Ref: Match.stringLikeRegexp('^Api') },
+          Stage: { Ref: Match.stringLikeRegexp('DeploymentStage') },
+        },
+      ],
+    });
+    // Keys are added per tenant by `npm run tenant -- add`, outside the stack.
+    template.resourceCountIs('AWS::ApiGateway::ApiKey', 0);
+    const custom = apiTemplate({ tenantLimits: { rateLimit: 2, burstLimit: 3, requestsPerDay: 1000 } });
+    custom.hasResourceProperties('AWS::ApiGateway::UsagePlan', {
+      Throttle: { RateLimit: 2, BurstLimit: 3 },
+      Quota: { Limit: 1000, Period: 'DAY' },
+    });
   });
 
   it('describes the create body: required fields, integer size, priority enum, https webhook', () => {
@@ -169,6 +212,7 @@ describe('JobsApi', () => {
         'DEFAULT_5XX',
         'BAD_REQUEST_BODY',
         'MISSING_AUTHENTICATION_TOKEN',
+        'UNAUTHORIZED',
       ]),
     );
     // What the gateway sends once it has substituted its variables (messageString comes quoted).
@@ -193,10 +237,16 @@ describe('JobsApi', () => {
       'VALIDATION_ERROR',
     );
     expect(byType.get('MISSING_AUTHENTICATION_TOKEN')).toMatchObject({ StatusCode: '404' });
+    // The authorizer's refusal: the same 401 body a handler gives a bad key.
+    expect(byType.get('UNAUTHORIZED')).toMatchObject({ StatusCode: '401' });
+    expect(render(byType.get('UNAUTHORIZED').ResponseTemplates['application/json'])).toEqual({
+      error: { code: 'UNAUTHORIZED', message: 'A valid API key is required in the x-api-key header.' },
+    });
   });
 
   it('lets API Gateway invoke each function, scoped to its method', () => {
-    template.resourceCountIs('AWS::Lambda::Permission', API_ROUTES.length);
+    // One per route, and one for the authorizer.
+    template.resourceCountIs('AWS::Lambda::Permission', API_ROUTES.length + 1);
     template.hasResourceProperties('AWS::Lambda::Permission', {
       Action: 'lambda:InvokeFunction',
       Principal: 'apigateway.amazonaws.com',

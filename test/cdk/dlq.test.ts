@@ -18,7 +18,7 @@ describe('DeadLetterSweep', () => {
         Properties: { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'dlq' } } },
       }),
     ) as [[string, { Properties: Record<string, unknown> }]];
-    expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Timeout: 60 });
+    expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Timeout: 300 });
     template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(1 minute)',
       State: 'ENABLED',
@@ -33,6 +33,32 @@ describe('DeadLetterSweep', () => {
       Principal: 'events.amazonaws.com',
       FunctionName: { 'Fn::GetAtt': [functionId, 'Arn'] },
     });
+  });
+
+  it('never overlaps itself: one reserved execution, and a throttled tick is dropped, not queued', () => {
+    const [[functionId, fn]] = Object.entries(
+      template.findResources('AWS::Lambda::Function', {
+        Properties: { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'dlq' } } },
+      }),
+    ) as [
+      [
+        string,
+        {
+          Properties: {
+            ReservedConcurrentExecutions?: number;
+            Environment: { Variables: Record<string, string> };
+          };
+        },
+      ],
+    ];
+    expect(fn.Properties.ReservedConcurrentExecutions).toBe(1);
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: functionId },
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 60,
+    });
+    // It stops within its budget (270 s of the 300) and leaves the rest to the next run.
+    expect(fn.Properties.Environment.Variables.OCRQ_TIME_BUDGET_MS).toBe('270000');
   });
 
   it('may peek at the dead-letter queues only, update jobs and publish events', () => {

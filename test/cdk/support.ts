@@ -12,6 +12,7 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** The handler folders under lambdas/ that run as functions of the stack, sorted. */
 export const PIPELINE_HANDLERS = [
+  'authorizer',
   'cancel-job',
   'create-job',
   'dlq',
