@@ -12,7 +12,7 @@ import {
   numberedPdf,
   rc4EncryptedPdf,
   textPdf,
-} from '../fixtures/documents.ts';
+} from '../support/documents.ts';
 
 describe('countPages', () => {
   it('counts PNG, JPEG and WebP as one page', async () => {
@@ -24,10 +24,8 @@ describe('countPages', () => {
 
   it('counts the pages of PDFs with PDFium', async () => {
     expect(await countPages(await textPdf(), 'application/pdf')).toBe(1);
-    expect(await countPages((await numberedPdf(40)).bytes, 'application/pdf')).toBe(40);
-    expect(await countPages((await numberedPdf(7, { objectStreams: false })).bytes, 'application/pdf')).toBe(
-      7,
-    );
+    expect(await countPages(await numberedPdf(40), 'application/pdf')).toBe(40);
+    expect(await countPages(await numberedPdf(7, { objectStreams: false }), 'application/pdf')).toBe(7);
   });
 
   it('counts the IFDs of TIFFs sharp writes, classic and BigTIFF, as sharp sees them', async () => {
@@ -75,7 +73,7 @@ describe('countPages', () => {
     // Encrypted for permissions only (no user password): readable, so counted.
     expect(await countPages(rc4EncryptedPdf(''), 'application/pdf')).toBe(1);
 
-    const pdf = (await numberedPdf(3)).bytes;
+    const pdf = await numberedPdf(3);
     for (const bytes of [new Uint8Array(0), pdf.subarray(0, pdf.length >> 1), garbage(500)]) {
       const error = await countPages(bytes, 'application/pdf').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(InvalidDocumentError);

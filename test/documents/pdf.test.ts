@@ -18,11 +18,12 @@ import {
   garbage,
   numberedPdf,
   PAGE_NUMBER,
+  pageLabelWidth,
   rc4EncryptedPdf,
   sizedPdf,
   TEXT_LINE,
   textPdf,
-} from '../fixtures/documents.ts';
+} from '../support/documents.ts';
 
 const MAX_PIXELS = 50_000_000;
 const DARK = 96;
@@ -53,10 +54,10 @@ function rightEdge(page: RenderedPage, y0: number, y1: number): number {
 const px = (points: number, dpi = DEFAULT_PDF_DPI) => Math.round((points * dpi) / 72);
 
 describe('openPdf / renderPage', () => {
-  let numbered: Awaited<ReturnType<typeof numberedPdf>>;
+  let numbered: Buffer;
   beforeAll(async () => {
     await initPdfium();
-    numbered = await numberedPdf(40);
+    numbered = await numberedPdf(40, { layout: 'label' });
   });
 
   it('renders an A4 page at 200 DPI to 1654×2339 RGB with dark pixels where the text is', async () => {
@@ -84,8 +85,8 @@ describe('openPdf / renderPage', () => {
   });
 
   it('counts 40 pages and renders the ones asked for, in order', async () => {
-    expect(await pdfPageCount(numbered.bytes)).toBe(40);
-    const doc = await openPdf(numbered.bytes);
+    expect(await pdfPageCount(numbered)).toBe(40);
+    const doc = await openPdf(numbered);
     try {
       expect(doc.pageCount).toBe(40);
       const y0 = px(A4.height - PAGE_NUMBER.baseline - PAGE_NUMBER.size);
@@ -95,7 +96,7 @@ describe('openPdf / renderPage', () => {
         const page = await doc.renderPage(index, { dpi: DEFAULT_PDF_DPI, maxPixels: MAX_PIXELS });
         // Each label ends where its advance width says, give or take a digit's side bearing
         // (a digit is ~185 px wide here): one-digit pages end a digit before two-digit ones.
-        const expected = px(PAGE_NUMBER.x + numbered.widthOf(index + 1));
+        const expected = px(PAGE_NUMBER.x + (await pageLabelWidth(index + 1)));
         edges.push(rightEdge(page, y0, y1));
         expect(Math.abs(edges.at(-1)! - expected)).toBeLessThan(60);
       }
@@ -180,7 +181,7 @@ describe('openPdf / renderPage', () => {
       new TextEncoder().encode('%PDF-garbage'),
       Uint8Array.from([...new TextEncoder().encode('%PDF-1.4\n'), ...garbage(2000, 7)]),
     ];
-    for (const bytes of [numbered.bytes, classic.bytes]) {
+    for (const bytes of [numbered, classic]) {
       for (const fraction of [0.02, 0.25, 0.5, 0.75, 0.95]) {
         inputs.push(bytes.subarray(0, Math.floor(bytes.length * fraction)));
       }
@@ -193,7 +194,7 @@ describe('openPdf / renderPage', () => {
   });
 
   it('never crashes or hangs on damaged PDFs: each opens and renders, or fails with a typed error', async () => {
-    const source = (await numberedPdf(3, { objectStreams: false })).bytes;
+    const source = await numberedPdf(3, { objectStreams: false });
     let opened = 0;
     for (let round = 0; round < 60; round++) {
       const bytes = Uint8Array.from(source);
@@ -217,7 +218,7 @@ describe('openPdf / renderPage', () => {
     }
     expect(opened).toBeGreaterThan(0);
     // The shared instance still works afterwards.
-    expect(await pdfPageCount(numbered.bytes)).toBe(40);
+    expect(await pdfPageCount(numbered)).toBe(40);
   });
 
   it('shares one PDFium instance, and replaces one that trapped', async () => {
@@ -227,7 +228,7 @@ describe('openPdf / renderPage', () => {
     discardPdfium(first);
     const second = await initPdfium();
     expect(second).not.toBe(first);
-    expect(await pdfPageCount(numbered.bytes)).toBe(40);
+    expect(await pdfPageCount(numbered)).toBe(40);
     // A document opened before keeps its own instance until closed.
     expect(open.pageSize(0).height).toBeCloseTo(A4.height, 2);
     open.close();
