@@ -1,0 +1,263 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { ReceivedMessage, WorkQueue } from '../../lambdas/shared/adapters/work-queue.ts';
+import type { Priority } from '../../lambdas/shared/job.ts';
+
+/** What the receiver needs of a logger. */
+type ReceiverLogger = Pick<Logger, 'warn' | 'error' | 'debug'>;
+
+export interface FairReceiverOptions {
+  /** Seconds a receive waits for messages when the queues (and the parked set) were empty. */
+  idleWaitSeconds: number;
+  /** Visibility of a message taken for work (the heartbeat renews it). */
+  visibilitySeconds: number;
+  /** Share of receives that try the bulk queue before the express one (0.25: every fourth). */
+  bulkShare: number;
+  /** Messages one receive asks for while looking ahead (SQS allows 10). */
+  batchSize: number;
+  /** How long a message set aside for fairness stays hidden from every worker. */
+  deferSeconds: number;
+  /**
+   * Deliveries after which a message is never set aside again: each deferral that expires costs
+   * one SQS receive, and the queues dead-letter at `maxReceiveCount` (10).
+   */
+  maxDeferrals: number;
+  /** Messages set aside and held here at most: what one worker may hide from the others. */
+  maxParked: number;
+}
+
+export const DEFAULT_FAIR_RECEIVER_OPTIONS: Omit<
+  FairReceiverOptions,
+  'idleWaitSeconds' | 'visibilitySeconds' | 'bulkShare'
+> = {
+  batchSize: 10,
+  deferSeconds: 10,
+  maxDeferrals: 2,
+  maxParked: 20,
+};
+
+interface Parked {
+  message: ReceivedMessage;
+  tenant: string;
+  /** Until when (epoch ms) its receipt is surely still ours: the deferral's end, less a margin. */
+  until: number;
+}
+
+/** The tenant of a work message, read without validating the rest (the worker validates). */
+function tenantOf(message: ReceivedMessage): string {
+  try {
+    const tenant = (JSON.parse(message.body) as { tenantId?: unknown }).tenantId;
+    return typeof tenant === 'string' ? tenant : '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * The worker's receive step, fair between tenants. In AWS the work messages carry the tenant as
+ * `MessageGroupId` and SQS's fair queues already serve a quiet tenant ahead of a noisy one's
+ * backlog; the emulator (fauxqs) ignores message groups, and a worker should not rely on the queue
+ * alone, so the policy here gives a waiting tenant its turn by itself:
+ *
+ * - Slots waiting for work share one receive of up to `batchSize` messages (look-ahead), so a
+ *   later tenant's message is seen even behind another tenant's backlog.
+ * - Of the messages received and those set aside earlier (parked), the slots get, one at a time,
+ *   the message of the tenant with the fewest messages in hand (counting those just given), then
+ *   express before bulk, then the tenant served least recently, then the oldest.
+ * - When the receive came back full (a backlog is queued behind it), the rest are set aside:
+ *   hidden for `deferSeconds` (from every worker) and parked here, so the next receive reaches
+ *   further into the queue; otherwise they go back at once for the other workers. A parked message is given to a slot later
+ *   with its receipt (no new SQS receive); one whose deferral is about to end is forgotten and
+ *   returns to the queue for any worker.
+ * - A message delivered more than `maxDeferrals` times is never set aside again (it is given
+ *   back at once when there is no room), and after such a receive the next ones ask only for as
+ *   many messages as there are free slots: look-ahead costs SQS receives, and those count
+ *   towards the dead-letter queue's `maxReceiveCount`.
+ *
+ * A single-tenant backlog therefore costs at most `maxDeferrals` extra deliveries per message,
+ * and one worker never hides more than `maxParked` messages from the others.
+ */
+export class FairReceiver {
+  private readonly waiters: Array<(message: ReceivedMessage | undefined) => void> = [];
+  private parked: Parked[] = [];
+  private readonly lastServed = new Map<string, number>();
+  private pumping: Promise<void> | undefined;
+  private polls = 0;
+  /** Set after a receive returned messages too often delivered to be set aside. */
+  private narrow = false;
+
+  constructor(
+    private readonly queue: Pick<WorkQueue, 'receive' | 'extendVisibility'>,
+    private readonly options: FairReceiverOptions,
+    /** Messages of the tenant this worker has in hand now. */
+    private readonly inHand: (tenant: string) => number,
+    private readonly logger: ReceiverLogger,
+    /** Aborted when the worker stops receiving: long polls end and waiting slots get nothing. */
+    private readonly signal: AbortSignal,
+  ) {}
+
+  /** Messages set aside and held by this worker now. */
+  get parkedCount(): number {
+    return this.parked.length;
+  }
+
+  /** The next message for a free slot; undefined when a long poll found nothing, or on shutdown. */
+  next(): Promise<ReceivedMessage | undefined> {
+    if (this.signal.aborted) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.pumping) return;
+    this.pumping = this.pump().finally(() => {
+      this.pumping = undefined;
+      // A slot may have asked between the pump's last check and now.
+      if (this.waiters.length > 0 && !this.signal.aborted) this.kick();
+    });
+  }
+
+  /** After the signal aborted: waits for the receive under way, then gives back what is parked. */
+  async close(): Promise<void> {
+    await this.pumping;
+    const parked = this.parked;
+    this.parked = [];
+    await Promise.all(parked.map((p) => this.giveBack(p.message)));
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      while (this.waiters.length > 0 && !this.signal.aborted) {
+        let taken: ReceivedMessage[] = [];
+        try {
+          taken = await this.round(this.waiters.length);
+        } catch (error) {
+          if (this.signal.aborted) break;
+          this.logger.error('receiving work failed; pausing before the next receive', {
+            error: error instanceof Error ? error.message : String(error),
+          });
+          await sleep(1000, undefined, { signal: this.signal }).catch(() => undefined);
+        }
+        if (this.signal.aborted) {
+          // Shutting down: what was just taken goes back at once rather than into a slot.
+          await Promise.all(taken.map((m) => this.giveBack(m)));
+          break;
+        }
+        for (const message of taken) this.waiters.shift()?.(message);
+        // Nothing came (a long poll ended empty): let the slots check whether to stop.
+        if (taken.length === 0) for (const wake of this.waiters.splice(0)) wake(undefined);
+      }
+    } finally {
+      if (this.signal.aborted) for (const wake of this.waiters.splice(0)) wake(undefined);
+    }
+  }
+
+  /** One receive, and the choice of what the `free` waiting slots get. */
+  private async round(free: number): Promise<ReceivedMessage[]> {
+    const now = Date.now();
+    this.parked = this.parked.filter((p) => p.until > now);
+    const lookAhead = !this.narrow && this.parked.length < this.options.maxParked;
+    const size = Math.max(1, Math.min(10, lookAhead ? Math.max(free, this.options.batchSize) : free));
+    const received = await this.receive(size, this.parked.length === 0);
+    if (received.length > 0) this.narrow = received.some((m) => m.receiveCount > this.options.maxDeferrals);
+
+    const candidates = [
+      ...this.parked.map((p) => ({ message: p.message, tenant: p.tenant, parked: p })),
+      ...received.map((message) => ({ message, tenant: tenantOf(message), parked: undefined })),
+    ];
+    const given = new Map<string, number>();
+    const taken: ReceivedMessage[] = [];
+    const rank = (c: (typeof candidates)[number]) => [
+      this.inHand(c.tenant) + (given.get(c.tenant) ?? 0),
+      c.message.queue === 'express' ? 0 : 1,
+      this.lastServed.get(c.tenant) ?? 0,
+    ];
+    while (taken.length < free && candidates.length > 0) {
+      let best = 0;
+      for (let i = 1; i < candidates.length; i++) {
+        const [a, b] = [rank(candidates[i]!), rank(candidates[best]!)];
+        const order = a.findIndex((v, k) => v !== b[k]);
+        if (order >= 0 && a[order]! < b[order]!) best = i;
+      }
+      const [choice] = candidates.splice(best, 1);
+      if (!choice) break;
+      if (choice.parked) {
+        this.parked = this.parked.filter((p) => p !== choice.parked);
+        // Still hidden by the deferral and the receipt still ours: take it without a new receive.
+        const ok = await this.queue
+          .extendVisibility(choice.message, this.options.visibilitySeconds)
+          .then(() => true)
+          .catch(() => false);
+        if (!ok) continue;
+      }
+      given.set(choice.tenant, (given.get(choice.tenant) ?? 0) + 1);
+      this.lastServed.set(choice.tenant, Date.now());
+      taken.push(choice.message);
+    }
+    // What was received and not given: set aside (parked) or given back. Setting aside only helps
+    // when the receive came back full (more is queued behind it); otherwise it would only hide
+    // work from idle workers.
+    const backlog = received.length >= size && size > free;
+    const setAside = candidates.filter((c) => !c.parked);
+    await Promise.all(
+      setAside.map(async ({ message, tenant }) => {
+        if (
+          !backlog ||
+          message.receiveCount > this.options.maxDeferrals ||
+          this.parked.length >= this.options.maxParked
+        ) {
+          await this.giveBack(message);
+          return;
+        }
+        const until = Date.now() + (this.options.deferSeconds - 1) * 1000;
+        this.parked.push({ message, tenant, until });
+        await this.queue.extendVisibility(message, this.options.deferSeconds).catch((error: unknown) => {
+          this.parked = this.parked.filter((p) => p.message !== message);
+          this.logger.warn('could not set a message aside; it returns when its visibility ends', {
+            messageId: message.messageId,
+            error: error instanceof Error ? error.message : String(error),
+          });
+        });
+      }),
+    );
+    return taken;
+  }
+
+  /**
+   * Express first without waiting, then bulk (bulk first on its share of receives), then, when
+   * nothing is parked, a long poll on express.
+   */
+  private async receive(size: number, mayWait: boolean): Promise<ReceivedMessage[]> {
+    this.polls += 1;
+    const every = this.options.bulkShare > 0 ? Math.max(1, Math.round(1 / this.options.bulkShare)) : 0;
+    const order: Priority[] =
+      every > 0 && this.polls % every === 0 ? ['bulk', 'express'] : ['express', 'bulk'];
+    const receive = (queue: Priority, waitSeconds: number) =>
+      this.queue.receive(queue, {
+        maxMessages: size,
+        waitSeconds,
+        visibilitySeconds: this.options.visibilitySeconds,
+        signal: this.signal,
+      });
+    for (const queue of order) {
+      const messages = await receive(queue, 0);
+      if (messages.length > 0) return messages;
+    }
+    if (!mayWait) return [];
+    return receive('express', this.options.idleWaitSeconds).catch((error: unknown) => {
+      if (this.signal.aborted) return [];
+      throw error;
+    });
+  }
+
+  private async giveBack(message: ReceivedMessage): Promise<void> {
+    await this.queue.extendVisibility(message, 0).catch((error: unknown) => {
+      this.logger.debug('could not give a message back; it returns when its visibility ends', {
+        messageId: message.messageId,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    });
+  }
+}
