@@ -8,6 +8,7 @@ import { Ingest } from './constructs/ingest.ts';
 import { JobTable } from './constructs/job-table.ts';
 import type { PipelineResources, PipelineSettings } from './constructs/lambda-function.ts';
 import { Notifications } from './constructs/notifications.ts';
+import { Observability } from './constructs/observability.ts';
 import { DocumentStorage } from './constructs/storage.ts';
 import { WorkQueues } from './constructs/work-queues.ts';
 
@@ -28,6 +29,8 @@ export interface OcrPipelineStackProps extends StackProps {
   readonly apiStageName?: string;
   /** Create API Gateway's account-wide CloudWatch role (see JobsApi). @default true */
   readonly apiGatewayCloudWatchRole?: boolean;
+  /** An address subscribed to the operators' alarm topic. @default none */
+  readonly alarmEmail?: string;
 }
 
 /** The OCR pipeline: composes one construct per concern and publishes what clients need. */
@@ -41,6 +44,7 @@ export class OcrPipelineStack extends Stack {
   readonly api: JobsApi;
   readonly ingest: Ingest;
   readonly deadLetterSweep: DeadLetterSweep;
+  readonly observability: Observability;
 
   constructor(scope: Construct, id: string, props: OcrPipelineStackProps = {}) {
     super(scope, id, props);
@@ -77,6 +81,13 @@ export class OcrPipelineStack extends Stack {
     this.ingest = new Ingest(this, 'Ingest', { resources, settings });
     this.deadLetterSweep = new DeadLetterSweep(this, 'DeadLetterSweep', { resources, settings });
 
+    this.observability = new Observability(this, 'Observability', {
+      queues: this.queues,
+      failureQueues: { 'ingest failures': this.ingest.failures },
+      api: this.api.api,
+      alarmEmail: props.alarmEmail,
+    });
+
     const output = (id: string, value: string, description: string) =>
       new CfnOutput(this, id, { value, description });
     output('ApiUrl', this.api.url, 'Base URL of the jobs API (routes under v1/)');
@@ -89,5 +100,7 @@ export class OcrPipelineStack extends Stack {
     output('BulkDlqUrl', this.queues.bulkDlq.queueUrl, 'Bulk dead-letter queue');
     output('EventsTopicArn', this.notifications.topic.topicArn, 'Job events topic');
     output('IngestFailuresQueueUrl', this.ingest.failures.queueUrl, 'S3 events ingest gave up on');
+    output('OperatorsTopicArn', this.observability.topic.topicArn, 'Alarms and failed worker starts');
+    output('DashboardUrl', this.observability.dashboardUrl, 'The CloudWatch dashboard');
   }
 }

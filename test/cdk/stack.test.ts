@@ -23,7 +23,8 @@ describe('OcrPipelineStack', () => {
     template.resourceCountIs('AWS::S3::Bucket', 2); // documents + access logs
     template.resourceCountIs('AWS::DynamoDB::Table', 1);
     template.resourceCountIs('AWS::SQS::Queue', 5); // express, bulk, their DLQs, ingest failures
-    template.resourceCountIs('AWS::SNS::Topic', 1);
+    template.resourceCountIs('AWS::SNS::Topic', 2); // job events, operators' alarms
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     template.resourceCountIs('AWS::ApiGateway::RestApi', 1);
     template.resourceCountIs('Custom::S3BucketNotifications', 1);
     expect(
@@ -74,6 +75,10 @@ describe('OcrPipelineStack', () => {
         'ExpressDlqUrl',
         'BulkDlqUrl',
         'EventsTopicArn',
+        'OperatorsTopicArn',
+        'DashboardUrl',
+        'UsagePlanId',
+        'IngestFailuresQueueUrl',
       ]),
     );
   });
