@@ -93,7 +93,11 @@ export class OcrPipelineStack extends Stack {
     output('ApiUrl', this.api.url, 'Base URL of the jobs API (routes under v1/)');
     output('BucketName', this.storage.bucket.bucketName, 'Document bucket');
     output('TableName', this.jobs.table.tableName, 'Job table');
-    output('UsagePlanId', this.api.usagePlan.usagePlanId, 'Usage plan of the tenants (npm run tenant -- add)');
+    output(
+      'UsagePlanId',
+      this.api.usagePlan.usagePlanId,
+      'Usage plan of the tenants (npm run tenant -- add)',
+    );
     output('ExpressQueueUrl', this.queues.express.queueUrl, 'Express work queue');
     output('BulkQueueUrl', this.queues.bulk.queueUrl, 'Bulk work queue');
     output('ExpressDlqUrl', this.queues.expressDlq.queueUrl, 'Express dead-letter queue');
