@@ -1,3 +1,5 @@
+import { DEFAULT_MAX_PAGE_PIXELS } from '../../../lambdas/shared/documents/limits.ts';
+
 /** Execution providers onnxruntime can run the models on, in order of preference. */
 export const EXECUTION_PROVIDERS = ['tensorrt', 'cuda', 'cpu'] as const;
 export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
@@ -112,7 +114,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   wordGapRatio: 1.2,
   wordGapSpaceProb: 0.01,
   pdfDpi: 200,
-  maxPagePixels: 50_000_000,
+  maxPagePixels: DEFAULT_MAX_PAGE_PIXELS,
   executionProviders: ['cpu'],
   optimizeGraphs: true,
 };

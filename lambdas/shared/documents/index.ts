@@ -7,6 +7,13 @@ export {
   type SupportedContentType,
   sniffContentType,
 } from './file-types.ts';
+export {
+  IMAGE_HEADER_BYTES,
+  type ImageDimensions,
+  imageDimensions,
+  pageTooLargeFor,
+} from './image-dimensions.ts';
+export { DEFAULT_MAX_PAGE_PIXELS } from './limits.ts';
 export { countPages, countTiffPages } from './page-count.ts';
 export {
   DEFAULT_PDF_DPI,
