@@ -4,9 +4,12 @@
  * - `dataRemovalPolicy` (`retain` | `destroy`, default `retain`): keep or delete the data with the stack;
  * - `allowedOrigins` (comma-separated, default `*`): browser origins for CORS;
  * - `apiGatewayCloudWatchRole` (`true` | `false`, default `true`): `false` where the account
- *   already has API Gateway's CloudWatch role set.
+ *   already has API Gateway's CloudWatch role set;
+ * - `alarmEmail`: an address subscribed to the operators' alarm topic.
+ * cdk-nag's AwsSolutions checks run on every synth (`lib/nag.ts`): an unacknowledged finding fails it.
  */
 import { App, RemovalPolicy, Tags } from 'aws-cdk-lib';
+import { acknowledgeNagFindings, addNagChecks } from '../lib/nag.ts';
 import { OcrPipelineStack } from '../lib/ocr-pipeline-stack.ts';
 
 const app = new App();
@@ -23,7 +26,7 @@ function removalPolicy(value = 'retain'): RemovalPolicy {
 }
 
 const stackName = context('stackName') ?? 'OcrPipeline';
-new OcrPipelineStack(app, stackName, {
+const stack = new OcrPipelineStack(app, stackName, {
   description: 'ocr-pipeline: presigned uploads, job API, ingest, work queues and job events',
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   dataRemovalPolicy: removalPolicy(context('dataRemovalPolicy')),
@@ -32,5 +35,8 @@ new OcrPipelineStack(app, stackName, {
     .map((origin) => origin.trim())
     .filter(Boolean),
   apiGatewayCloudWatchRole: context('apiGatewayCloudWatchRole') !== 'false',
+  alarmEmail: context('alarmEmail'),
 });
+addNagChecks(app);
+acknowledgeNagFindings(stack);
 Tags.of(app).add('project', 'ocr-pipeline');
