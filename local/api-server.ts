@@ -145,6 +145,30 @@ function sendJson(res: ServerResponse, statusCode: number, body: unknown): void 
   send(res, { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 }
 
+async function serveMetrics(
+  metrics: { render(): string; ingest(body: unknown): void },
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  if (req.method === 'GET') {
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+    res.end(metrics.render());
+    return;
+  }
+  if (req.method !== 'POST') {
+    sendJson(res, 405, errorBody('METHOD_NOT_ALLOWED', `${req.method} is not allowed on /metrics`));
+    return;
+  }
+  try {
+    metrics.ingest(JSON.parse((await readBody(req)).toString('utf8')));
+  } catch (error) {
+    sendJson(res, 400, errorBody('VALIDATION_ERROR', error instanceof Error ? error.message : 'bad metrics'));
+    return;
+  }
+  res.writeHead(204);
+  res.end();
+}
+
 export interface ApiServer {
   url: string;
   port: number;
@@ -160,12 +184,21 @@ export async function startApiServer(options: {
   port: number;
   host?: string;
   routes: Route[];
+  /**
+   * `GET /metrics` serves `render()` in the Prometheus text format; `POST /metrics` hands a JSON
+   * body to `ingest` (worker processes push their figures there). Not an API route: no key.
+   */
+  metrics?: { render(): string; ingest(body: unknown): void };
   onError?: (error: unknown) => void;
 }): Promise<ApiServer> {
   const server = createServer((req, res) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const method = req.method ?? 'GET';
+      if (options.metrics && url.pathname === '/metrics') {
+        await serveMetrics(options.metrics, req, res);
+        return;
+      }
       const { route, params, pathMatched } = matchRoute(options.routes, method, url.pathname);
       if (!route) {
         if (pathMatched)

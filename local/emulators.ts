@@ -18,7 +18,10 @@ export interface Emulators {
 export async function startEmulators(options: { region: string; dynamoPath?: string }): Promise<Emulators> {
   const aws = await startFauxqs({
     port: 0,
-    host: '127.0.0.1',
+    // Only names the queue URLs (fauxqs listens on every interface either way; clients use the
+    // endpoint, not the URL's host). `sqs.REGION.localhost:PORT` URLs pass loadConfig's URL check
+    // in a worker process (`sqs.REGION.127.0.0.1` does not).
+    host: 'localhost',
     logger: false,
     defaultRegion: options.region,
     messageSpies: { bufferSize: 10_000 },

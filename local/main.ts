@@ -1,9 +1,11 @@
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { OcrqClient } from '../bin/ocrq/api-client.ts';
 import { parseProviders } from '../gpu-worker/src/ocr/index.ts';
 import { listSamples } from './samples/index.ts';
-import { parseApiKeys, startLocalStack } from './stack.ts';
+import { formatEnvFile, parseApiKeys, startLocalStack } from './stack.ts';
 
 // The AWS SDK warns on Node 20 that later releases will need Node 22; this project supports both.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -21,7 +23,13 @@ const program = new Command()
   )
   .option('--once', 'exit after the samples instead of serving until Ctrl-C')
   .option('--port <n>', 'API port (0 = any free port)', positiveInt, 8080)
-  .option('--workers <n>', 'workers polling the queues', positiveInt, 1)
+  .option(
+    '--workers <n>',
+    'workers polling the queues in this process (0: none; run them with `npm run worker -- --env-file PATH`)',
+    positiveInt,
+    1,
+  )
+  .option('--worker-env <path>', 'where to write the worker environment file (default: a temporary file)')
   .option('--providers <list>', 'execution providers for the engine', 'cpu')
   .option('--no-samples', 'do not send the bundled samples')
   .parse();
@@ -32,6 +40,7 @@ const opts = program.opts<{
   workers: number;
   providers: string;
   samples: boolean;
+  workerEnv?: string;
 }>();
 
 async function runSamples(client: OcrqClient): Promise<number> {
@@ -70,11 +79,17 @@ async function main(): Promise<void> {
     apiKeys,
     engine: { executionProviders: parseProviders(opts.providers) },
   });
+  // The environment worker processes need to reach this stack; with no in-process workers it
+  // is how work gets done at all.
+  const envDir = opts.workerEnv ? undefined : await mkdtemp(join(tmpdir(), 'ocrq-worker-env-'));
+  const envPath = opts.workerEnv ?? join(envDir!, 'worker.env');
+  await writeFile(envPath, formatEnvFile(stack.workerEnv), { mode: 0o600 });
   let stopping = false;
   const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
     await stack.stop();
+    if (envDir) await rm(envDir, { recursive: true, force: true });
     process.exit(code);
   };
   process.on('SIGINT', () => void shutdown(0));
@@ -88,6 +103,10 @@ async function main(): Promise<void> {
   const tenants = Object.entries(stack.apiKeys);
   console.log(`API key: ${tenants[0]![1]}`);
   for (const [tenant, key] of tenants) console.log(`  tenant ${tenant}: key ${key}`);
+  // Outside tools read this line as it is too: `Worker env: PATH`.
+  console.log(`Worker env: ${envPath}`);
+  console.log(`Metrics: ${stack.apiUrl}/metrics`);
+  if (opts.workers === 0) console.log(`  start workers with: npm run worker -- --env-file ${envPath}`);
 
   let failures = 0;
   if (opts.samples) {

@@ -13,9 +13,11 @@ import { makeOpenApiHandler } from '../lambdas/openapi/openapi.ts';
 import { makeQueueStatsHandler } from '../lambdas/queue-stats/queue-stats.ts';
 import { makeRedriveHandler } from '../lambdas/redrive/redrive.ts';
 import { makeRetryJobHandler } from '../lambdas/retry-job/retry-job.ts';
-import { DEFAULT_LIMITS, type Limits } from '../lambdas/shared/config.ts';
+import { configToEnv, DEFAULT_LIMITS, type Limits } from '../lambdas/shared/config.ts';
 import { ConfigError } from '../lambdas/shared/errors.ts';
 import { API_ROUTES } from '../lambdas/shared/routes.ts';
+import { WORKER_SERVICE } from '../lambdas/shared/metric-names.ts';
+import { PrometheusRegistry, parsePushedRecords } from '../lambdas/shared/metrics.ts';
 import { createRuntime, type Runtime } from '../lambdas/shared/runtime.ts';
 import { type ApiServer, type ProxyHandler, type Route, startApiServer } from './api-server.ts';
 import { type Emulators, startEmulators } from './emulators.ts';
@@ -48,8 +50,23 @@ export interface LocalStack {
   apiKeys: Record<string, string>;
   runtime: Runtime;
   emulators: Emulators;
+  /** Workers in this process (none with `workers: 0`: run them as processes with {@link workerEnv}). */
   workers: Worker[];
+  /** What `GET /metrics` serves: in-process workers and the lifecycle record here, worker processes post. */
+  metrics: PrometheusRegistry;
+  /** The environment a worker process needs to reach this stack (`npm run worker -- --env-file`). */
+  workerEnv: Record<string, string>;
   stop(): Promise<void>;
+}
+
+/** KEY=VALUE lines, as `process.loadEnvFile` and `node --env-file` read them. */
+export function formatEnvFile(env: Record<string, string>): string {
+  return `${Object.entries(env)
+    .map(([key, value]) => {
+      if (/[\r\n]/.test(value)) throw new Error(`${key}: a value in an env file cannot span lines`);
+      return `${key}=${value}`;
+    })
+    .join('\n')}\n`;
 }
 
 /** Every route of the API table, served by the same handler the cloud's Lambda runs. */
@@ -109,16 +126,22 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       jobTtlDays: 7,
       limits: { ...DEFAULT_LIMITS, ...options.limits },
     });
-    const runtime = createRuntime(config, { logger });
+    const metrics = new PrometheusRegistry(WORKER_SERVICE);
+    const runtime = createRuntime(config, { logger, metrics });
     const apiKeys = options.apiKeys ?? { local: `local-${randomBytes(12).toString('base64url')}` };
     for (const [tenantId, key] of Object.entries(apiKeys)) await runtime.apiKeys.register(tenantId, key);
 
-    const recognizer = options.recognizer ?? (await OcrEngine.create(options.engine ?? {}));
+    const workerCount = options.workers ?? 1;
+    // Without in-process workers the engine (seconds of model loading) is not needed here.
+    const recognizer =
+      workerCount > 0 ? (options.recognizer ?? (await OcrEngine.create(options.engine ?? {}))) : undefined;
     if (recognizer instanceof OcrEngine) stopped.push(() => recognizer.close());
-    const workers = Array.from(
-      { length: options.workers ?? 1 },
-      () => new Worker(runtime, recognizer, { idleWaitSeconds: 2, ...options.worker }),
-    );
+    const workers = recognizer
+      ? Array.from(
+          { length: workerCount },
+          () => new Worker(runtime, recognizer, { idleWaitSeconds: 2, ...options.worker }, { metrics }),
+        )
+      : [];
     for (const worker of workers) void worker.run();
     stopped.push(async () => {
       await Promise.all(workers.map((w) => w.close()));
@@ -146,11 +169,25 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const api: ApiServer = await startApiServer({
       port: options.port ?? 0,
       routes: apiRoutes(runtime),
+      metrics: {
+        render: () => metrics.render(),
+        ingest: (body) => {
+          for (const r of parsePushedRecords(body)) metrics.record(r.name, r.value, r.errorCode);
+        },
+      },
       onError: (error) => logger.error('local API error', { error: error as Error }),
     });
     stopped.push(() => api.close());
 
-    return { apiUrl: api.url, apiKeys, runtime, emulators, workers, stop: stopAll };
+    const workerEnv: Record<string, string> = {
+      ...configToEnv(config),
+      // The emulators accept any credentials; the SDK only needs some to sign with.
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      OCRQ_LOCAL_METRICS_URL: `${api.url}/metrics`,
+    };
+    return { apiUrl: api.url, apiKeys, runtime, emulators, workers, metrics, workerEnv, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

@@ -1,9 +1,14 @@
 import { closeSync, openSync, utimesSync } from 'node:fs';
+import { Command } from 'commander';
 import { z } from 'zod';
 import { loadConfig } from '../../lambdas/shared/config.ts';
 import { ConfigError } from '../../lambdas/shared/errors.ts';
+import { WORKER_SERVICE } from '../../lambdas/shared/metric-names.ts';
+import { EmfMetrics, type MetricsSink, PushedMetrics, teeMetrics } from '../../lambdas/shared/metrics.ts';
 import { createRuntime } from '../../lambdas/shared/runtime.ts';
+import { onShutdownSignals } from './drain.ts';
 import { OcrEngine, parseProviders } from './ocr/index.ts';
+import { TaskProtection } from './task-protection.ts';
 import { Worker } from './worker.ts';
 
 /** Worker settings on top of the shared configuration, validated at start like it. */
@@ -23,9 +28,24 @@ const WorkerEnvSchema = z.object({
   OCRQ_TRT_FP16: z.enum(['0', '1', 'true', 'false']).default('0'),
   /** Resolution PDF pages are rendered at. */
   OCRQ_PDF_DPI: z.coerce.number().int().min(50).max(600).default(200),
-  /** Touched while the worker loop is alive; the container health check reads its age. */
+  /**
+   * Touched every 15 s while the worker loop is alive and no message in hand is past its
+   * deadline; the container health check reads its age (unhealthy past 90 s).
+   */
   OCRQ_HEALTH_FILE: z.string().optional(),
+  /**
+   * On SIGTERM: how long the messages in hand may take to finish before the rest go back to the
+   * queue. Below the ECS task's stopTimeout (120 s), after which ECS sends SIGKILL.
+   */
+  OCRQ_WORKER_DRAIN_SECONDS: z.coerce.number().min(0).max(3600).default(110),
+  /** A message's deadline: this much, plus OCRQ_WORKER_PAGE_TIMEOUT_SECONDS per page. */
+  OCRQ_WORKER_MESSAGE_TIMEOUT_SECONDS: z.coerce.number().positive().max(43_200).default(300),
+  OCRQ_WORKER_PAGE_TIMEOUT_SECONDS: z.coerce.number().min(0).max(3600).default(30),
+  /** The local stack's metrics registry (`npm start -- --workers 0` writes it in the env file). */
+  OCRQ_LOCAL_METRICS_URL: z.string().url().optional(),
 });
+
+const HEALTH_INTERVAL_MS = 15_000;
 
 function touch(path: string): void {
   const now = new Date();
@@ -36,13 +56,33 @@ function touch(path: string): void {
   }
 }
 
+/** `npm run worker -- --env-file PATH`: the environment of a local stack's workers, from a file. */
+function readArguments(): void {
+  const program = new Command()
+    .name('npm run worker --')
+    .description("Runs one OCR worker (the container's entry) on the queues the environment names.")
+    .option('--env-file <path>', 'read environment variables from this file (KEY=VALUE lines) first')
+    .parse();
+  const { envFile } = program.opts<{ envFile?: string }>();
+  // Variables already set win over the file's, as with `node --env-file`.
+  if (envFile) process.loadEnvFile(envFile);
+}
+
 async function main(): Promise<void> {
+  readArguments();
   const config = loadConfig();
   const parsed = WorkerEnvSchema.safeParse(process.env);
   if (!parsed.success)
     throw new ConfigError(`invalid worker configuration: ${z.prettifyError(parsed.error)}`);
   const env = parsed.data;
-  const runtime = createRuntime(config, { serviceName: 'gpu-worker' });
+  const emf = new EmfMetrics({ serviceName: WORKER_SERVICE }).start();
+  const sinks: MetricsSink[] = [emf];
+  const pushed = env.OCRQ_LOCAL_METRICS_URL
+    ? new PushedMetrics(env.OCRQ_LOCAL_METRICS_URL, console).start()
+    : undefined;
+  if (pushed) sinks.push(pushed);
+  const metrics = teeMetrics(...sinks);
+  const runtime = createRuntime(config, { serviceName: WORKER_SERVICE, metrics });
   const engine = await OcrEngine.create(
     {
       executionProviders: parseProviders(env.OCRQ_EXECUTION_PROVIDERS),
@@ -58,30 +98,50 @@ async function main(): Promise<void> {
       },
     },
   );
-  const worker = new Worker(runtime, engine, {
-    idleWaitSeconds: env.OCRQ_WORKER_IDLE_WAIT_SECONDS,
-    visibilitySeconds: env.OCRQ_WORKER_VISIBILITY_SECONDS,
-    concurrency: env.OCRQ_WORKER_CONCURRENCY,
-  });
-  const shutdown = async (signal: string) => {
-    runtime.logger.info('draining before exit', { signal });
-    await worker.close();
-    await engine.close();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  const protection = TaskProtection.fromEnv(process.env, runtime.logger);
+  const worker = new Worker(
+    runtime,
+    engine,
+    {
+      idleWaitSeconds: env.OCRQ_WORKER_IDLE_WAIT_SECONDS,
+      visibilitySeconds: env.OCRQ_WORKER_VISIBILITY_SECONDS,
+      concurrency: env.OCRQ_WORKER_CONCURRENCY,
+      deadline: {
+        baseSeconds: env.OCRQ_WORKER_MESSAGE_TIMEOUT_SECONDS,
+        perPageSeconds: env.OCRQ_WORKER_PAGE_TIMEOUT_SECONDS,
+      },
+    },
+    { metrics, onBusyChange: (busy) => protection.set(busy) },
+  );
+  onShutdownSignals(
+    async () => {
+      const { returned } = await worker.close({ graceMs: env.OCRQ_WORKER_DRAIN_SECONDS * 1000 });
+      emf.stop();
+      await pushed?.stop();
+      await protection.close();
+      // With work abandoned the engine stays open: closing it would fail that work, and its
+      // failure would count as an attempt on the job. The process exits all the same.
+      if (returned === 0) await engine.close();
+      runtime.logger.info('drained', { returned });
+      return 0;
+    },
+    { logger: runtime.logger },
+  );
   const healthFile = env.OCRQ_HEALTH_FILE;
+  const running = worker.run();
   if (healthFile) {
     const beat = () => {
-      if (Date.now() - worker.lastActivityAt < 2 * env.OCRQ_WORKER_VISIBILITY_SECONDS * 1000)
-        touch(healthFile);
+      if (worker.isHealthy()) touch(healthFile);
     };
     beat();
-    setInterval(beat, 15_000).unref();
+    setInterval(beat, HEALTH_INTERVAL_MS).unref();
   }
-  runtime.logger.info('worker started', { providers: env.OCRQ_EXECUTION_PROVIDERS });
-  await worker.run();
+  runtime.logger.info('worker started', {
+    providers: env.OCRQ_EXECUTION_PROVIDERS,
+    workerId: worker.id,
+    taskProtection: protection.enabled,
+  });
+  await running;
 }
 
 main().catch((error: unknown) => {

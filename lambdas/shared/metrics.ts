@@ -157,6 +157,70 @@ export class PrometheusRegistry implements MetricsSink {
   }
 }
 
+/**
+ * Figures sent to the local stack's registry by a worker running in its own process (`npm run
+ * worker`), so `GET /metrics` on the stack covers every worker as in-process ones. Records are
+ * batched and posted every `intervalMs`; a failed post is dropped with a warning (the worker's
+ * EMF lines keep the figures).
+ */
+export class PushedMetrics implements MetricsSink {
+  private buffer: MetricRecord[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly url: string,
+    private readonly logger: { warn(message: string, extra?: object): void },
+  ) {}
+
+  record(name: MetricName, value: number, errorCode?: string): void {
+    this.buffer.push({ name, value, ...(errorCode ? { errorCode } : {}) });
+  }
+
+  async flush(): Promise<void> {
+    if (this.buffer.length === 0) return;
+    const records = this.buffer;
+    this.buffer = [];
+    try {
+      const response = await fetch(this.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(records),
+        signal: AbortSignal.timeout(5000),
+      });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    } catch (error) {
+      this.logger.warn('could not push metrics to the local stack', {
+        records: records.length,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
+
+  start(intervalMs = 2000): this {
+    this.timer ??= setInterval(() => void this.flush(), intervalMs).unref();
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+}
+
+/** Reads what {@link PushedMetrics} posts; anything else is refused. */
+export function parsePushedRecords(body: unknown): MetricRecord[] {
+  if (!Array.isArray(body)) throw new Error('expected an array of metric records');
+  return body.map((r: unknown) => {
+    const { name, value, errorCode } = (r ?? {}) as Record<string, unknown>;
+    if (!isMetricName(name) || typeof value !== 'number' || !Number.isFinite(value))
+      throw new Error('a metric record needs a known name and a finite value');
+    if (errorCode !== undefined && typeof errorCode !== 'string')
+      throw new Error('errorCode must be a string');
+    return { name, value, ...(errorCode ? { errorCode } : {}) };
+  });
+}
+
 /** Several sinks as one (in-process workers locally: EMF lines and the stack's registry). */
 export function teeMetrics(...sinks: MetricsSink[]): MetricsSink {
   return {
