@@ -55,7 +55,7 @@ export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
   visibilitySeconds: 120,
   backoff: DEFAULT_BACKOFF,
   bulkShare: 0.25,
-  workerId: `worker-${randomUUID().slice(0, 8)}`,
+  workerId: 'worker',
   concurrency: 4,
   maxAttempts: 3,
   // On the CPU a page takes 1.5-3 s of engine time, and a message's pages may wait behind the
@@ -119,7 +119,11 @@ export class Worker {
     options: Partial<WorkerOptions> = {},
     private readonly hooks: WorkerHooks = {},
   ) {
-    this.options = { ...DEFAULT_WORKER_OPTIONS, ...options };
+    this.options = {
+      ...DEFAULT_WORKER_OPTIONS,
+      ...options,
+      workerId: options.workerId ?? `worker-${randomUUID().slice(0, 8)}`,
+    };
     this.chunks = new ChunkProcessor(runtime, engine);
     this.receiver = new FairReceiver(
       runtime.queue,
@@ -134,6 +138,11 @@ export class Worker {
       runtime.logger,
       this.stopping.signal,
     );
+  }
+
+  /** Names this worker in the stats table and its logs. */
+  get id(): string {
+    return this.options.workerId;
   }
 
   /** Messages settled so far (any outcome). */
