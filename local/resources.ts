@@ -30,6 +30,7 @@ export async function provisionLocalResources(
     attributes: queueAttributes(expressDlq.queueArn),
   });
   const bulk = aws.createQueue(RESOURCE_NAMES.bulkQueue, { attributes: queueAttributes(bulkDlq.queueArn) });
+  const ingestFailures = aws.createQueue(RESOURCE_NAMES.ingestFailures, { attributes: dlqAttributes });
   const { topicArn } = aws.createTopic(RESOURCE_NAMES.eventsTopic);
   aws.createBucket(RESOURCE_NAMES.bucket);
 
@@ -77,6 +78,7 @@ export async function provisionLocalResources(
     queues: { express: express.queueUrl, bulk: bulk.queueUrl },
     deadLetterQueues: { express: expressDlq.queueUrl, bulk: bulkDlq.queueUrl },
     eventsTopicArn: topicArn,
+    ingestFailuresQueue: ingestFailures.queueUrl,
     endpoints: { default: emulators.awsEndpoint, dynamodb: emulators.dynamoEndpoint },
   };
 }

@@ -11,18 +11,19 @@ import { makeIngestHandler } from '../lambdas/ingest/ingest.ts';
 import { makeListJobsHandler } from '../lambdas/list-jobs/list-jobs.ts';
 import { makeOpenApiHandler } from '../lambdas/openapi/openapi.ts';
 import { makeQueueStatsHandler } from '../lambdas/queue-stats/queue-stats.ts';
+import { makeReconcilerHandler, type ReconcileOptions } from '../lambdas/reconciler/reconciler.ts';
 import { makeRedriveHandler } from '../lambdas/redrive/redrive.ts';
 import { makeRetryJobHandler } from '../lambdas/retry-job/retry-job.ts';
 import { configToEnv, DEFAULT_LIMITS, type Limits } from '../lambdas/shared/config.ts';
 import { ConfigError } from '../lambdas/shared/errors.ts';
-import { API_ROUTES } from '../lambdas/shared/routes.ts';
 import { WORKER_SERVICE } from '../lambdas/shared/metric-names.ts';
 import { PrometheusRegistry, parsePushedRecords } from '../lambdas/shared/metrics.ts';
+import { API_ROUTES } from '../lambdas/shared/routes.ts';
 import { createRuntime, type Runtime } from '../lambdas/shared/runtime.ts';
 import { type ApiServer, type ProxyHandler, type Route, startApiServer } from './api-server.ts';
 import { type Emulators, startEmulators } from './emulators.ts';
 import { provisionLocalResources } from './resources.ts';
-import { S3EventBridge } from './s3-events.ts';
+import { objectCreatedRecord, S3EventBridge } from './s3-events.ts';
 
 export interface LocalStackOptions {
   /** API port; 0 picks a free one. */
@@ -42,6 +43,9 @@ export interface LocalStackOptions {
   worker?: Partial<WorkerOptions>;
   /** How often the dead-letter sweep runs (ms). */
   deadLetterSweepMs?: number;
+  /** How often the reconciler runs (ms), and its bounds (tests shorten them). */
+  reconcileMs?: number;
+  reconcile?: ReconcileOptions;
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
 }
 
@@ -152,19 +156,45 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       prefix: 'inputs/',
       region,
       sizeOf: async (key) => (await runtime.blobs.head(key))?.sizeBytes ?? 0,
-      onError: (error, key) => logger.error('ingest failed for an upload', { key, error: error as Error }),
+      // As in AWS, an event that failed every attempt lands in ingest's failure queue as Lambda's
+      // on-failure destination record; the reconciler takes it in again.
+      onError: (error, key) => {
+        logger.error('ingest failed for an upload', { key, error: error as Error });
+        void runtime.ingestFailures
+          ?.send({
+            version: '1.0',
+            timestamp: new Date().toISOString(),
+            requestContext: { condition: 'RetriesExhausted', approximateInvokeCount: 3 },
+            requestPayload: { Records: [objectCreatedRecord(region, config.bucketName, key, 0)] },
+            responsePayload: { errorMessage: error instanceof Error ? error.message : String(error) },
+          })
+          .catch((sendError: unknown) =>
+            logger.error('could not record a failed upload event', { key, error: sendError as Error }),
+          );
+      },
     });
     bridge.start();
     stopped.push(() => bridge.stop());
 
-    // In AWS a schedule runs the dlq handler every minute; here it runs every few seconds.
+    // In AWS schedules run the dlq sweep every minute and the reconciler every five, each never
+    // overlapping itself; here they run every few seconds, with the same guarantee.
+    const every = (ms: number, name: string, run: () => Promise<unknown>) => {
+      let busy = false;
+      const timer = setInterval(() => {
+        if (busy) return;
+        busy = true;
+        run()
+          .catch((error: unknown) => logger.error(`${name} failed`, { error: error as Error }))
+          .finally(() => {
+            busy = false;
+          });
+      }, ms);
+      stopped.push(async () => clearInterval(timer));
+    };
     const sweepDeadLetters = makeDlqHandler(runtime);
-    const sweeper = setInterval(() => {
-      sweepDeadLetters().catch((error: unknown) =>
-        logger.error('dead-letter sweep failed', { error: error as Error }),
-      );
-    }, options.deadLetterSweepMs ?? 2000);
-    stopped.push(async () => clearInterval(sweeper));
+    every(options.deadLetterSweepMs ?? 2000, 'dead-letter sweep', () => sweepDeadLetters());
+    const reconcileJobs = makeReconcilerHandler(runtime, options.reconcile);
+    every(options.reconcileMs ?? 5000, 'reconciler', () => reconcileJobs());
 
     const api: ApiServer = await startApiServer({
       port: options.port ?? 0,

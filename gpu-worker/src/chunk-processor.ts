@@ -45,7 +45,13 @@ export class ChunkProcessor {
       });
       return 'dropped';
     }
-    await jobs.transition(job.tenantId, job.jobId, 'PROCESSING', { startedAt: new Date().toISOString() });
+    const started = await jobs.transition(job.tenantId, job.jobId, 'PROCESSING', {
+      startedAt: new Date().toISOString(),
+      priority: job.priority,
+    });
+    // A later chunk of a job already started: its progress clock restarts (the reconciler
+    // takes a PROCESSING job without progress for one that lost its messages).
+    if (!started.changed) await jobs.touchProgress(job.tenantId, job.jobId);
     let current = job;
     if (!job.chunksDone?.has(work.chunk.index)) {
       const pages = await this.recognizeChunk(work, timings);

@@ -1,6 +1,5 @@
 import { presentJob } from '../get-job/get-job.ts';
 import { ConflictError, InvalidTransitionError, NotFoundError } from '../shared/errors.ts';
-import { jobEvent } from '../shared/events.ts';
 import { type ApiHandler, apiHandler, baseUrl, json, pathParameter } from '../shared/http.ts';
 import type { Runtime } from '../shared/runtime.ts';
 
@@ -13,11 +12,7 @@ export async function cancelJob(runtime: Runtime, tenantId: string, jobId: strin
   const job = await runtime.jobs.get(tenantId, jobId);
   if (!job) throw new NotFoundError(`job ${jobId} not found`);
   try {
-    const { job: cancelled, changed } = await runtime.jobs.transition(tenantId, jobId, 'CANCELLED', {
-      finishedAt: new Date().toISOString(),
-      expiresAt: Math.floor(Date.now() / 1000) + runtime.config.jobTtlDays * 86_400,
-    });
-    if (changed) await runtime.events.publish(jobEvent(cancelled, 'job.cancelled'));
+    const { job: cancelled } = await runtime.lifecycle.cancel(tenantId, jobId);
     return presentJob(runtime, cancelled, base);
   } catch (error) {
     if (error instanceof InvalidTransitionError) {

@@ -66,15 +66,26 @@ export function parseIdempotencyKey(value: string | undefined): string | undefin
 
 /**
  * Refuses new work the pipeline should not take now: a tenant at its limit of unfinished
- * jobs (429), or queues deeper than the backpressure bound (503). Both say when to retry.
+ * jobs or of pages waiting to be done (429: one tenant's backlog must not crowd out the
+ * others), or queues deeper than the backpressure bound (503). Each says when to retry.
  */
 export async function checkCapacity(runtime: Runtime, tenantId: string): Promise<void> {
   const { limits } = runtime.config;
-  const active = await runtime.jobs.countActive(tenantId, limits.tenantMaxActiveJobs);
+  const [active, pending] = await Promise.all([
+    runtime.jobQueries.countActive(tenantId, limits.tenantMaxActiveJobs),
+    runtime.jobQueries.pendingPages(tenantId, limits.tenantMaxQueuedPages),
+  ]);
   if (active >= limits.tenantMaxActiveJobs) {
     throw new TooManyRequestsError(
       `this tenant has ${limits.tenantMaxActiveJobs} unfinished jobs, the most allowed at once; wait for some to finish`,
       30,
+    );
+  }
+  if (pending >= limits.tenantMaxQueuedPages) {
+    throw new TooManyRequestsError(
+      `this tenant has ${pending} pages waiting to be done, the most allowed is ${limits.tenantMaxQueuedPages}; wait for some to finish`,
+      60,
+      'TOO_MANY_QUEUED_PAGES',
     );
   }
   const [express, bulk] = await Promise.all([runtime.queue.depth('express'), runtime.queue.depth('bulk')]);
@@ -107,9 +118,12 @@ export async function createJob(
       `sizeBytes ${body.sizeBytes} exceeds the maximum upload size of ${runtime.config.maxUploadBytes} bytes`,
     );
   }
-  await checkCapacity(runtime, tenantId);
   const jobId = idempotencyKey ? idempotentJobId(tenantId, idempotencyKey) : newJobId();
   const hash = idempotencyKey ? requestHash(body) : undefined;
+  // A replay answers with the job it made, whatever the load is now: only new work is refused.
+  const earlier = idempotencyKey ? await runtime.jobs.get(tenantId, jobId) : undefined;
+  if (earlier) return replay(runtime, earlier, hash, base);
+  await checkCapacity(runtime, tenantId);
   const now = new Date().toISOString();
   const job: Job = {
     tenantId,
@@ -129,24 +143,36 @@ export async function createJob(
     expiresAt: Math.floor(Date.now() / 1000) + runtime.config.jobTtlDays * 86_400,
     ...(idempotencyKey ? { idempotencyKey, requestHash: hash } : {}),
   };
-  let stored = job;
-  let replayed = false;
   try {
     await runtime.jobs.create(job);
   } catch (error) {
     if (!(error instanceof ConflictError) || !idempotencyKey) throw error;
+    // The same key raced this request to the create.
     const existing = await runtime.jobs.get(tenantId, jobId);
-    if (!existing || existing.requestHash !== hash) {
-      throw new ConflictError(
-        'IDEMPOTENCY_KEY_REUSED',
-        'this Idempotency-Key was already used with a different request',
-      );
-    }
-    stored = existing;
-    replayed = true;
+    if (!existing) throw error;
+    return replay(runtime, existing, hash, base);
   }
-  const response = { jobId, status: stored.status, links: { self: `${base}/v1/jobs/${jobId}` } };
-  if (stored.status !== 'AWAITING_UPLOAD') return { replayed, response };
+  return { replayed: false, response: await jobResponse(runtime, job, base) };
+}
+
+/** The answer to a replayed create: the earlier job, if the key came with the same request. */
+async function replay(runtime: Runtime, existing: Job, hash: string | undefined, base: string) {
+  if (existing.requestHash !== hash) {
+    throw new ConflictError(
+      'IDEMPOTENCY_KEY_REUSED',
+      'this Idempotency-Key was already used with a different request',
+    );
+  }
+  return { replayed: true, response: await jobResponse(runtime, existing, base) };
+}
+
+async function jobResponse(runtime: Runtime, stored: Job, base: string) {
+  const response = {
+    jobId: stored.jobId,
+    status: stored.status,
+    links: { self: `${base}/v1/jobs/${stored.jobId}` },
+  };
+  if (stored.status !== 'AWAITING_UPLOAD') return response;
   // A replay gets a fresh upload URL: the first one may have expired.
   const upload = await runtime.blobs.presignUpload(
     stored.inputKey,
@@ -154,7 +180,7 @@ export async function createJob(
     stored.sizeBytes,
     UPLOAD_URL_TTL_SECONDS,
   );
-  return { replayed, response: { ...response, upload } };
+  return { ...response, upload };
 }
 
 export function makeCreateJobHandler(runtime: Runtime): ApiHandler {

@@ -1,5 +1,7 @@
-import { jobEvent } from '../shared/events.ts';
-import { PRIORITIES, type Priority } from '../shared/job.ts';
+import type { Context } from 'aws-lambda';
+import type { ReceivedMessage } from '../shared/adapters/work-queue.ts';
+import { isTerminal, PRIORITIES, type Priority } from '../shared/job.ts';
+import { movedOn } from '../shared/lifecycle.ts';
 import { InvalidMessageError, parseWorkMessage } from '../shared/messages.ts';
 import { QUEUE_SETTINGS } from '../shared/resources.ts';
 import type { Runtime } from '../shared/runtime.ts';
@@ -9,79 +11,114 @@ export interface SweepResult {
   seen: number;
   /** Jobs this sweep moved to FAILED/MAX_ATTEMPTS (each notified once). */
   failed: number;
+  /** Letters of attempts that a requeue since made obsolete (removed). */
+  obsolete: number;
+  /** True when the sweep stopped at its time or size budget with letters left to read. */
+  truncated: boolean;
 }
 
-/** How long a swept dead letter stays hidden: short, so that redrive finds it right after. */
-const PEEK_VISIBILITY_SECONDS = 1;
+export interface SweepOptions {
+  /** Most letters read in one sweep. */
+  maxMessages?: number;
+  /** Epoch ms by which the sweep stops reading (a Lambda's remaining time less a margin). */
+  deadline?: number;
+}
+
+/**
+ * How long a letter stays hidden while one sweep runs: each receive then returns letters not
+ * seen yet (a peek that made letters visible at once could meet the same ten again and stop
+ * early). All of them are made visible again before the sweep returns.
+ */
+const HOLD_SECONDS = 60;
 
 /**
  * Marks the jobs of dead-lettered work FAILED with MAX_ATTEMPTS (keeping the last error) and
- * publishes `job.failed`, leaving the messages in the DLQ for redrive: it peeks rather than
- * consumes. A job already failed is left as it is, so sweeping again changes nothing.
+ * publishes `job.failed`, leaving the letters for redrive: it peeks rather than consumes. A
+ * job already failed is left as it is, so sweeping again changes nothing. A letter sent before
+ * its job's last requeue belongs to an attempt that is over (the requeue sent that chunk again)
+ * and is removed instead of failing the job a second time.
  */
-export async function sweepDeadLetters(
-  runtime: Runtime,
-  options: { maxMessages?: number } = {},
-): Promise<SweepResult> {
-  const { queue, jobs, events, logger } = runtime;
-  const result: SweepResult = { seen: 0, failed: 0 };
-  const max = options.maxMessages ?? 500;
+export async function sweepDeadLetters(runtime: Runtime, options: SweepOptions = {}): Promise<SweepResult> {
+  const { queue } = runtime;
+  const result: SweepResult = { seen: 0, failed: 0, obsolete: 0, truncated: false };
+  const max = options.maxMessages ?? 1000;
+  const deadline = options.deadline ?? Number.POSITIVE_INFINITY;
   for (const priority of PRIORITIES.filter((p: Priority) => queue.hasDeadLetterQueue(p))) {
-    const seenIds = new Set<string>();
-    while (result.seen < max) {
-      const batch = await queue.receive(priority, {
-        dead: true,
-        maxMessages: 10,
-        waitSeconds: 0,
-        visibilitySeconds: PEEK_VISIBILITY_SECONDS,
-      });
-      const fresh = batch.filter((m) => !seenIds.has(m.messageId));
-      // Peeked letters go straight back to visible, so redrive can take them at any time.
-      await Promise.all(batch.map((m) => queue.extendVisibility(m, 0).catch(() => undefined)));
-      if (fresh.length === 0) break;
-      for (const message of fresh) {
-        seenIds.add(message.messageId);
-        result.seen += 1;
-        let work: ReturnType<typeof parseWorkMessage>;
-        try {
-          work = parseWorkMessage(message.body);
-        } catch (error) {
-          if (!(error instanceof InvalidMessageError)) throw error;
-          logger.error('a dead letter is not a work message; leaving it for inspection', {
-            messageId: message.messageId,
-          });
-          continue;
+    const held: ReceivedMessage[] = [];
+    try {
+      while (true) {
+        if (result.seen >= max || Date.now() >= deadline) {
+          result.truncated = true;
+          break;
         }
-        const job = await jobs.get(work.tenantId, work.jobId);
-        if (!job || job.status === 'FAILED' || job.status === 'SUCCEEDED' || job.status === 'CANCELLED')
-          continue;
-        const last = job.lastError?.message ?? 'no error was recorded (the worker may have crashed)';
-        try {
-          const moved = await jobs.transition(job.tenantId, job.jobId, 'FAILED', {
-            error: {
-              code: 'MAX_ATTEMPTS',
-              message: `gave up after ${QUEUE_SETTINGS.maxReceiveCount} attempts; last error: ${last}`,
-            },
-            finishedAt: new Date().toISOString(),
-            expiresAt: Math.floor(Date.now() / 1000) + runtime.config.jobTtlDays * 86_400,
-          });
-          if (moved.changed) {
-            result.failed += 1;
-            await events.publish(jobEvent(moved.job, 'job.failed'));
-          }
-        } catch (error) {
-          logger.warn('could not fail a dead-lettered job', { jobId: job.jobId, error: error as Error });
+        const batch = await queue.receive(priority, {
+          dead: true,
+          maxMessages: 10,
+          waitSeconds: 0,
+          visibilitySeconds: HOLD_SECONDS,
+        });
+        if (batch.length === 0) break;
+        for (const message of batch) {
+          result.seen += 1;
+          const verdict = await sweepLetter(runtime, message);
+          if (verdict === 'failed') result.failed += 1;
+          if (verdict === 'obsolete') {
+            await queue.delete(message);
+            result.obsolete += 1;
+          } else held.push(message);
         }
       }
+    } finally {
+      // Redrive may take any of them from now on.
+      await Promise.all(held.map((m) => queue.extendVisibility(m, 0).catch(() => undefined)));
     }
   }
   return result;
 }
 
-/** Scheduled (every minute) in AWS; the local stack calls it every second or so. */
+async function sweepLetter(
+  runtime: Runtime,
+  message: ReceivedMessage,
+): Promise<'failed' | 'obsolete' | 'kept'> {
+  const { jobs, lifecycle, logger } = runtime;
+  let work: ReturnType<typeof parseWorkMessage>;
+  try {
+    work = parseWorkMessage(message.body);
+  } catch (error) {
+    if (!(error instanceof InvalidMessageError)) throw error;
+    logger.error('a dead letter is not a work message; leaving it for inspection', {
+      messageId: message.messageId,
+    });
+    return 'kept';
+  }
+  const job = await jobs.get(work.tenantId, work.jobId);
+  if (!job || isTerminal(job.status)) return 'kept';
+  if (job.queuedAt && work.enqueuedAt < job.queuedAt) return 'obsolete';
+  if (job.chunksDone?.has(work.chunk.index)) return 'obsolete';
+  const last = job.lastError?.message ?? 'no error was recorded (the worker may have crashed)';
+  try {
+    const { changed } = await lifecycle.fail(job.tenantId, job.jobId, {
+      code: 'MAX_ATTEMPTS',
+      message: `gave up after ${QUEUE_SETTINGS.maxReceiveCount} deliveries; last error: ${last}`,
+    });
+    return changed ? 'failed' : 'kept';
+  } catch (error) {
+    if (!movedOn(error)) throw error;
+    return 'kept';
+  }
+}
+
+/**
+ * Scheduled (every minute) in AWS, with a reserved concurrency of one so runs never overlap; the
+ * local stack calls it every few seconds. It stops reading ten seconds before its timeout.
+ */
 export function makeDlqHandler(runtime: Runtime) {
-  return async (): Promise<SweepResult> => {
-    const result = await sweepDeadLetters(runtime);
+  return async (
+    _event?: unknown,
+    context?: Pick<Context, 'getRemainingTimeInMillis'>,
+  ): Promise<SweepResult> => {
+    const deadline = context ? Date.now() + context.getRemainingTimeInMillis() - 10_000 : undefined;
+    const result = await sweepDeadLetters(runtime, deadline ? { deadline } : {});
     if (result.seen > 0) runtime.logger.info('swept dead letters', { ...result });
     return result;
   };

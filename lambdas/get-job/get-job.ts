@@ -82,7 +82,7 @@ const POSITION_CAP = 10_000;
 export async function queueEstimate(runtime: Runtime, job: Job) {
   const remaining = Math.max(1, job.pages.total - job.pages.done);
   const [ahead, pagesPerMinute] = await Promise.all([
-    job.status === 'QUEUED' ? runtime.jobs.waitingAhead(job, POSITION_CAP) : { jobs: 0, pages: 0 },
+    job.status === 'QUEUED' ? runtime.jobQueries.waitingAhead(job, POSITION_CAP) : { jobs: 0, pages: 0 },
     runtime.stats.pagesPerMinute(),
   ]);
   return {

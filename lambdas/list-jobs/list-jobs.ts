@@ -18,7 +18,7 @@ export async function listJobs(
   query: z.infer<typeof ListJobsQuerySchema>,
   base: string,
 ) {
-  const page = await runtime.jobs.list(tenantId, query);
+  const page = await runtime.jobQueries.list(tenantId, query);
   const next = page.cursor
     ? `${base}/v1/jobs?${new URLSearchParams({
         limit: String(query.limit),

@@ -82,4 +82,6 @@ export const RedriveResultSchema = z.object({
   moved: z.number().int(),
   jobIds: z.array(z.string()),
   dropped: z.number().int(),
+  /** The call stopped at its time or size budget: call again for the rest. */
+  more: z.boolean(),
 });

@@ -17,7 +17,7 @@ export async function queueStats(runtime: Runtime, now = new Date()) {
           runtime.queue.hasDeadLetterQueue(priority)
             ? runtime.queue.depth(priority, { dead: true })
             : undefined,
-          runtime.jobs.oldestQueuedAt(priority),
+          runtime.jobQueries.oldestQueuedAt(priority),
         ]);
         return [
           priority,

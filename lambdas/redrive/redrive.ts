@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { InvalidTransitionError } from '../shared/errors.ts';
+import type { ReceivedMessage } from '../shared/adapters/work-queue.ts';
 import { type ApiHandler, apiHandler, json, parseJsonBody } from '../shared/http.ts';
 import { PRIORITIES, type Priority } from '../shared/job.ts';
-import { InvalidMessageError, parseWorkMessage } from '../shared/messages.ts';
+import { movedOn } from '../shared/lifecycle.ts';
+import { InvalidMessageError, parseWorkMessage, type WorkMessage } from '../shared/messages.ts';
 import type { Runtime } from '../shared/runtime.ts';
 
 export const RedriveBodySchema = z.object({
@@ -11,76 +12,133 @@ export const RedriveBodySchema = z.object({
 });
 
 /**
- * POST /v1/queues/redrive: moves the caller's dead letters back to their work queue and their
- * jobs from FAILED back to QUEUED. Other tenants' dead letters are left where they are; dead
- * letters of jobs that finished or were cancelled since are dropped.
+ * Time one redrive call may spend reading dead letters: API Gateway ends a request at 29 s,
+ * so a call stops early and says `more: true`; the client calls again for the rest.
  */
-export async function redrive(runtime: Runtime, tenantId: string, body: z.infer<typeof RedriveBodySchema>) {
-  const { queue, jobs, logger } = runtime;
-  const moved: string[] = [];
-  let dropped = 0;
+export const REDRIVE_BUDGET_MS = 20_000;
+
+export interface RedriveResult {
+  /** Jobs put back on their queue. */
+  moved: number;
+  jobIds: string[];
+  /** Letters of jobs that finished or were cancelled since: removed. */
+  dropped: number;
+  /** True when the call stopped at its time or size budget with letters possibly left. */
+  more: boolean;
+}
+
+/**
+ * POST /v1/queues/redrive: puts the caller's dead-lettered jobs back on their queue. A FAILED
+ * job is requeued whole (every unfinished chunk is sent, not only the dead letter: chunks that
+ * were dropped while it was FAILED come back too) and its letters are removed; a job still
+ * QUEUED or PROCESSING (not yet swept) gets its letters' chunks sent back as they are. Other
+ * tenants' letters are left where they are; letters of jobs that finished or were cancelled
+ * since are dropped.
+ */
+export async function redrive(
+  runtime: Runtime,
+  tenantId: string,
+  body: z.infer<typeof RedriveBodySchema>,
+  budgetMs = REDRIVE_BUDGET_MS,
+): Promise<RedriveResult> {
+  const { queue } = runtime;
+  const deadline = Date.now() + budgetMs;
+  const result: RedriveResult = { moved: 0, jobIds: [], dropped: 0, more: false };
   const priorities = (body.queue ? [body.queue] : [...PRIORITIES]).filter((p: Priority) =>
     queue.hasDeadLetterQueue(p),
   );
   for (const priority of priorities) {
-    const seen = new Set<string>();
+    // Letters stay hidden while this call reads, so each receive returns new ones; the tenant's
+    // are grouped by job, everyone else's go back at the end.
+    const others: ReceivedMessage[] = [];
+    const byJob = new Map<string, Array<{ message: ReceivedMessage; work: WorkMessage }>>();
+    let letters = 0;
     let first = true;
-    while (moved.length < body.maxMessages) {
-      // The first receive waits a little: the dead-letter sweep may be holding messages for a second.
-      const batch = await queue.receive(priority, {
-        dead: true,
-        maxMessages: 10,
-        waitSeconds: first ? 2 : 0,
-        visibilitySeconds: 30,
-      });
-      first = false;
-      const fresh = batch.filter((m) => !seen.has(m.messageId));
-      // Letters seen before in this call (left for another tenant) go straight back.
-      await Promise.all(
-        batch
-          .filter((m) => seen.has(m.messageId))
-          .map((m) => queue.extendVisibility(m, 0).catch(() => undefined)),
-      );
-      if (fresh.length === 0) break;
-      for (const message of fresh) {
-        seen.add(message.messageId);
-        let work: ReturnType<typeof parseWorkMessage>;
-        try {
-          work = parseWorkMessage(message.body);
-        } catch (error) {
-          if (!(error instanceof InvalidMessageError)) throw error;
-          continue;
+    try {
+      while (true) {
+        if (letters >= body.maxMessages || Date.now() >= deadline) {
+          result.more = true;
+          break;
         }
-        if (work.tenantId !== tenantId || moved.length >= body.maxMessages) {
-          await queue.extendVisibility(message, 0);
-          continue;
+        // The first receive waits a little: the dead-letter sweep may be holding letters.
+        const batch = await queue.receive(priority, {
+          dead: true,
+          maxMessages: 10,
+          waitSeconds: first ? 2 : 0,
+          visibilitySeconds: 60,
+        });
+        first = false;
+        if (batch.length === 0) break;
+        for (const message of batch) {
+          let work: WorkMessage;
+          try {
+            work = parseWorkMessage(message.body);
+          } catch (error) {
+            if (!(error instanceof InvalidMessageError)) throw error;
+            others.push(message);
+            continue;
+          }
+          if (work.tenantId !== tenantId) {
+            others.push(message);
+            continue;
+          }
+          letters += 1;
+          const list = byJob.get(work.jobId) ?? [];
+          list.push({ message, work });
+          byJob.set(work.jobId, list);
         }
-        const job = await jobs.get(tenantId, work.jobId);
-        if (!job || job.status === 'SUCCEEDED' || job.status === 'CANCELLED' || job.status === 'EXPIRED') {
-          await queue.delete(message);
-          dropped += 1;
-          continue;
-        }
-        try {
-          await jobs.transition(
-            tenantId,
-            job.jobId,
-            'QUEUED',
-            { queuedAt: new Date().toISOString(), priority },
-            ['error', 'finishedAt', 'expiresAt'],
-          );
-        } catch (error) {
-          // Still QUEUED or PROCESSING (not yet swept to FAILED): the work goes back all the same.
-          if (!(error instanceof InvalidTransitionError)) throw error;
-        }
-        await queue.sendBody(priority, message.body);
-        await queue.delete(message);
-        if (!moved.includes(job.jobId)) moved.push(job.jobId);
-        logger.info('redrove a dead letter', { jobId: job.jobId, queue: priority });
       }
+      for (const [jobId, held] of byJob) {
+        await redriveJob(runtime, tenantId, jobId, priority, held, result);
+      }
+    } finally {
+      const unsettled = [...byJob.values()].flat().map((h) => h.message);
+      await Promise.all(
+        [...others, ...unsettled].map((m) => queue.extendVisibility(m, 0).catch(() => undefined)),
+      );
     }
   }
-  return { moved: moved.length, jobIds: moved, dropped };
+  return result;
+}
+
+/** Settles one job's held letters; each letter it settles leaves `held`. */
+async function redriveJob(
+  runtime: Runtime,
+  tenantId: string,
+  jobId: string,
+  priority: Priority,
+  held: Array<{ message: ReceivedMessage; work: WorkMessage }>,
+  result: RedriveResult,
+): Promise<void> {
+  const { jobs, lifecycle, queue, logger } = runtime;
+  const removeAll = async () => {
+    while (held.length > 0) await queue.delete(held[0]!.message).then(() => held.shift());
+  };
+  const job = await jobs.get(tenantId, jobId);
+  if (!job || job.status === 'SUCCEEDED' || job.status === 'CANCELLED' || job.status === 'EXPIRED') {
+    result.dropped += held.length;
+    await removeAll();
+    return;
+  }
+  if (job.status === 'FAILED' && job.chunks) {
+    try {
+      await lifecycle.requeue(job, { priority, reason: 'redrive', removeDeadLetters: false });
+    } catch (error) {
+      if (!movedOn(error)) throw error;
+    }
+    await removeAll();
+  } else {
+    // Not swept yet (QUEUED or PROCESSING): its other chunks are alive, so only these go back.
+    while (held.length > 0) {
+      const { message } = held[0]!;
+      await queue.sendBody(priority, message.body);
+      await queue.delete(message);
+      held.shift();
+    }
+  }
+  result.moved += 1;
+  result.jobIds.push(jobId);
+  logger.info('redrove a dead-lettered job', { jobId, queue: priority, status: job.status });
 }
 
 export function makeRedriveHandler(runtime: Runtime): ApiHandler {

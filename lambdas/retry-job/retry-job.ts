@@ -1,17 +1,16 @@
 import { presentJob } from '../get-job/get-job.ts';
 import { ConflictError, InvalidTransitionError, NotFoundError } from '../shared/errors.ts';
-import { jobEvent } from '../shared/events.ts';
 import { type ApiHandler, apiHandler, baseUrl, json, pathParameter } from '../shared/http.ts';
-import { chunkMessages } from '../shared/messages.ts';
 import type { Runtime } from '../shared/runtime.ts';
 
 /**
- * POST /v1/jobs/{id}/retry: a FAILED job goes back to QUEUED and its unfinished chunks back on
- * its queue; pages already stored are kept. A job that failed before it was ever queued (its
+ * POST /v1/jobs/{id}/retry: a FAILED job goes back to QUEUED, its unfinished chunks back on
+ * its queue and its dead letters out of the dead-letter queues (so no later sweep fails it again
+ * for the attempt that is over); pages already stored are kept. A job that failed before it was ever queued (its
  * upload was refused) has nothing to retry: the client creates a new job with a good file.
  */
 export async function retryJob(runtime: Runtime, tenantId: string, jobId: string, base: string) {
-  const { jobs, queue, events } = runtime;
+  const { jobs } = runtime;
   const job = await jobs.get(tenantId, jobId);
   if (!job) throw new NotFoundError(`job ${jobId} not found`);
   if (job.status !== 'FAILED')
@@ -25,31 +24,14 @@ export async function retryJob(runtime: Runtime, tenantId: string, jobId: string
       `job ${jobId} failed before it was queued (${job.error?.code ?? 'no error'}); upload the file again as a new job`,
     );
   }
-  const now = new Date().toISOString();
   let requeued: typeof job;
   try {
-    requeued = (
-      await jobs.transition(tenantId, jobId, 'QUEUED', { queuedAt: now, priority: job.priority }, [
-        'error',
-        'finishedAt',
-        'expiresAt',
-        'enqueuedAt',
-      ])
-    ).job;
+    requeued = (await runtime.lifecycle.requeue(job, { reason: 'retry' })).job;
   } catch (error) {
     if (error instanceof InvalidTransitionError)
       throw new ConflictError('NOT_RETRYABLE', `job ${jobId} is ${error.from}`);
     throw error;
   }
-  const pending = chunkMessages(
-    requeued,
-    requeued.pages.total,
-    requeued.chunks?.pages ?? job.chunks.pages,
-    now,
-  ).filter((m) => !requeued.chunksDone?.has(m.chunk.index));
-  await queue.sendMany(requeued.priority, pending);
-  await jobs.markEnqueued(tenantId, jobId, now);
-  await events.publish(jobEvent(requeued, 'job.queued'));
   return presentJob(runtime, requeued, base);
 }
 

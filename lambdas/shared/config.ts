@@ -11,6 +11,11 @@ export interface Limits {
   expressMaxBytes: number;
   /** Unfinished jobs a tenant may have at once (429 beyond). */
   tenantMaxActiveJobs: number;
+  /**
+   * Pages a tenant's unfinished jobs may still have to do before create answers 429: one
+   * tenant's backlog is capped so that it cannot fill the queues ahead of everyone else.
+   */
+  tenantMaxQueuedPages: number;
   /** Visible messages across the work queues above which create answers 503. */
   maxQueueDepth: number;
 }
@@ -21,6 +26,7 @@ export const DEFAULT_LIMITS: Limits = {
   expressMaxPages: 8,
   expressMaxBytes: 5 * 1024 * 1024,
   tenantMaxActiveJobs: 1000,
+  tenantMaxQueuedPages: 20_000,
   maxQueueDepth: 100_000,
 };
 
@@ -41,6 +47,8 @@ const ConfigSchema = z.object({
   OCRQ_EXPRESS_DLQ_URL: z.string().url().optional(),
   OCRQ_BULK_DLQ_URL: z.string().url().optional(),
   OCRQ_EVENTS_TOPIC_ARN: z.string().min(1),
+  /** Where ingest's failed S3 events land (its on-failure destination); the reconciler reads it. */
+  OCRQ_INGEST_FAILURES_QUEUE_URL: z.string().url().optional(),
   OCRQ_MAX_UPLOAD_BYTES: intFromEnv(50 * 1024 * 1024),
   OCRQ_RESULT_URL_TTL_SECONDS: intFromEnv(3600),
   OCRQ_JOB_TTL_DAYS: intFromEnv(7),
@@ -49,6 +57,7 @@ const ConfigSchema = z.object({
   OCRQ_EXPRESS_MAX_PAGES: intFromEnv(DEFAULT_LIMITS.expressMaxPages),
   OCRQ_EXPRESS_MAX_BYTES: intFromEnv(DEFAULT_LIMITS.expressMaxBytes),
   OCRQ_TENANT_MAX_ACTIVE_JOBS: intFromEnv(DEFAULT_LIMITS.tenantMaxActiveJobs),
+  OCRQ_TENANT_MAX_QUEUED_PAGES: intFromEnv(DEFAULT_LIMITS.tenantMaxQueuedPages),
   OCRQ_MAX_QUEUE_DEPTH: intFromEnv(DEFAULT_LIMITS.maxQueueDepth),
   OCRQ_ENDPOINT_URL: z.string().url().optional(),
   OCRQ_DYNAMODB_ENDPOINT_URL: z.string().url().optional(),
@@ -62,6 +71,8 @@ export interface Config {
   /** Dead-letter queues of the work queues; absent where none is configured. */
   deadLetterQueues: { express?: string; bulk?: string };
   eventsTopicArn: string;
+  /** Ingest's failure queue, where one is configured. */
+  ingestFailuresQueue?: string;
   maxUploadBytes: number;
   resultUrlTtlSeconds: number;
   jobTtlDays: number;
@@ -86,6 +97,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ...(e.OCRQ_BULK_DLQ_URL ? { bulk: e.OCRQ_BULK_DLQ_URL } : {}),
     },
     eventsTopicArn: e.OCRQ_EVENTS_TOPIC_ARN,
+    ...(e.OCRQ_INGEST_FAILURES_QUEUE_URL ? { ingestFailuresQueue: e.OCRQ_INGEST_FAILURES_QUEUE_URL } : {}),
     maxUploadBytes: e.OCRQ_MAX_UPLOAD_BYTES,
     resultUrlTtlSeconds: e.OCRQ_RESULT_URL_TTL_SECONDS,
     jobTtlDays: e.OCRQ_JOB_TTL_DAYS,
@@ -95,6 +107,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       expressMaxPages: e.OCRQ_EXPRESS_MAX_PAGES,
       expressMaxBytes: e.OCRQ_EXPRESS_MAX_BYTES,
       tenantMaxActiveJobs: e.OCRQ_TENANT_MAX_ACTIVE_JOBS,
+      tenantMaxQueuedPages: e.OCRQ_TENANT_MAX_QUEUED_PAGES,
       maxQueueDepth: e.OCRQ_MAX_QUEUE_DEPTH,
     },
     endpoints: {
@@ -121,8 +134,10 @@ export function configToEnv(config: Config): Record<string, string> {
     OCRQ_EXPRESS_MAX_PAGES: String(config.limits.expressMaxPages),
     OCRQ_EXPRESS_MAX_BYTES: String(config.limits.expressMaxBytes),
     OCRQ_TENANT_MAX_ACTIVE_JOBS: String(config.limits.tenantMaxActiveJobs),
+    OCRQ_TENANT_MAX_QUEUED_PAGES: String(config.limits.tenantMaxQueuedPages),
     OCRQ_MAX_QUEUE_DEPTH: String(config.limits.maxQueueDepth),
   };
+  if (config.ingestFailuresQueue) env.OCRQ_INGEST_FAILURES_QUEUE_URL = config.ingestFailuresQueue;
   if (config.deadLetterQueues.express) env.OCRQ_EXPRESS_DLQ_URL = config.deadLetterQueues.express;
   if (config.deadLetterQueues.bulk) env.OCRQ_BULK_DLQ_URL = config.deadLetterQueues.bulk;
   if (config.endpoints.default) env.OCRQ_ENDPOINT_URL = config.endpoints.default;

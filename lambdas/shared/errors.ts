@@ -58,8 +58,8 @@ export class UnsupportedMediaTypeError extends ApiError {
 }
 
 export class TooManyRequestsError extends ApiError {
-  constructor(message: string, retryAfterSeconds: number) {
-    super(429, 'TOO_MANY_ACTIVE_JOBS', message, { 'retry-after': String(retryAfterSeconds) });
+  constructor(message: string, retryAfterSeconds: number, code = 'TOO_MANY_ACTIVE_JOBS') {
+    super(429, code, message, { 'retry-after': String(retryAfterSeconds) });
   }
 }
 

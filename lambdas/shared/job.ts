@@ -25,6 +25,8 @@ export const JOB_ERROR_CODES = [
   'ENCRYPTED_DOCUMENT',
   'PROCESSING_ERROR',
   'MAX_ATTEMPTS',
+  /** The reconciler found the job without a live message and resending did not help. */
+  'STALLED',
 ] as const;
 export type JobErrorCode = (typeof JOB_ERROR_CODES)[number];
 

@@ -128,16 +128,28 @@ export class JobLifecycle {
    * The status moves first and the messages follow: should sending fail, the job is QUEUED
    * without `enqueuedAt`, which the reconciler finds and completes.
    */
-  async requeue(job: Job, options: { priority?: Priority; reason: string }): Promise<RequeueResult> {
+  async requeue(
+    job: Job,
+    options: { priority?: Priority; reason: string; removeDeadLetters?: boolean },
+  ): Promise<RequeueResult> {
     const moved = await this.deps.jobs.transition(
       job.tenantId,
       job.jobId,
       'QUEUED',
       { queuedAt: new Date().toISOString(), priority: options.priority ?? job.priority },
-      ['error', 'finishedAt', 'expiresAt', 'enqueuedAt'],
+      ['error', 'finishedAt', 'expiresAt', 'enqueuedAt', 'lastError', 'chunkFailures', 'resends'],
     );
-    const sent = await this.enqueue(moved.job);
-    const deadLettersRemoved = await this.removeDeadLetters(moved.job);
+    let sent = 0;
+    try {
+      sent = await this.enqueue(moved.job);
+    } catch (error) {
+      this.deps.logger.error('could not send the chunks of a requeued job; the reconciler will', {
+        jobId: job.jobId,
+        error: error as Error,
+      });
+    }
+    const deadLettersRemoved =
+      options.removeDeadLetters === false ? 0 : await this.removeDeadLetters(moved.job);
     this.deps.logger.info('job requeued', {
       jobId: job.jobId,
       reason: options.reason,
@@ -145,6 +157,21 @@ export class JobLifecycle {
       deadLettersRemoved,
     });
     return { job: moved.job, sent, deadLettersRemoved };
+  }
+
+  /**
+   * Sends the unfinished chunks of a PROCESSING job again (the reconciler found no live message
+   * for it). Chunks are counted once, so a chunk whose message was only late is not done twice
+   * over: a duplicate delivery finds it counted and is dropped.
+   */
+  async resend(job: Job): Promise<number> {
+    if (!job.chunks) throw new Error(`job ${job.jobId} has no chunk plan to resend`);
+    const pending = chunkMessages(job, job.pages.total, job.chunks.pages, new Date().toISOString()).filter(
+      (m) => !job.chunksDone?.has(m.chunk.index),
+    );
+    await this.deps.queue.sendMany(job.priority, pending);
+    this.deps.logger.warn('resent the chunks of a stalled job', { jobId: job.jobId, chunks: pending.length });
+    return pending.length;
   }
 
   /**

@@ -10,6 +10,7 @@ export const RESOURCE_NAMES = {
   bulkQueue: 'ocr-pipeline-bulk',
   bulkDlq: 'ocr-pipeline-bulk-dlq',
   eventsTopic: 'ocr-pipeline-events',
+  ingestFailures: 'ocr-pipeline-ingest-failures',
 } as const;
 
 /** DynamoDB layout: one table, generic keys, items told apart by prefix. */

@@ -2,8 +2,8 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type Config, DEFAULT_LIMITS } from '../../lambdas/shared/config.ts';
@@ -49,6 +49,9 @@ export function mockedRuntime(config: Config = TEST_CONFIG) {
   // Defaults for the capacity checks every create makes: no active jobs, empty queues.
   mocks.dynamo.on(QueryCommand).resolves({ Count: 0, Items: [] });
   mocks.sqs.on(GetQueueAttributesCommand).resolves({ Attributes: {} });
+  // No job unless a test stores one; empty dead-letter queues.
+  mocks.dynamo.on(GetCommand).resolves({});
+  mocks.sqs.on(ReceiveMessageCommand).resolves({});
   const runtime = createRuntime(config, { clients, logger: new Logger({ logLevel: 'SILENT' }) });
   return { runtime, mocks };
 }

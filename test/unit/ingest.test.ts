@@ -5,7 +5,9 @@ import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { S3Event } from 'aws-lambda';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { decodeS3Key, makeIngestHandler } from '../../lambdas/ingest/ingest.ts';
+import { IMAGE_HEADER_BYTES } from '../../lambdas/shared/documents/image-dimensions.ts';
 import type { Job } from '../../lambdas/shared/job.ts';
+import { pngHeader } from '../support/documents.ts';
 import { jobItem, makeJob, mockedRuntime } from '../support/runtime.ts';
 
 const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 73, 72, 68, 82]);
@@ -24,7 +26,8 @@ function s3Event(key: string, bucket = 'docs'): S3Event {
 
 function setup(job: Job | undefined, bytes: Uint8Array = PNG, size = bytes.length) {
   const ctx = mockedRuntime();
-  let stored = job;
+  // The job declared the size the upload has (a mismatch is a test of its own).
+  let stored = job && { ...job, sizeBytes: size };
   ctx.mocks.dynamo.on(GetCommand).callsFake(() => ({ Item: stored && jobItem(stored) }));
   ctx.mocks.dynamo.on(UpdateCommand).callsFake((input) => {
     if (!stored) throw new Error('no job');
@@ -91,7 +94,7 @@ describe('ingest', () => {
         chunk: { index: 0, firstPage: 1, pageCount: 1 },
       });
       const range = ctx.mocks.s3.commandCalls(GetObjectCommand)[0]!.args[0].input.Range;
-      expect(range).toBe('bytes=0-15');
+      expect(range).toBe(`bytes=0-${IMAGE_HEADER_BYTES - 1}`);
       const event = JSON.parse(ctx.mocks.sns.commandCalls(PublishCommand)[0]!.args[0].input.Message!);
       expect(event).toMatchObject({ type: 'job.queued', jobId: 'job-1', status: 'QUEUED' });
     });
@@ -103,16 +106,31 @@ describe('ingest', () => {
       expect(ctx.mocks.sns.commandCalls(PublishCommand)).toHaveLength(1);
     });
 
-    it('sends the message a failed earlier delivery left unsent', async () => {
+    it('leaves a job whose send failed to the reconciler: a repeat delivery does not send twice', async () => {
       ctx.mocks.sqs
         .on(SendMessageBatchCommand)
         .rejectsOnce(new Error('SQS down'))
         .resolves({ Successful: [] });
       await expect(ctx.handler(s3Event(KEY))).rejects.toThrow('SQS down');
       expect(ctx.current()?.status).toBe('QUEUED');
-      expect(await ctx.handler(s3Event(KEY))).toEqual({ outcomes: ['queued'] });
-      expect(ctx.current()?.enqueuedAt).toBeDefined();
+      // Another delivery of the same event may run at the same moment as the first: only the
+      // one whose transition wrote sends (test/integration/lifecycle-sequences.test.ts has the
+      // reconciler sending what the failed one could not).
+      expect(await ctx.handler(s3Event(KEY))).toEqual({ outcomes: ['duplicate'] });
+      expect(ctx.current()?.enqueuedAt).toBeUndefined();
     });
+  });
+
+  it('fails a job whose upload is not the size it declared', async () => {
+    ctx = setup(makeJob());
+    ctx.mocks.dynamo.on(GetCommand).callsFake(() => ({ Item: jobItem({ ...makeJob(), sizeBytes: 100 }) }));
+    ctx.mocks.s3.on(HeadObjectCommand).resolves({ ContentLength: 5_000_000, ContentType: 'image/png' });
+    await ctx.handler(s3Event(KEY));
+    const refused = ctx.mocks.dynamo.commandCalls(UpdateCommand)[0]!.args[0].input.ExpressionAttributeValues!;
+    expect(refused[':to']).toBe('FAILED');
+    expect((refused[':error'] as { message: string }).message).toBe(
+      "the upload has 5000000 bytes but the job declared 100; create the job with the file's real size",
+    );
   });
 
   it('fails a job whose bytes are not what it declared, with a readable message', async () => {
@@ -192,6 +210,16 @@ describe('ingest', () => {
       code: 'TOO_MANY_PAGES',
       message: 'the document has 2001 pages, more than the maximum of 2000',
     });
+  });
+
+  it('fails an image over the pixel limit from its header with PAGE_TOO_LARGE, sending no work', async () => {
+    ctx = setup(makeJob(), pngHeader(30_000, 30_000));
+    expect(await ctx.handler(s3Event(KEY))).toEqual({ outcomes: ['failed'] });
+    expect(ctx.current()?.error).toEqual({
+      code: 'PAGE_TOO_LARGE',
+      message: 'the image is 30000×30000 pixels, more than the limit of 50000000',
+    });
+    expect(ctx.mocks.sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
   });
 
   it('fails an encrypted PDF with ENCRYPTED_DOCUMENT', async () => {

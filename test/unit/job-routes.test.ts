@@ -58,6 +58,32 @@ describe('create-job with Idempotency-Key', () => {
     });
   });
 
+  it('answers a replay with its job even when the tenant is at its limits (no 429 or 503)', async () => {
+    const ctx = setup();
+    const jobId = idempotentJobId('tenant-a', 'order-7');
+    withJob(ctx, makeJob({ jobId, idempotencyKey: 'order-7', requestHash: requestHash(body) }));
+    // The tenant is at its limit of active jobs and the queues are past backpressure.
+    ctx.mocks.dynamo.on(QueryCommand).resolves({ Count: 5000, Items: [] });
+    const replayed = await makeCreateJobHandler(ctx.runtime)(create('order-7'), lambdaContext);
+    expect(replayed.statusCode).toBe(200);
+    expect(JSON.parse(replayed.body)).toMatchObject({ jobId, status: 'AWAITING_UPLOAD' });
+    // A new key is refused.
+    const fresh = await makeCreateJobHandler(ctx.runtime)(create('order-8'), lambdaContext);
+    expect(fresh.statusCode).toBe(429);
+    expect(fresh.headers?.['retry-after']).toBe('30');
+  });
+
+  it("refuses new work beyond the tenant's queued pages (429 TOO_MANY_QUEUED_PAGES)", async () => {
+    const ctx = setup();
+    ctx.mocks.dynamo
+      .on(QueryCommand, { ProjectionExpression: '#pages' })
+      .resolves({ Items: [{ pages: { done: 0, total: 20_000 } }] });
+    const res = await makeCreateJobHandler(ctx.runtime)(create('order-9'), lambdaContext);
+    expect(res.statusCode).toBe(429);
+    expect(JSON.parse(res.body).error.code).toBe('TOO_MANY_QUEUED_PAGES');
+    expect(res.headers?.['retry-after']).toBe('60');
+  });
+
   it('refuses the same key with a different body (409)', async () => {
     const ctx = setup();
     ctx.mocks.dynamo.on(PutCommand).rejects(conditionFailed());

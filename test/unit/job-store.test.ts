@@ -75,9 +75,9 @@ describe('JobStore', () => {
   it('refuses a backwards transition with InvalidTransitionError', async () => {
     ctx.mocks.dynamo.on(UpdateCommand).rejects(conditionFailed());
     ctx.mocks.dynamo.on(GetCommand).resolves({ Item: jobItem(makeJob({ status: 'SUCCEEDED' })) });
-    await expect(ctx.runtime.jobs.transition('tenant-a', 'job-1', 'PROCESSING')).rejects.toBeInstanceOf(
-      InvalidTransitionError,
-    );
+    await expect(
+      ctx.runtime.jobs.transition('tenant-a', 'job-1', 'PROCESSING', { priority: 'express' }),
+    ).rejects.toBeInstanceOf(InvalidTransitionError);
   });
 
   it('reports a missing job', async () => {

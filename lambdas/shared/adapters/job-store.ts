@@ -1,15 +1,20 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
-import { ConflictError, InvalidTransitionError, JobNotFoundError, ValidationError } from '../errors.ts';
-import { isTerminal, type Job, type JobError, type JobStatus } from '../job.ts';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ConflictError, InvalidTransitionError, JobNotFoundError } from '../errors.ts';
+import type { Job, JobError, JobStatus } from '../job.ts';
 import { sourcesOf } from '../job-state.ts';
-import { TABLE, TABLE_INDEXES } from '../resources.ts';
+import { TABLE } from '../resources.ts';
+import { fromItem, jobKey, sparseIndexKeys, toItem } from './job-items.ts';
+
+/** Fields a transition may remove (a requeued job loses its error, expiry and attempt counts). */
+export type ClearableField =
+  | 'error'
+  | 'finishedAt'
+  | 'enqueuedAt'
+  | 'expiresAt'
+  | 'lastError'
+  | 'chunkFailures'
+  | 'resends';
 
 /** Fields a transition may set besides the status itself. */
 export type JobPatch = Partial<
@@ -29,53 +34,10 @@ export type JobPatch = Partial<
   >
 >;
 
-export interface JobPage {
-  jobs: Job[];
-  /** Opaque cursor for the next page; absent on the last one. */
-  cursor?: string;
-}
-
 export interface TransitionResult {
   job: Job;
   /** False when the job already had the target status: a repeated delivery, nothing written. */
   changed: boolean;
-}
-
-const jobKey = (jobId: string) => ({ [TABLE.partitionKey]: `JOB#${jobId}`, [TABLE.sortKey]: 'JOB' });
-const KEY_ATTRIBUTES = new Set<string>([
-  TABLE.partitionKey,
-  TABLE.sortKey,
-  ...TABLE_INDEXES.flatMap((index) => [index.partitionKey, index.sortKey]),
-]);
-
-/** Index keys of the sparse indexes, as they must be while the job has `status`. */
-function sparseIndexKeys(job: Pick<Job, 'tenantId' | 'jobId' | 'priority'>, status: JobStatus, at: string) {
-  const set: Record<string, string> = {};
-  const remove: string[] = [];
-  if (isTerminal(status)) remove.push(TABLE.activeIndex.partitionKey, TABLE.activeIndex.sortKey);
-  else {
-    set[TABLE.activeIndex.partitionKey] = `ACTIVE#${job.tenantId}`;
-    set[TABLE.activeIndex.sortKey] = job.jobId;
-  }
-  if (status === 'QUEUED') {
-    set[TABLE.waitingIndex.partitionKey] = `QUEUED#${job.priority}`;
-    set[TABLE.waitingIndex.sortKey] = `${at}#${job.jobId}`;
-  } else remove.push(TABLE.waitingIndex.partitionKey, TABLE.waitingIndex.sortKey);
-  return { set, remove };
-}
-
-function toItem(job: Job): Record<string, unknown> {
-  return {
-    ...jobKey(job.jobId),
-    [TABLE.tenantIndex.partitionKey]: `TENANT#${job.tenantId}`,
-    [TABLE.tenantIndex.sortKey]: `${job.createdAt}#${job.jobId}`,
-    ...sparseIndexKeys(job, job.status, job.queuedAt ?? job.createdAt).set,
-    ...job,
-  };
-}
-
-function fromItem(item: Record<string, unknown>): Job {
-  return Object.fromEntries(Object.entries(item).filter(([k]) => !KEY_ATTRIBUTES.has(k))) as unknown as Job;
 }
 
 /**
@@ -132,7 +94,7 @@ export class JobStore {
     jobId: string,
     to: JobStatus,
     patch: JobPatch = {},
-    clear: ReadonlyArray<'error' | 'finishedAt' | 'enqueuedAt' | 'expiresAt'> = [],
+    clear: ReadonlyArray<ClearableField> = [],
   ): Promise<TransitionResult> {
     const names: Record<string, string> = {
       '#status': 'status',
@@ -151,8 +113,9 @@ export class JobStore {
       values[`:${field}`] = value;
       sets.push(`#${field} = :${field}`);
     }
-    // The waiting index is per queue: whoever queues a job says on which.
-    if (to === 'QUEUED' && !patch.priority) throw new Error('a transition to QUEUED needs the job priority');
+    // The queue index is per queue: whoever queues or starts a job says on which.
+    if ((to === 'QUEUED' || to === 'PROCESSING') && !patch.priority)
+      throw new Error(`a transition to ${to} needs the job priority`);
     const indexKeys = sparseIndexKeys(
       { tenantId, jobId, priority: patch.priority ?? 'express' },
       to,
@@ -222,46 +185,6 @@ export class JobStore {
   }
 
   /**
-   * The tenant's jobs, newest first, optionally only those in one status. DynamoDB applies
-   * the limit before the filter, so this reads on until the page is full or the index ends.
-   */
-  async list(
-    tenantId: string,
-    options: { limit: number; cursor?: string; status?: JobStatus },
-  ): Promise<JobPage> {
-    const jobs: Job[] = [];
-    let startKey = options.cursor ? decodeCursor(options.cursor) : undefined;
-    if (startKey && startKey[TABLE.tenantIndex.partitionKey] !== `TENANT#${tenantId}`) {
-      throw new ValidationError('cursor is not valid');
-    }
-    do {
-      const out = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: TABLE.tenantIndex.name,
-          KeyConditionExpression: '#pk = :pk',
-          ScanIndexForward: false,
-          Limit: options.limit - jobs.length,
-          ExclusiveStartKey: startKey,
-          ...(options.status
-            ? {
-                FilterExpression: '#status = :status',
-                ExpressionAttributeNames: { '#pk': TABLE.tenantIndex.partitionKey, '#status': 'status' },
-                ExpressionAttributeValues: { ':pk': `TENANT#${tenantId}`, ':status': options.status },
-              }
-            : {
-                ExpressionAttributeNames: { '#pk': TABLE.tenantIndex.partitionKey },
-                ExpressionAttributeValues: { ':pk': `TENANT#${tenantId}` },
-              }),
-        }),
-      );
-      jobs.push(...(out.Items ?? []).map(fromItem));
-      startKey = out.LastEvaluatedKey;
-    } while (startKey && jobs.length < options.limit);
-    return { jobs, ...(startKey ? { cursor: encodeCursor(startKey) } : {}) };
-  }
-
-  /**
    * Counts a chunk's pages as done, once: the chunk index joins the job's set of done chunks
    * only if it is not there yet and the job is still PROCESSING. `changed: false` means this
    * chunk was counted before (a repeated delivery); a job that moved on (cancelled) throws
@@ -273,13 +196,14 @@ export class JobStore {
     chunkIndex: number,
     pages: number,
   ): Promise<TransitionResult> {
+    const now = new Date().toISOString();
     try {
       const { Attributes } = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: jobKey(jobId),
           UpdateExpression:
-            'ADD #chunksDone :chunk SET #pages.#done = #pages.#done + :pages, #updatedAt = :now',
+            'ADD #chunksDone :chunk SET #pages.#done = #pages.#done + :pages, #updatedAt = :now, #progress = :progress',
           ConditionExpression:
             '#tenantId = :tenantId AND #status = :processing AND (attribute_not_exists(#chunksDone) OR NOT contains(#chunksDone, :index))',
           ExpressionAttributeNames: {
@@ -289,12 +213,14 @@ export class JobStore {
             '#updatedAt': 'updatedAt',
             '#tenantId': 'tenantId',
             '#status': 'status',
+            '#progress': TABLE.waitingIndex.sortKey,
           },
           ExpressionAttributeValues: {
+            ':progress': `${now}#${jobId}`,
             ':chunk': new Set([chunkIndex]),
             ':index': chunkIndex,
             ':pages': pages,
-            ':now': new Date().toISOString(),
+            ':now': now,
             ':tenantId': tenantId,
             ':processing': 'PROCESSING',
           },
@@ -367,97 +293,74 @@ export class JobStore {
     }
   }
 
-  /** How many unfinished jobs the tenant has, counting no further than `cap`. */
-  async countActive(tenantId: string, cap: number): Promise<number> {
-    return this.countIndex(TABLE.activeIndex.name, TABLE.activeIndex.partitionKey, `ACTIVE#${tenantId}`, cap);
+  /**
+   * Records that a PROCESSING job is making progress (a worker holds one of its messages), so
+   * the reconciler does not take it for stalled. False when the job is no longer PROCESSING.
+   */
+  async touchProgress(tenantId: string, jobId: string, at = new Date()): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: jobKey(jobId),
+          UpdateExpression: 'SET #progress = :progress',
+          ConditionExpression: '#tenantId = :tenantId AND #status = :processing',
+          ExpressionAttributeNames: {
+            '#progress': TABLE.waitingIndex.sortKey,
+            '#tenantId': 'tenantId',
+            '#status': 'status',
+          },
+          ExpressionAttributeValues: {
+            ':progress': `${at.toISOString()}#${jobId}`,
+            ':tenantId': tenantId,
+            ':processing': 'PROCESSING',
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
   }
 
   /**
-   * The QUEUED jobs of a queue ahead of `job` (queued earlier), at most `cap`, with the pages
-   * they still have to do: the job's position and the work before it.
+   * Counts one resend of a stalled PROCESSING job's unfinished chunks and restarts its progress
+   * clock; returns the resends so far. Throws {@link InvalidTransitionError} when the job is no
+   * longer PROCESSING.
    */
-  async waitingAhead(job: Job, cap: number): Promise<{ jobs: number; pages: number }> {
-    const index = TABLE.waitingIndex;
-    let jobs = 0;
-    let pages = 0;
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const out = await this.client.send(
-        new QueryCommand({
+  async recordResend(tenantId: string, jobId: string): Promise<number> {
+    const now = new Date().toISOString();
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
           TableName: this.tableName,
-          IndexName: index.name,
-          KeyConditionExpression: '#pk = :pk AND #sk < :sk',
-          ProjectionExpression: '#pages',
-          ExpressionAttributeNames: { '#pk': index.partitionKey, '#sk': index.sortKey, '#pages': 'pages' },
-          ExpressionAttributeValues: {
-            ':pk': `QUEUED#${job.priority}`,
-            ':sk': `${job.queuedAt ?? job.createdAt}#${job.jobId}`,
+          Key: jobKey(jobId),
+          UpdateExpression: 'ADD #resends :one SET #progress = :progress, #updatedAt = :now',
+          ConditionExpression: '#tenantId = :tenantId AND #status = :processing',
+          ExpressionAttributeNames: {
+            '#resends': 'resends',
+            '#progress': TABLE.waitingIndex.sortKey,
+            '#updatedAt': 'updatedAt',
+            '#tenantId': 'tenantId',
+            '#status': 'status',
           },
-          Limit: Math.min(cap - jobs, 1000),
-          ExclusiveStartKey: startKey,
+          ExpressionAttributeValues: {
+            ':one': 1,
+            ':progress': `${now}#${jobId}`,
+            ':now': now,
+            ':tenantId': tenantId,
+            ':processing': 'PROCESSING',
+          },
+          ReturnValues: 'ALL_NEW',
         }),
       );
-      for (const item of out.Items ?? []) {
-        const p = item.pages as Job['pages'] | undefined;
-        jobs += 1;
-        pages += Math.max(1, (p?.total ?? 1) - (p?.done ?? 0));
-      }
-      startKey = out.LastEvaluatedKey;
-    } while (startKey && jobs < cap);
-    return { jobs, pages };
+      return Number(Attributes?.resends ?? 1);
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const current = await this.get(tenantId, jobId);
+      if (!current) throw new JobNotFoundError(jobId);
+      throw new InvalidTransitionError(jobId, current.status, 'PROCESSING');
+    }
   }
-
-  /** When the longest-waiting QUEUED job of a queue was queued; undefined when none waits. */
-  async oldestQueuedAt(priority: Job['priority']): Promise<string | undefined> {
-    const index = TABLE.waitingIndex;
-    const out = await this.client.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        IndexName: index.name,
-        KeyConditionExpression: '#pk = :pk',
-        ExpressionAttributeNames: { '#pk': index.partitionKey },
-        ExpressionAttributeValues: { ':pk': `QUEUED#${priority}` },
-        ScanIndexForward: true,
-        Limit: 1,
-      }),
-    );
-    const first = out.Items?.[0];
-    return typeof first?.queuedAt === 'string' ? first.queuedAt : undefined;
-  }
-
-  private async countIndex(indexName: string, keyName: string, key: string, cap: number): Promise<number> {
-    let count = 0;
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const out = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: indexName,
-          KeyConditionExpression: '#pk = :pk',
-          ExpressionAttributeNames: { '#pk': keyName },
-          ExpressionAttributeValues: { ':pk': key },
-          Select: 'COUNT',
-          Limit: Math.min(cap - count + 1, 1000),
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      count += out.Count ?? 0;
-      startKey = out.LastEvaluatedKey;
-    } while (startKey && count <= cap);
-    return count;
-  }
-}
-
-function encodeCursor(key: Record<string, unknown>): string {
-  return Buffer.from(JSON.stringify(key)).toString('base64url');
-}
-
-function decodeCursor(cursor: string): Record<string, unknown> {
-  try {
-    const key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (key && typeof key === 'object' && !Array.isArray(key)) return key as Record<string, unknown>;
-  } catch {
-    // fall through
-  }
-  throw new ValidationError('cursor is not valid');
 }

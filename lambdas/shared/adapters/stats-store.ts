@@ -2,6 +2,8 @@ import { type DynamoDBDocumentClient, PutCommand, QueryCommand, UpdateCommand } 
 import { TABLE } from '../resources.ts';
 
 const STATS_TTL_SECONDS = 86_400;
+/** Shortest span a rate is measured over, so one page done a second ago is not 60 pages/min. */
+export const MIN_RATE_SPAN_MS = 30_000;
 
 function minuteOf(at: Date): string {
   return at.toISOString().slice(0, 16);
@@ -18,23 +20,31 @@ export class StatsStore {
   ) {}
 
   async recordPages(pages: number, at = new Date()): Promise<void> {
+    // The sort key is the minute; the first page's own time makes short spans measurable.
     await this.client.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { [TABLE.partitionKey]: 'STATS#pages', [TABLE.sortKey]: minuteOf(at) },
-        UpdateExpression: 'ADD #pages :n SET #ttl = :ttl',
-        ExpressionAttributeNames: { '#pages': 'pages', '#ttl': TABLE.ttlAttribute },
+        UpdateExpression: 'ADD #pages :n SET #ttl = :ttl, #firstAt = if_not_exists(#firstAt, :at)',
+        ExpressionAttributeNames: { '#pages': 'pages', '#ttl': TABLE.ttlAttribute, '#firstAt': 'firstAt' },
         ExpressionAttributeValues: {
           ':n': pages,
+          ':at': at.toISOString(),
           ':ttl': Math.floor(at.getTime() / 1000) + STATS_TTL_SECONDS,
         },
       }),
     );
   }
 
-  /** Mean pages per minute over the last `minutes` whole minutes and the current one. */
+  /**
+   * Pages per minute over the last `minutes` whole minutes and the current one, divided by the
+   * time that really passed since the first page counted in that window (at least
+   * {@link MIN_RATE_SPAN_MS}): right after a burst on a young stack, dividing by the whole window
+   * would make the rate, and every ETA built on it, several times too slow.
+   */
   async pagesPerMinute(minutes = 5, now = new Date()): Promise<number> {
-    const from = minuteOf(new Date(now.getTime() - minutes * 60_000));
+    const windowStart = new Date(now.getTime() - minutes * 60_000);
+    const from = minuteOf(windowStart);
     const out = await this.client.send(
       new QueryCommand({
         TableName: this.tableName,
@@ -43,8 +53,18 @@ export class StatsStore {
         ExpressionAttributeValues: { ':pk': 'STATS#pages', ':from': from },
       }),
     );
-    const total = (out.Items ?? []).reduce((sum, item) => sum + Number(item.pages ?? 0), 0);
-    return total / (minutes + 1);
+    const items = out.Items ?? [];
+    const total = items.reduce((sum, item) => sum + Number(item.pages ?? 0), 0);
+    if (total === 0) return 0;
+    const bucketStart = Date.parse(`${from}:00.000Z`);
+    const firsts = items
+      .map((item) =>
+        Date.parse(typeof item.firstAt === 'string' ? item.firstAt : `${String(item.sk)}:00.000Z`),
+      )
+      .filter((at) => Number.isFinite(at));
+    const since = Math.max(bucketStart, firsts.length > 0 ? Math.min(...firsts) : bucketStart);
+    const spanMs = Math.max(MIN_RATE_SPAN_MS, now.getTime() - since);
+    return (total * 60_000) / spanMs;
   }
 
   async heartbeat(workerId: string, at = new Date()): Promise<void> {
