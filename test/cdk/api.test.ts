@@ -117,7 +117,9 @@ describe('JobsApi', () => {
   });
 
   it('puts every route but the OpenAPI document behind the authorizer and a usage-plan key', () => {
-    const [[authorizerId]] = Object.entries(template.findResources('AWS::ApiGateway::Authorizer'));
+    const authorizerIds = Object.keys(template.findResources('AWS::ApiGateway::Authorizer'));
+    expect(authorizerIds).toHaveLength(1);
+    const authorizerId = authorizerIds[0];
     for (const route of API_ROUTES) {
       const isPublic = route.handler === 'openapi';
       template.hasResourceProperties('AWS::ApiGateway::Method', {
