@@ -1,4 +1,3 @@
-import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_ENGINE_OPTIONS } from '../../gpu-worker/src/ocr/options.ts';
@@ -10,22 +9,10 @@ import {
   pageTooLargeFor,
 } from '../../lambdas/shared/documents/index.ts';
 import { jobErrorOf } from '../../lambdas/shared/errors.ts';
-import { multiPageTiff, numberedPdf } from '../support/documents.ts';
+import { multiPageTiff, numberedPdf, pngHeader } from '../support/documents.ts';
 
 const picture = (width: number, height: number) =>
   sharp({ create: { width, height, channels: 3, background: '#6a7' } });
-
-/** A PNG signature and IHDR chunk claiming `width` × `height`, and no image data at all. */
-function pngHeader(width: number, height: number): Uint8Array {
-  const ihdr = Buffer.alloc(25);
-  ihdr.writeUInt32BE(13, 0);
-  ihdr.write('IHDR', 4, 'latin1');
-  ihdr.writeUInt32BE(width, 8);
-  ihdr.writeUInt32BE(height, 12);
-  ihdr.set([8, 2, 0, 0, 0], 16); // 8-bit RGB, deflate, no filter, no interlace
-  ihdr.writeUInt32BE(crc32(ihdr.subarray(4, 21)), 21);
-  return Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, ...ihdr]);
-}
 
 /** Copies, so a truncated input has no bytes past its end (a subarray would keep its neighbours). */
 const head = (bytes: Uint8Array, length: number) => Uint8Array.from(bytes.subarray(0, length));

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 import sharp from 'sharp';
 
@@ -271,4 +272,19 @@ export function bigEndianTiff(pages: number, nextOf?: (page: number, offset: num
     bytes[pixelsAt + page] = (page * 40) & 0xff;
   }
   return bytes;
+}
+
+/**
+ * A PNG signature and IHDR chunk claiming `width` × `height`, and no image data: all that
+ * ingest needs to refuse a decompression bomb.
+ */
+export function pngHeader(width: number, height: number): Uint8Array {
+  const ihdr = Buffer.alloc(25);
+  ihdr.writeUInt32BE(13, 0);
+  ihdr.write('IHDR', 4, 'latin1');
+  ihdr.writeUInt32BE(width, 8);
+  ihdr.writeUInt32BE(height, 12);
+  ihdr.set([8, 2, 0, 0, 0], 16); // 8-bit RGB, deflate, no filter, no interlace
+  ihdr.writeUInt32BE(crc32(ihdr.subarray(4, 21)), 21);
+  return Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, ...ihdr]);
 }
