@@ -8,9 +8,8 @@ import {
 } from '../shared/documents/image-dimensions.ts';
 import { countPages } from '../shared/documents/page-count.ts';
 import { isPermanent, jobErrorOf } from '../shared/errors.ts';
-import { jobEvent } from '../shared/events.ts';
 import type { Job, JobError, Priority } from '../shared/job.ts';
-import { chunkMessages } from '../shared/messages.ts';
+import { movedOn } from '../shared/lifecycle.ts';
 import { objectKeys } from '../shared/resources.ts';
 import type { Runtime } from '../shared/runtime.ts';
 
@@ -32,6 +31,13 @@ export function checkUpload(
   maxBytes: number,
 ): JobError | undefined {
   if (sizeBytes === 0) return { code: 'INVALID_INPUT', message: 'the uploaded file is empty' };
+  // S3 enforces the signed Content-Length; an emulator or another upload path may not.
+  if (sizeBytes !== job.sizeBytes) {
+    return {
+      code: 'INVALID_INPUT',
+      message: `the upload has ${sizeBytes} bytes but the job declared ${job.sizeBytes}; create the job with the file's real size`,
+    };
+  }
   if (sizeBytes > maxBytes) {
     return {
       code: 'INVALID_INPUT',
@@ -59,64 +65,68 @@ export function choosePriority(job: Job, pages: number, limits: Limits): Priorit
 /**
  * Takes one uploaded object into the pipeline: checks that its bytes are what the job
  * declared and counts its pages, then QUEUED plus one work message per chunk of pages, or
- * FAILED with a code. Safe to repeat for the same object (S3 delivers events at least once):
- * a repeat finds the job past AWAITING_UPLOAD and its messages sent, and changes nothing.
+ * FAILED with a code. Safe to repeat for the same object (S3 delivers events at least once,
+ * sometimes two at the same moment): only the delivery whose QUEUED transition wrote sends the
+ * messages; any other finds the job past AWAITING_UPLOAD and changes nothing. Should that one
+ * die between the transition and the send, the job is QUEUED without `enqueuedAt`, which the
+ * reconciler finds and completes.
  */
 export async function ingestObject(runtime: Runtime, key: string): Promise<IngestOutcome> {
-  const { jobs, blobs, queue, events, logger, config } = runtime;
+  const { jobs, blobs, lifecycle, logger, config } = runtime;
   const ids = objectKeys.parseInput(key);
   if (!ids) {
     logger.warn('ignoring object outside the inputs/ layout', { key });
     return 'ignored';
   }
-  let job = await jobs.get(ids.tenantId, ids.jobId);
+  const job = await jobs.get(ids.tenantId, ids.jobId);
   if (!job) {
     logger.warn('ignoring upload for an unknown job', { key });
     return 'ignored';
   }
-  if (job.status === 'AWAITING_UPLOAD') {
-    const head = await blobs.head(key);
-    if (!head) {
-      logger.warn('the uploaded object is gone', { key });
-      return 'ignored';
-    }
-    // An image's header (within its first IMAGE_HEADER_BYTES) gives its size: one over the pixel
-    // limit fails here, not in a worker after its download and decode.
-    const first = await blobs.readHead(key, isMultiPage(job.contentType) ? SNIFF_BYTES : IMAGE_HEADER_BYTES);
-    const now = new Date().toISOString();
-    let problem = checkUpload(job, head.sizeBytes, first, config.maxUploadBytes);
-    let pages = 0;
-    if (!problem) {
-      try {
-        // Only multi-page formats need the whole object to be counted.
-        const bytes = isMultiPage(job.contentType) ? await blobs.get(key) : first;
-        pages = await countPages(bytes, job.contentType);
-        const size = imageDimensions(bytes, job.contentType);
-        const tooLarge = size && pageTooLargeFor(size);
-        if (tooLarge) problem = jobErrorOf(tooLarge);
-        else if (pages > config.limits.maxPages) {
-          problem = {
-            code: 'TOO_MANY_PAGES',
-            message: `the document has ${pages} pages, more than the maximum of ${config.limits.maxPages}`,
-          };
-        }
-      } catch (error) {
-        if (!isPermanent(error)) throw error;
-        problem = jobErrorOf(error);
+  if (job.status !== 'AWAITING_UPLOAD') return 'duplicate';
+  const head = await blobs.head(key);
+  if (!head) {
+    logger.warn('the uploaded object is gone', { key });
+    return 'ignored';
+  }
+  // An image's header (within its first IMAGE_HEADER_BYTES) gives its size: one over the pixel
+  // limit fails here, not in a worker after its download and decode.
+  const first = await blobs.readHead(key, isMultiPage(job.contentType) ? SNIFF_BYTES : IMAGE_HEADER_BYTES);
+  const now = new Date().toISOString();
+  let problem = checkUpload(job, head.sizeBytes, first, config.maxUploadBytes);
+  let pages = 0;
+  if (!problem) {
+    try {
+      // Only multi-page formats need the whole object to be counted.
+      const bytes = isMultiPage(job.contentType) ? await blobs.get(key) : first;
+      pages = await countPages(bytes, job.contentType);
+      const size = imageDimensions(bytes, job.contentType);
+      const tooLarge = size && pageTooLargeFor(size);
+      if (tooLarge) problem = jobErrorOf(tooLarge);
+      else if (pages > config.limits.maxPages) {
+        problem = {
+          code: 'TOO_MANY_PAGES',
+          message: `the document has ${pages} pages, more than the maximum of ${config.limits.maxPages}`,
+        };
       }
+    } catch (error) {
+      if (!isPermanent(error)) throw error;
+      problem = jobErrorOf(error);
     }
-    if (problem) {
-      const { job: failed, changed } = await jobs.transition(job.tenantId, job.jobId, 'FAILED', {
-        error: problem,
-        uploadedAt: now,
-        finishedAt: now,
-        expiresAt: Math.floor(Date.now() / 1000) + config.jobTtlDays * 86_400,
-      });
-      if (changed) await events.publish(jobEvent(failed, 'job.failed'));
+  }
+  if (problem) {
+    try {
+      const { changed } = await lifecycle.fail(job.tenantId, job.jobId, problem, { uploadedAt: now });
       logger.info('upload refused', { jobId: job.jobId, ...problem });
       return changed ? 'failed' : 'duplicate';
+    } catch (error) {
+      if (movedOn(error)) return 'duplicate';
+      throw error;
     }
-    const moved = await jobs.transition(
+  }
+  let moved: Awaited<ReturnType<typeof jobs.transition>>;
+  try {
+    moved = await jobs.transition(
       job.tenantId,
       job.jobId,
       'QUEUED',
@@ -130,15 +140,13 @@ export async function ingestObject(runtime: Runtime, key: string): Promise<Inges
       },
       ['expiresAt'],
     );
-    job = moved.job;
+  } catch (error) {
+    // Cancelled (or failed by a twin delivery) while this one counted pages.
+    if (movedOn(error)) return 'duplicate';
+    throw error;
   }
-  // A previous delivery may have moved the job to QUEUED and died before sending its messages.
-  if (job.status !== 'QUEUED' || job.enqueuedAt || !job.chunks) return 'duplicate';
-  const enqueuedAt = new Date().toISOString();
-  await queue.sendMany(job.priority, chunkMessages(job, job.pages.total, job.chunks.pages, enqueuedAt));
-  if (!(await jobs.markEnqueued(job.tenantId, job.jobId, enqueuedAt))) return 'duplicate';
-  await events.publish(jobEvent(job, 'job.queued'));
-  logger.info('job queued', { jobId: job.jobId, priority: job.priority, pages: job.pages.total });
+  if (!moved.changed) return 'duplicate';
+  await lifecycle.enqueue(moved.job);
   return 'queued';
 }
 

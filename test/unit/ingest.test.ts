@@ -26,7 +26,8 @@ function s3Event(key: string, bucket = 'docs'): S3Event {
 
 function setup(job: Job | undefined, bytes: Uint8Array = PNG, size = bytes.length) {
   const ctx = mockedRuntime();
-  let stored = job;
+  // The job declared the size the upload has (a mismatch is a test of its own).
+  let stored = job && { ...job, sizeBytes: size };
   ctx.mocks.dynamo.on(GetCommand).callsFake(() => ({ Item: stored && jobItem(stored) }));
   ctx.mocks.dynamo.on(UpdateCommand).callsFake((input) => {
     if (!stored) throw new Error('no job');
@@ -105,16 +106,31 @@ describe('ingest', () => {
       expect(ctx.mocks.sns.commandCalls(PublishCommand)).toHaveLength(1);
     });
 
-    it('sends the message a failed earlier delivery left unsent', async () => {
+    it('leaves a job whose send failed to the reconciler: a repeat delivery does not send twice', async () => {
       ctx.mocks.sqs
         .on(SendMessageBatchCommand)
         .rejectsOnce(new Error('SQS down'))
         .resolves({ Successful: [] });
       await expect(ctx.handler(s3Event(KEY))).rejects.toThrow('SQS down');
       expect(ctx.current()?.status).toBe('QUEUED');
-      expect(await ctx.handler(s3Event(KEY))).toEqual({ outcomes: ['queued'] });
-      expect(ctx.current()?.enqueuedAt).toBeDefined();
+      // Another delivery of the same event may run at the same moment as the first: only the
+      // one whose transition wrote sends (test/integration/lifecycle-sequences.test.ts has the
+      // reconciler sending what the failed one could not).
+      expect(await ctx.handler(s3Event(KEY))).toEqual({ outcomes: ['duplicate'] });
+      expect(ctx.current()?.enqueuedAt).toBeUndefined();
     });
+  });
+
+  it('fails a job whose upload is not the size it declared', async () => {
+    ctx = setup(makeJob());
+    ctx.mocks.dynamo.on(GetCommand).callsFake(() => ({ Item: jobItem({ ...makeJob(), sizeBytes: 100 }) }));
+    ctx.mocks.s3.on(HeadObjectCommand).resolves({ ContentLength: 5_000_000, ContentType: 'image/png' });
+    await ctx.handler(s3Event(KEY));
+    const refused = ctx.mocks.dynamo.commandCalls(UpdateCommand)[0]!.args[0].input.ExpressionAttributeValues!;
+    expect(refused[':to']).toBe('FAILED');
+    expect((refused[':error'] as { message: string }).message).toBe(
+      "the upload has 5000000 bytes but the job declared 100; create the job with the file's real size",
+    );
   });
 
   it('fails a job whose bytes are not what it declared, with a readable message', async () => {
