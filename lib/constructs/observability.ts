@@ -85,12 +85,18 @@ function workerMetric(metricName: string, statistic: string, label: string, peri
   });
 }
 
-/** Every series of a metric that carries an error code, one line per code (and service). */
+/**
+ * Every series of a metric that carries an error code, one line per code, labelled by
+ * CloudWatch's dynamic labels with the code (and, across services, the service).
+ */
 function byErrorCode(metricName: string, label: string, onlyWorker = false): MathExpression {
   const service = onlyWorker ? ` ${SERVICE_DIMENSION}="${WORKER_SERVICE}"` : '';
+  const dimension = (name: string) => `\${PROP('Dim.${name}')}`;
   return new MathExpression({
     expression: `SEARCH('{${METRICS_NAMESPACE},${ERROR_CODE_DIMENSION},${SERVICE_DIMENSION}} MetricName="${metricName}"${service}', 'Sum', 300)`,
-    label,
+    label: onlyWorker
+      ? `${label} ${dimension(ERROR_CODE_DIMENSION)}`
+      : `${label} ${dimension(ERROR_CODE_DIMENSION)} (${dimension(SERVICE_DIMENSION)})`,
     period: FIVE_MINUTES,
   });
 }
