@@ -12,7 +12,7 @@ export function shareImage(image: RgbImage): RgbImage {
 }
 
 /**
- * Renders the selected pages of a PDF to RGB with PDFium (`gpu-worker/src/documents`). The
+ * Renders the selected pages of a PDF to RGB with PDFium (`lambdas/shared/documents`). The
  * engine runs it on an engine thread (see `engine-thread.ts`), so pages come back shared.
  */
 export async function renderPdfPages(
