@@ -4,13 +4,19 @@ import { JobsApi } from './constructs/api.ts';
 import { ApiFunctions } from './constructs/api-functions.ts';
 import { ApiKeyAuthorizer } from './constructs/authorizer.ts';
 import { DeadLetterSweep } from './constructs/dlq.ts';
+import { GpuCapacity } from './constructs/gpu-capacity.ts';
 import { Ingest } from './constructs/ingest.ts';
+import { Reconciler } from './constructs/reconciler.ts';
 import { JobTable } from './constructs/job-table.ts';
 import type { PipelineResources, PipelineSettings } from './constructs/lambda-function.ts';
+import { WorkerNetwork } from './constructs/network.ts';
 import { Notifications } from './constructs/notifications.ts';
 import { Observability } from './constructs/observability.ts';
 import { DocumentStorage } from './constructs/storage.ts';
 import { WorkQueues } from './constructs/work-queues.ts';
+import { WorkerScaling } from './constructs/worker-scaling.ts';
+import { WorkerService } from './constructs/worker-service.ts';
+import { parseSettings, type Settings, type SettingsInput, scaleOutBacklogPerTask } from './settings.ts';
 
 export interface OcrPipelineStackProps extends StackProps {
   /**
@@ -19,8 +25,13 @@ export interface OcrPipelineStackProps extends StackProps {
    * @default RemovalPolicy.RETAIN
    */
   readonly dataRemovalPolicy?: RemovalPolicy;
-  /** Browser origins allowed by the bucket's and the API's CORS rules. @default ['*'] */
+  /**
+   * Browser origins allowed by the bucket's and the API's CORS rules.
+   * @default deployment.allowedOrigins (none)
+   */
   readonly allowedOrigins?: string[];
+  /** The settings of `lib/settings.ts` (CDK context in `bin/app.ts`); absent keys take their defaults. */
+  readonly deployment?: SettingsInput;
   /** Days before uploads and results are deleted. @default 7 */
   readonly objectExpirationDays?: number;
   /** Limits handed to the functions. */
@@ -44,19 +55,30 @@ export class OcrPipelineStack extends Stack {
   readonly api: JobsApi;
   readonly ingest: Ingest;
   readonly deadLetterSweep: DeadLetterSweep;
+  readonly reconciler: Reconciler;
+  /** The validated deployment settings the stack was built with. */
+  readonly deployment: Settings;
+  readonly network: WorkerNetwork;
+  readonly gpuCapacity: GpuCapacity;
+  readonly worker: WorkerService;
+  readonly workerScaling: WorkerScaling;
   readonly observability: Observability;
 
   constructor(scope: Construct, id: string, props: OcrPipelineStackProps = {}) {
     super(scope, id, props);
     const removalPolicy = props.dataRemovalPolicy ?? RemovalPolicy.RETAIN;
+    this.deployment = parseSettings(props.deployment);
+    const deployment = this.deployment;
+    const allowedOrigins = props.allowedOrigins ?? deployment.allowedOrigins;
     const settings: PipelineSettings = {
       jobTtlDays: props.objectExpirationDays,
       ...props.settings,
+      limits: { chunkPages: deployment.chunkPages, ...props.settings?.limits },
     };
 
     this.storage = new DocumentStorage(this, 'Storage', {
       expirationDays: props.objectExpirationDays,
-      allowedOrigins: props.allowedOrigins,
+      allowedOrigins,
       removalPolicy,
     });
     this.jobs = new JobTable(this, 'Jobs', { removalPolicy });
@@ -75,16 +97,54 @@ export class OcrPipelineStack extends Stack {
       functions: this.apiFunctions,
       authorizer: this.apiAuthorizer.authorizer,
       stageName: props.apiStageName,
-      allowedOrigins: props.allowedOrigins,
+      // The API's CORS needs at least one origin; with none it keeps its own default.
+      allowedOrigins: allowedOrigins.length > 0 ? allowedOrigins : undefined,
       cloudWatchRole: props.apiGatewayCloudWatchRole,
     });
     this.ingest = new Ingest(this, 'Ingest', { resources, settings });
     this.deadLetterSweep = new DeadLetterSweep(this, 'DeadLetterSweep', { resources, settings });
+    this.reconciler = new Reconciler(this, 'Reconciler', {
+      resources,
+      settings,
+      ingestFailures: this.ingest.failures,
+    });
+
+    this.network = new WorkerNetwork(this, 'Network', {
+      egress: deployment.egress,
+      logRetention: deployment.logRetentionDays,
+    });
+    this.gpuCapacity = new GpuCapacity(this, 'GpuCapacity', {
+      cluster: this.network.cluster,
+      vpc: this.network.vpc,
+      subnets: this.network.privateSubnets,
+      instanceTypes: deployment.instanceTypes,
+      onDemandPercent: deployment.onDemandPercent,
+      maxInstances: deployment.maxTasks,
+    });
+    this.worker = new WorkerService(this, 'Worker', {
+      cluster: this.network.cluster,
+      vpc: this.network.vpc,
+      subnets: this.network.privateSubnets,
+      capacity: this.gpuCapacity,
+      resources,
+      settings,
+      executionProviders: deployment.executionProviders,
+      logRetention: deployment.logRetentionDays,
+    });
+    this.workerScaling = new WorkerScaling(this, 'WorkerScaling', {
+      service: this.worker.service,
+      cluster: this.network.cluster,
+      queues: this.queues,
+      maxTasks: deployment.maxTasks,
+      backlogPerTask: scaleOutBacklogPerTask(deployment),
+      idleMinutes: deployment.idleMinutes,
+    });
 
     this.observability = new Observability(this, 'Observability', {
       queues: this.queues,
       failureQueues: { 'ingest failures': this.ingest.failures },
       api: this.api.api,
+      fleet: { cluster: this.network.cluster, service: this.worker.service, logGroup: this.worker.logGroup },
       alarmEmail: props.alarmEmail,
     });
 
@@ -104,6 +164,9 @@ export class OcrPipelineStack extends Stack {
     output('BulkDlqUrl', this.queues.bulkDlq.queueUrl, 'Bulk dead-letter queue');
     output('EventsTopicArn', this.notifications.topic.topicArn, 'Job events topic');
     output('IngestFailuresQueueUrl', this.ingest.failures.queueUrl, 'S3 events ingest gave up on');
+    output('ClusterName', this.network.cluster.clusterName, 'ECS cluster of the GPU workers');
+    output('WorkerServiceName', this.worker.service.serviceName, 'GPU worker service (scales from zero)');
+    output('WorkerLogGroup', this.worker.logGroup.logGroupName, 'GPU worker logs');
     output('OperatorsTopicArn', this.observability.topic.topicArn, 'Alarms and failed worker starts');
     output('DashboardUrl', this.observability.dashboardUrl, 'The CloudWatch dashboard');
   }

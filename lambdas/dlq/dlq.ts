@@ -1,5 +1,6 @@
 import type { Context } from 'aws-lambda';
 import type { ReceivedMessage } from '../shared/adapters/work-queue.ts';
+import { deadlineOf } from '../shared/deadline.ts';
 import { isTerminal, PRIORITIES, type Priority } from '../shared/job.ts';
 import { movedOn } from '../shared/lifecycle.ts';
 import { InvalidMessageError, parseWorkMessage } from '../shared/messages.ts';
@@ -110,14 +111,14 @@ async function sweepLetter(
 
 /**
  * Scheduled (every minute) in AWS, with a reserved concurrency of one so runs never overlap; the
- * local stack calls it every few seconds. It stops reading ten seconds before its timeout.
+ * local stack calls it every few seconds. It stops at its time budget; the next run goes on.
  */
 export function makeDlqHandler(runtime: Runtime) {
   return async (
     _event?: unknown,
     context?: Pick<Context, 'getRemainingTimeInMillis'>,
   ): Promise<SweepResult> => {
-    const deadline = context ? Date.now() + context.getRemainingTimeInMillis() - 10_000 : undefined;
+    const deadline = deadlineOf(runtime.config, context);
     const result = await sweepDeadLetters(runtime, deadline ? { deadline } : {});
     if (result.seen > 0) runtime.logger.info('swept dead letters', { ...result });
     return result;

@@ -1,5 +1,6 @@
 import type { Context, S3Event } from 'aws-lambda';
 import { decodeS3Key, ingestObject } from '../ingest/ingest.ts';
+import { deadlineOf } from '../shared/deadline.ts';
 import type { Job } from '../shared/job.ts';
 import { PRIORITIES } from '../shared/job.ts';
 import { movedOn } from '../shared/lifecycle.ts';
@@ -177,7 +178,7 @@ export function makeReconcilerHandler(runtime: Runtime, options: ReconcileOption
     _event?: unknown,
     context?: Pick<Context, 'getRemainingTimeInMillis'>,
   ): Promise<ReconcileResult> => {
-    const deadline = context ? Date.now() + context.getRemainingTimeInMillis() - 10_000 : undefined;
+    const deadline = deadlineOf(runtime.config, context);
     return reconcile(runtime, { ...options, ...(deadline ? { deadline } : {}) });
   };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ReceivedMessage } from '../shared/adapters/work-queue.ts';
+import { deadlineOf } from '../shared/deadline.ts';
 import { type ApiHandler, apiHandler, json, parseJsonBody } from '../shared/http.ts';
 import { PRIORITIES, type Priority } from '../shared/job.ts';
 import { movedOn } from '../shared/lifecycle.ts';
@@ -12,8 +13,8 @@ export const RedriveBodySchema = z.object({
 });
 
 /**
- * Time one redrive call may spend reading dead letters: API Gateway ends a request at 29 s,
- * so a call stops early and says `more: true`; the client calls again for the rest.
+ * Time one redrive call may spend when the stack sets no budget: API Gateway ends a request at
+ * 29 s, so a call stops early and says `more: true`; the client calls again for the rest.
  */
 export const REDRIVE_BUDGET_MS = 20_000;
 
@@ -39,10 +40,9 @@ export async function redrive(
   runtime: Runtime,
   tenantId: string,
   body: z.infer<typeof RedriveBodySchema>,
-  budgetMs = REDRIVE_BUDGET_MS,
+  deadline = deadlineOf(runtime.config, undefined, REDRIVE_BUDGET_MS) ?? Date.now() + REDRIVE_BUDGET_MS,
 ): Promise<RedriveResult> {
   const { queue } = runtime;
-  const deadline = Date.now() + budgetMs;
   const result: RedriveResult = { moved: 0, jobIds: [], dropped: 0, more: false };
   const priorities = (body.queue ? [body.queue] : [...PRIORITIES]).filter((p: Priority) =>
     queue.hasDeadLetterQueue(p),

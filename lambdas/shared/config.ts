@@ -59,6 +59,8 @@ const ConfigSchema = z.object({
   OCRQ_TENANT_MAX_ACTIVE_JOBS: intFromEnv(DEFAULT_LIMITS.tenantMaxActiveJobs),
   OCRQ_TENANT_MAX_QUEUED_PAGES: intFromEnv(DEFAULT_LIMITS.tenantMaxQueuedPages),
   OCRQ_MAX_QUEUE_DEPTH: intFromEnv(DEFAULT_LIMITS.maxQueueDepth),
+  /** How long a function that works through a backlog in steps may run (set by the CDK stack). */
+  OCRQ_TIME_BUDGET_MS: z.coerce.number().int().positive().optional(),
   OCRQ_ENDPOINT_URL: z.string().url().optional(),
   OCRQ_DYNAMODB_ENDPOINT_URL: z.string().url().optional(),
 });
@@ -78,6 +80,8 @@ export interface Config {
   jobTtlDays: number;
   limits: Limits;
   endpoints: { default?: string; dynamodb?: string };
+  /** Milliseconds a backlog-draining function (sweep, redrive, reconciler) may spend; see the CDK stack. */
+  timeBudgetMs?: number;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -110,6 +114,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       tenantMaxQueuedPages: e.OCRQ_TENANT_MAX_QUEUED_PAGES,
       maxQueueDepth: e.OCRQ_MAX_QUEUE_DEPTH,
     },
+    ...(e.OCRQ_TIME_BUDGET_MS ? { timeBudgetMs: e.OCRQ_TIME_BUDGET_MS } : {}),
     endpoints: {
       default: e.OCRQ_ENDPOINT_URL,
       dynamodb: e.OCRQ_DYNAMODB_ENDPOINT_URL ?? e.OCRQ_ENDPOINT_URL,

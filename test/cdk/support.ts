@@ -22,6 +22,7 @@ export const PIPELINE_HANDLERS = [
   'list-jobs',
   'openapi',
   'queue-stats',
+  'reconciler',
   'redrive',
   'retry-job',
 ];
