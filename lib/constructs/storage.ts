@@ -26,8 +26,9 @@ export interface DocumentStorageProps {
   readonly expirationDays?: number;
   /**
    * Origins allowed to PUT uploads and GET results straight from a browser with the
-   * presigned URLs.
-   * @default ['*']
+   * presigned URLs. With none, the bucket has no CORS rule: programs (the CLI, servers) use the
+   * URLs and browsers cannot. `*` only when asked for.
+   * @default []
    */
   readonly allowedOrigins?: string[];
   /**
@@ -102,16 +103,18 @@ export class DocumentStorage extends Construct {
         expireUnder(KEY_PREFIXES.results),
         { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
-      cors: [
-        {
-          id: 'browser-presigned-urls',
-          allowedMethods: [HttpMethods.PUT, HttpMethods.GET, HttpMethods.HEAD],
-          allowedOrigins: props.allowedOrigins ?? ['*'],
-          allowedHeaders: ['*'],
-          exposedHeaders: ['ETag'],
-          maxAge: 3600,
-        },
-      ],
+      cors: props.allowedOrigins?.length
+        ? [
+            {
+              id: 'browser-presigned-urls',
+              allowedMethods: [HttpMethods.PUT, HttpMethods.GET, HttpMethods.HEAD],
+              allowedOrigins: props.allowedOrigins,
+              allowedHeaders: ['*'],
+              exposedHeaders: ['ETag'],
+              maxAge: 3600,
+            },
+          ]
+        : undefined,
       removalPolicy,
     });
   }

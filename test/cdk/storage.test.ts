@@ -85,18 +85,8 @@ describe('DocumentStorage', () => {
     });
   });
 
-  it('lets browsers PUT uploads and GET results with presigned URLs', () => {
-    template.hasResourceProperties('AWS::S3::Bucket', {
-      CorsConfiguration: {
-        CorsRules: [
-          Match.objectLike({
-            AllowedMethods: Match.arrayWith(['PUT', 'GET']),
-            AllowedOrigins: ['*'],
-            AllowedHeaders: ['*'],
-          }),
-        ],
-      },
-    });
+  it('allows no browser origin unless origins are given', () => {
+    template.allResourcesProperties('AWS::S3::Bucket', { CorsConfiguration: Match.absent() });
   });
 
   it('writes server access logs to the log bucket', () => {
@@ -134,7 +124,13 @@ describe('DocumentStorage', () => {
           Rules: Match.arrayWith([Match.objectLike({ Prefix: 'inputs/', ExpirationInDays: 3 })]),
         },
         CorsConfiguration: {
-          CorsRules: [Match.objectLike({ AllowedOrigins: ['https://app.example.com'] })],
+          CorsRules: [
+            Match.objectLike({
+              AllowedMethods: Match.arrayWith(['PUT', 'GET']),
+              AllowedOrigins: ['https://app.example.com'],
+              AllowedHeaders: ['*'],
+            }),
+          ],
         },
       },
     });
