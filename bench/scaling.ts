@@ -17,10 +17,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { App } from 'aws-cdk-lib';
+import type { CfnQueue, Queue } from 'aws-cdk-lib/aws-sqs';
 import { Command } from 'commander';
 import { OcrPipelineStack } from '../lib/ocr-pipeline-stack.ts';
-import { parseSettings, type Settings } from '../lib/settings.ts';
-import { readScalingPlan, type ScalingPlan } from './scaling-plan.ts';
+import { SETTING_KEYS, type Settings } from '../lib/settings.ts';
+import { type QueueRoles, readScalingPlan, type ScalingPlan } from './scaling-plan.ts';
 import { type SimResult, type SimSettings, type SimSummary, simulate, summarize } from './scaling-sim.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -52,32 +53,41 @@ export const DEFAULT_SIM_SETTINGS: Omit<SimSettings, 'pagesPerMessage' | 'second
   spotPerHour: 0.35,
 };
 
-/** The stack as `cdk synth` builds it with these context values, minus asset bundling. */
+/**
+ * The stack as `cdk synth -c key=value …` builds it (bin/app.ts hands the context's setting keys
+ * to the stack), minus asset bundling, and which logical ids are the express and bulk queues.
+ */
 export function synthesizeTemplate(
   context: Record<string, string>,
   outdir: string,
 ): {
   template: { Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }> };
   settings: Settings;
+  queueRoles: QueueRoles;
 } {
   const cdkJson = JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as {
     context?: Record<string, unknown>;
   };
-  const fullContext = { ...cdkJson.context, ...context };
   const app = new App({
     outdir,
     context: {
-      ...fullContext,
+      ...cdkJson.context,
+      ...context,
       'aws:cdk:bundling-stacks': [],
       '@aws-cdk/core:validateAgainstDefaultRules': false,
     },
   });
   const stack = new OcrPipelineStack(app, 'ScalingBench', {
     env: { account: '123456789012', region: 'us-east-1' },
+    deployment: Object.fromEntries(SETTING_KEYS.map((key) => [key, app.node.tryGetContext(key)])),
   });
-  const assembly = app.synth();
-  const template = assembly.getStackByName(stack.stackName).template;
-  return { template, settings: parseSettings(fullContext) };
+  const logicalId = (queue: Queue) => stack.getLogicalId(queue.node.defaultChild as CfnQueue);
+  const template = app.synth().getStackByName(stack.stackName).template;
+  return {
+    template,
+    settings: stack.deployment,
+    queueRoles: { [logicalId(stack.queues.express)]: 'express', [logicalId(stack.queues.bulk)]: 'bulk' },
+  };
 }
 
 function parsePairs(pairs: string[]): Record<string, string> {
@@ -184,8 +194,8 @@ async function main(): Promise<void> {
 
   const outdir = await mkdtemp(join(tmpdir(), 'bench-scaling-'));
   const run = (runContext: Record<string, string>) => {
-    const { template, settings } = synthesizeTemplate(runContext, outdir);
-    const plan: ScalingPlan = readScalingPlan(template);
+    const { template, settings, queueRoles } = synthesizeTemplate(runContext, outdir);
+    const plan: ScalingPlan = readScalingPlan(template, queueRoles);
     const simSettings: SimSettings = {
       ...DEFAULT_SIM_SETTINGS,
       pagesPerMessage: settings.chunkPages,
