@@ -1,6 +1,8 @@
 export * from './adapters/api-keys.ts';
 export * from './adapters/blob-store.ts';
 export * from './adapters/event-bus.ts';
+export * from './adapters/failure-queue.ts';
+export * from './adapters/job-queries.ts';
 export * from './adapters/job-store.ts';
 export * from './adapters/stats-store.ts';
 export * from './adapters/work-queue.ts';
@@ -11,6 +13,7 @@ export * from './errors.ts';
 export * from './events.ts';
 export * from './job.ts';
 export * from './job-state.ts';
+export * from './lifecycle.ts';
 export * from './messages.ts';
 export * from './resources.ts';
 export * from './runtime.ts';
