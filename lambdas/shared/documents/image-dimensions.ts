@@ -19,24 +19,13 @@ export interface ImageDimensions {
   pages?: number;
 }
 
-const IMAGE_SIZE_TYPES: Readonly<Record<string, string>> = {
-  'image/png': 'png',
-  'image/jpeg': 'jpg',
-  'image/webp': 'webp',
-  'image/tiff': 'tiff',
-};
-
-/**
- * Shortest input whose header image-size reads correctly. image-size 2.1 reads through a
- * DataView over the whole underlying buffer and indexes past the end of a short WebP, so a
- * truncated header gives garbage sizes instead of an error; these lengths come before it.
- */
-const MIN_HEADER_BYTES: Readonly<Record<string, number>> = {
-  png: 24, // signature, IHDR length and type, width, height
-  webp: 30, // RIFF header, chunk header, then VP8/VP8L/VP8X dimensions up to byte 30
-  jpg: 4,
-  tiff: 8,
-};
+/** image-size's name for each image type, and the shortest input it reads that type's size from. */
+const IMAGE_TYPES: ReadonlyMap<string, { type: string; minBytes: number }> = new Map([
+  ['image/png', { type: 'png', minBytes: 24 }], // signature, IHDR length and type, width, height
+  ['image/jpeg', { type: 'jpg', minBytes: 4 }],
+  ['image/webp', { type: 'webp', minBytes: 30 }], // RIFF, chunk header, VP8/VP8L/VP8X sizes to byte 30
+  ['image/tiff', { type: 'tiff', minBytes: 8 }],
+]);
 
 /**
  * The size an image's header gives (`image-size`), from the first bytes of the file; undefined
@@ -49,8 +38,11 @@ const MIN_HEADER_BYTES: Readonly<Record<string, number>> = {
  * const tooLarge = size && pageTooLargeFor(size); // PageTooLargeError
  */
 export function imageDimensions(bytes: Uint8Array, contentType: string): ImageDimensions | undefined {
-  const type = IMAGE_SIZE_TYPES[contentType.split(';', 1)[0]!.trim().toLowerCase()];
-  if (!type || bytes.byteLength < (MIN_HEADER_BYTES[type] ?? 0)) return undefined;
+  const known = IMAGE_TYPES.get(contentType.split(';', 1)[0]!.trim().toLowerCase());
+  // image-size 2.1 reads through a DataView over the whole underlying buffer and indexes past
+  // the end of a short WebP: a truncated header gives garbage sizes, not an error.
+  if (!known || bytes.byteLength < known.minBytes) return undefined;
+  const { type } = known;
   let size: ReturnType<typeof imageSize>;
   try {
     size = imageSize(ownBuffer(bytes));
