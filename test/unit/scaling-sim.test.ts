@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Duration, type Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import {
@@ -10,6 +13,7 @@ import {
 import { Alarm, ComparisonOperator, MathExpression, Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { ApplicationScalingAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_SIM_SETTINGS, synthesizeTemplate } from '../../bench/scaling.ts';
 import {
   adjustedCapacity,
   alarmState,
@@ -20,6 +24,7 @@ import {
 } from '../../bench/scaling-plan.ts';
 import { arrivalCurve, percentile, type SimSettings, simulate, summarize } from '../../bench/scaling-sim.ts';
 import { WorkQueues } from '../../lib/constructs/work-queues.ts';
+import { SETTINGS_DEFAULTS, scaleOutBacklogPerTask } from '../../lib/settings.ts';
 import { testApp, testStack } from '../cdk/support.ts';
 
 /**
@@ -299,4 +304,34 @@ describe('simulate', () => {
     ).toBe(99);
     expect(percentile([], 99)).toBe(0);
   });
+});
+
+describe('the synthesized stack', () => {
+  it('has a scaling plan the simulation reads whole, with the deployment settings in it', () => {
+    const outdir = mkdtempSync(join(tmpdir(), 'scaling-stack-'));
+    try {
+      const { template, settings, queueRoles } = synthesizeTemplate({ maxTasks: '6' }, outdir);
+      const plan = readScalingPlan(template, queueRoles);
+      expect(settings.maxTasks).toBe(6);
+      expect(plan.maxCapacity).toBe(6);
+      expect(plan.minCapacity).toBe(0);
+      expect(plan.alarms.map((alarm) => alarm.threshold)).toContain(
+        scaleOutBacklogPerTask(SETTINGS_DEFAULTS),
+      );
+      expect(Object.values(queueRoles).sort()).toEqual(['bulk', 'express']);
+      const sim = {
+        ...DEFAULT_SIM_SETTINGS,
+        pagesPerDay: 100_000,
+        warmupDays: 0,
+        pagesPerMessage: settings.chunkPages,
+        secondsPerPage: settings.secondsPerPage,
+      };
+      const summary = summarize(simulate(plan, sim), sim);
+      expect(summary.pagesDone).toBeGreaterThan(90_000);
+      expect(summary.maxTasks).toBeGreaterThan(0);
+      expect(summary.maxTasks).toBeLessThanOrEqual(6);
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
