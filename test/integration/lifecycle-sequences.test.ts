@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Worker } from '../../gpu-worker/src/worker.ts';
 import { cancelJob } from '../../lambdas/cancel-job/cancel-job.ts';
 import { sweepDeadLetters } from '../../lambdas/dlq/dlq.ts';
 import { ingestObject } from '../../lambdas/ingest/ingest.ts';
 import { reconcile } from '../../lambdas/reconciler/reconciler.ts';
 import { redrive } from '../../lambdas/redrive/redrive.ts';
 import { retryJob } from '../../lambdas/retry-job/retry-job.ts';
+import { PermanentJobError } from '../../lambdas/shared/errors.ts';
 import type { Job } from '../../lambdas/shared/job.ts';
 import {
   drain,
@@ -106,6 +108,37 @@ describe('failure sequences against the emulators', () => {
     for (const job of jobs) expect((await get(job)).status).toBe('FAILED');
     // The letters stay for redrive.
     expect(await drain(emulated.deadLetters)).toHaveLength(25);
+  });
+
+  it('a worker whose failing write is refused keeps the message: the job is failed on the next delivery', async () => {
+    const job = await storedJob();
+    await emulated.runtime.blobs.put(job.inputKey, Buffer.from('%PDF-1.4'), 'application/pdf');
+    await emulated.runtime.queue.sendMany('express', messagesOf(job));
+    const worker = new Worker(
+      emulated.runtime,
+      {
+        recognize: async () => {
+          throw new PermanentJobError('INVALID_INPUT', 'page 1 is not a readable image');
+        },
+      },
+      { backoff: { baseSeconds: 1, maxSeconds: 1 } },
+    );
+    const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+    vi.spyOn(emulated.runtime.lifecycle, 'fail').mockRejectedValueOnce(throttled);
+    const receive = () =>
+      emulated.runtime.queue.receive('express', { maxMessages: 1, waitSeconds: 2, visibilitySeconds: 30 });
+    const [first] = await receive();
+    expect(await worker.process(first!)).toBe('retry');
+    expect((await get(job)).status).toBe('PROCESSING');
+    // Not deleted: it comes back after its backoff, and this time the write goes through.
+    const [again] = await receive();
+    expect(again?.messageId).toBe(first!.messageId);
+    expect(await worker.process(again!)).toBe('failed');
+    expect((await get(job)).error).toEqual({
+      code: 'INVALID_INPUT',
+      message: 'page 1 is not a readable image',
+    });
+    expect(await drain(emulated.runtime.queue)).toEqual([]);
   });
 
   it('retry whose send fails leaves the job QUEUED without enqueuedAt, and the reconciler sends it', async () => {
