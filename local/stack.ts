@@ -47,6 +47,14 @@ export interface LocalStackOptions {
   reconcileMs?: number;
   reconcile?: ReconcileOptions;
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+  /**
+   * The endpoints the stack's clients and its worker processes use, given the emulators' own:
+   * a test puts a proxy between them (an outage it can cut without losing the emulators' state).
+   */
+  clientEndpoints?: (direct: {
+    default: string;
+    dynamodb: string;
+  }) => Promise<{ default: string; dynamodb: string }>;
 }
 
 export interface LocalStack {
@@ -123,13 +131,22 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     for (const stop of stopped.reverse()) await stop().catch(() => undefined);
   };
   try {
-    const config = await provisionLocalResources(emulators, {
+    const provisioned = await provisionLocalResources(emulators, {
       region,
       maxUploadBytes: options.maxUploadBytes ?? 50 * 1024 * 1024,
       resultUrlTtlSeconds: 3600,
       jobTtlDays: 7,
       limits: { ...DEFAULT_LIMITS, ...options.limits },
     });
+    const config = options.clientEndpoints
+      ? {
+          ...provisioned,
+          endpoints: await options.clientEndpoints({
+            default: emulators.awsEndpoint,
+            dynamodb: emulators.dynamoEndpoint,
+          }),
+        }
+      : provisioned;
     const metrics = new PrometheusRegistry(WORKER_SERVICE);
     const runtime = createRuntime(config, { logger, metrics });
     const apiKeys = options.apiKeys ?? { local: `local-${randomBytes(12).toString('base64url')}` };

@@ -1,0 +1,96 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { OcrqClient } from '../../bin/ocrq/api-client.ts';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
+import { smallPagesPdf, startWorkerFleet, type WorkerFleet, waitUntil } from '../support/worker-process.ts';
+
+const OUTAGE_MS = 20_000;
+
+/**
+ * AWS unreachable for 20 s while jobs are in flight: every client of the stack (the API's
+ * handlers, ingest, the sweep, the reconciler) and the worker process reach the emulators through
+ * TCP proxies that the test cuts, so the emulators keep their queues, objects and jobs as AWS
+ * would. When the network is back, every job finishes, none twice, with the same worker process.
+ */
+describe('emulators unreachable for 20 s', () => {
+  let fleet: WorkerFleet | undefined;
+  const proxies: TcpProxy[] = [];
+
+  afterEach(async () => {
+    await fleet?.stop();
+    fleet = undefined;
+    await Promise.all(proxies.splice(0).map((p) => p.close()));
+  });
+
+  it('messages come back and finish once the emulators are reachable again', async () => {
+    fleet = await startWorkerFleet({
+      apiKeys: { tenantA: 'key-a' },
+      limits: { chunkPages: 1 },
+      clientEndpoints: async (direct) => {
+        const [aws, dynamo] = await Promise.all([
+          startTcpProxy(direct.default),
+          startTcpProxy(direct.dynamodb),
+        ]);
+        proxies.push(aws, dynamo);
+        return { default: aws.url, dynamodb: dynamo.url };
+      },
+    });
+    const f = fleet;
+    expect(f.stack.workerEnv.OCRQ_ENDPOINT_URL).toBe(proxies[0]!.url);
+    expect(f.stack.workerEnv.OCRQ_DYNAMODB_ENDPOINT_URL).toBe(proxies[1]!.url);
+    const worker = f.spawnWorker();
+    const client = new OcrqClient({ endpoint: f.stack.apiUrl, apiKey: 'key-a' });
+    const pdf = await smallPagesPdf(2);
+    const [jobs] = await Promise.all([
+      Promise.all(Array.from({ length: 24 }, (_, i) => client.submit(`doc-${i}.pdf`, pdf))),
+      worker.ready(),
+    ]);
+    const statuses = async () =>
+      (await Promise.all(jobs.map((j) => f.stack.runtime.jobs.get('tenantA', j.jobId)))).map(
+        (j) => j?.status,
+      );
+    // Cut while the worker is in the middle of the backlog: every upload taken in, some jobs done.
+    await waitUntil(
+      async () => {
+        const now = await statuses();
+        return (
+          now.every((s) => s !== 'AWAITING_UPLOAD') &&
+          now.filter((s) => s === 'SUCCEEDED').length >= 3 &&
+          now.some((s) => s === 'PROCESSING')
+        );
+      },
+      30_000,
+      'jobs in flight',
+    );
+    const before = await statuses();
+    for (const proxy of proxies) proxy.cut();
+    await sleep(OUTAGE_MS);
+    // Everyone kept trying through the outage (the worker's receives and heartbeats at least).
+    const refusedDuringOutage = proxies.reduce((n, p) => n + p.refused, 0);
+    for (const proxy of proxies) proxy.restore();
+    expect(refusedDuringOutage).toBeGreaterThan(0);
+    expect(before.filter((s) => s === 'SUCCEEDED').length).toBeLessThan(jobs.length);
+
+    await waitUntil(
+      async () => (await statuses()).every((s) => s === 'SUCCEEDED'),
+      30_000,
+      'every job to succeed after the outage',
+    );
+    const succeededEvents = f.stack.emulators.aws.spy
+      .getAllMessages()
+      .filter((m) => m.service === 'sns' && m.body.includes('job.succeeded'));
+    for (const created of jobs) {
+      const job = await client.getJob(created.jobId);
+      expect(job).toMatchObject({ status: 'SUCCEEDED', pages: { done: 2, total: 2 } });
+      expect(succeededEvents.filter((m) => m.body.includes(`"jobId":"${created.jobId}"`))).toHaveLength(1);
+      const result = JSON.parse(await client.fetchResult(job.result!.json)) as {
+        pages: Array<{ page: number; lines: Array<{ text: string }> }>;
+      };
+      expect(result.pages.map((p) => p.page)).toEqual([1, 2]);
+    }
+    // The outage was survived by the same worker process, which is still running.
+    expect(worker.child.exitCode).toBeNull();
+    expect(worker.logs('worker started')).toHaveLength(1);
+    expect(f.workers).toHaveLength(1);
+  }, 90_000);
+});
