@@ -103,13 +103,25 @@ export function allowStatements(template: Template): { policy: string; statement
 const WILDCARD_OK =
   /^(xray:(PutTraceSegments|PutTelemetryRecords)|[a-z0-9-]+:(Get|List|Describe)[A-Za-z*]*)$/;
 
+/**
+ * The ECS agent's actions on the GPU worker instances that AWS only grants on `*`: none takes a
+ * resource ARN. Poll and StartTelemetrySession are pinned to the cluster by the `ecs:cluster`
+ * condition key; DiscoverPollEndpoint only returns the agent's endpoint.
+ */
+export const ECS_AGENT_WILDCARD_ACTIONS = [
+  'ecs:Poll',
+  'ecs:StartTelemetrySession',
+  'ecs:DiscoverPollEndpoint',
+];
+
 /** "action on policy" for every statement that allows a non-read action on `Resource: "*"`. */
 export function wildcardWrites(template: Template): string[] {
   const problems: string[] = [];
   for (const { policy, statement } of allowStatements(template)) {
     if (!asArray(statement.Resource).includes('*')) continue;
     for (const action of asArray(statement.Action)) {
-      if (!WILDCARD_OK.test(action)) problems.push(`${action} on * in ${policy}`);
+      if (!WILDCARD_OK.test(action) && !ECS_AGENT_WILDCARD_ACTIONS.includes(action))
+        problems.push(`${action} on * in ${policy}`);
     }
   }
   return problems;
