@@ -32,7 +32,8 @@ describe('OcrPipelineStack', () => {
         .map((fn) => fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME)
         .sort(),
     ).toEqual(PIPELINE_HANDLERS);
-    template.resourceCountIs('AWS::Events::Rule', 1); // the dead-letter sweep schedule
+    // the dead-letter sweep and reconciler schedules; worker tasks that fail to start
+    template.resourceCountIs('AWS::Events::Rule', 3);
   });
 
   it('runs every pipeline function on nodejs22.x with the resources of this stack', () => {
