@@ -170,7 +170,7 @@ describe('GpuCapacity', () => {
       const actions = onStar.flatMap(({ statement }) => asArray(statement.Action));
       expect(actions.sort()).toEqual([...ECS_AGENT_WILDCARD_ACTIONS, 'ecr:GetAuthorizationToken'].sort());
       const clusterScoped = onStar.find(({ statement }) => asArray(statement.Action).includes('ecs:Poll'));
-      expect((clusterScoped?.statement as { Condition?: unknown }).Condition).toEqual({
+      expect((clusterScoped?.statement as { Condition?: unknown } | undefined)?.Condition).toEqual({
         ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [expect.stringMatching(/^NetworkCluster/), 'Arn'] } },
       });
     });

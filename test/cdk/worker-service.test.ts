@@ -33,7 +33,7 @@ describe('WorkerService', () => {
     fleet = fleetStack();
     template = Template.fromStack(fleet.stack);
     const [taskDefinition] = Object.values(template.findResources('AWS::ECS::TaskDefinition'));
-    [container] = taskDefinition?.Properties.ContainerDefinitions as [Container];
+    [container] = (taskDefinition?.Properties.ContainerDefinitions ?? []) as [Container];
   });
 
   const environment = () =>
