@@ -1,4 +1,5 @@
 import { closeSync, openSync, utimesSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { loadConfig } from '../../lambdas/shared/config.ts';
@@ -22,7 +23,8 @@ const WorkerEnvSchema = z.object({
   /** Messages in hand at once (their pages are batched together). */
   OCRQ_WORKER_CONCURRENCY: z.coerce.number().int().positive().max(32).default(4),
   OCRQ_WORKER_IDLE_WAIT_SECONDS: z.coerce.number().int().min(0).max(20).default(10),
-  OCRQ_WORKER_VISIBILITY_SECONDS: z.coerce.number().int().min(30).max(43_200).default(120),
+  /** Visibility a message is held for, renewed at a third of it while it is worked on. */
+  OCRQ_WORKER_VISIBILITY_SECONDS: z.coerce.number().int().min(5).max(43_200).default(120),
   /** TensorRT: where built engines are cached (a mounted volume), and half precision (opt-in). */
   OCRQ_TRT_CACHE_DIR: z.string().optional(),
   OCRQ_TRT_FP16: z.enum(['0', '1', 'true', 'false']).default('0'),
@@ -38,6 +40,11 @@ const WorkerEnvSchema = z.object({
    * queue. Below the ECS task's stopTimeout (120 s), after which ECS sends SIGKILL.
    */
   OCRQ_WORKER_DRAIN_SECONDS: z.coerce.number().min(0).max(3600).default(110),
+  /**
+   * The end of the drain kept for stopping the engine: its running task must end before the
+   * process exits (exiting while onnxruntime runs on a thread aborts it). At most half the drain.
+   */
+  OCRQ_WORKER_STOP_RESERVE_SECONDS: z.coerce.number().min(0).max(600).default(10),
   /** A message's deadline: this much, plus OCRQ_WORKER_PAGE_TIMEOUT_SECONDS per page. */
   OCRQ_WORKER_MESSAGE_TIMEOUT_SECONDS: z.coerce.number().positive().max(43_200).default(300),
   OCRQ_WORKER_PAGE_TIMEOUT_SECONDS: z.coerce.number().min(0).max(3600).default(30),
@@ -115,14 +122,22 @@ async function main(): Promise<void> {
   );
   onShutdownSignals(
     async () => {
-      const { returned } = await worker.close({ graceMs: env.OCRQ_WORKER_DRAIN_SECONDS * 1000 });
+      const drainMs = env.OCRQ_WORKER_DRAIN_SECONDS * 1000;
+      const end = Date.now() + drainMs;
+      const reserveMs = Math.min(env.OCRQ_WORKER_STOP_RESERVE_SECONDS * 1000, drainMs / 2);
+      const { returned } = await worker.close({ graceMs: drainMs - reserveMs });
       emf.stop();
       await pushed?.stop();
       await protection.close();
-      // With work abandoned the engine stays open: closing it would fail that work, and its
-      // failure would count as an attempt on the job. The process exits all the same.
-      if (returned === 0) await engine.close();
-      runtime.logger.info('drained', { returned });
+      // Abandoned work fails when its queued engine tasks do (the worker records no attempt for
+      // messages it gave back); the running tasks end first, since exiting while onnxruntime runs
+      // on a thread aborts the process. The drain's end is kept all the same.
+      const stopped = await Promise.race([
+        engine.close({ force: returned > 0 }).then(() => true),
+        sleep(Math.max(0, end - Date.now()), false, { ref: false }),
+      ]);
+      if (!stopped) runtime.logger.warn('the engine did not stop within the drain period; exiting anyway');
+      runtime.logger.info('drained', { returned, engineStopped: stopped });
       return 0;
     },
     { logger: runtime.logger },

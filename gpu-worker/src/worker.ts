@@ -108,6 +108,8 @@ export class Worker {
   private readonly tenantsInHand = new Map<string, number>();
   private running: Promise<void> | undefined;
   private processed = 0;
+  /** Set when close() gave messages back: their work is abandoned and its failures count nothing. */
+  private abandoned = false;
   private lastStatsHeartbeat = 0;
   /** When each slot last showed life: a receive started or ended, or a message was settled. */
   private readonly slotSeen: number[] = [];
@@ -204,6 +206,7 @@ export class Worker {
       messages: left.length,
       graceMs,
     });
+    this.abandoned = true;
     await Promise.all(
       left.map(async (entry) => {
         entry.returned = true;
@@ -345,6 +348,8 @@ export class Worker {
     try {
       return await this.chunks.process(work, timings);
     } catch (error) {
+      // Given back at shutdown: whatever failed (the engine closing under it) is not an attempt.
+      if (this.abandoned) throw error;
       if (movedOn(error)) {
         // The job moved on while we worked (cancelled, failed, or settled by a duplicate delivery).
         logger.info('dropping work for a job that moved on', { jobId: work.jobId, status: error.from });

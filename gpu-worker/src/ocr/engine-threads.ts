@@ -95,8 +95,9 @@ export class EngineThreads {
     return result.value;
   }
 
-  async close(): Promise<void> {
-    await this.pool.close();
+  /** Waits for the running tasks, and for the queued ones too unless `force` fails them. */
+  async close(options: { force?: boolean } = {}): Promise<void> {
+    await this.pool.close({ force: options.force === true });
     await this.pool.destroy();
   }
 }

@@ -114,8 +114,12 @@ export class OcrEngine {
     return page!;
   }
 
-  async close(): Promise<void> {
-    await this.threads.close();
+  /**
+   * Stops the engine threads once their running tasks end. `force` fails the queued tasks at once
+   * (a worker shutting down with work abandoned must not wait for it).
+   */
+  async close(options: { force?: boolean } = {}): Promise<void> {
+    await this.threads.close(options);
   }
 }
 

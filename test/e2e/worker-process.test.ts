@@ -1,0 +1,113 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { OcrqClient } from '../../bin/ocrq/api-client.ts';
+import { numberedPdf } from '../support/documents.ts';
+import { smallPagesPdf, startWorkerFleet, type WorkerFleet, waitUntil } from '../support/worker-process.ts';
+
+/**
+ * The first of the fault suite: real worker processes (the container's entry, the real engine on
+ * one thread) against the local stack started as `npm start -- --workers 0` starts it, killed in
+ * the middle of their work.
+ */
+describe('worker processes under faults', () => {
+  let fleet: WorkerFleet | undefined;
+
+  afterEach(async () => {
+    await fleet?.stop();
+    fleet = undefined;
+  });
+
+  const succeededEvents = (f: WorkerFleet, jobId: string) =>
+    f.stack.emulators.aws.spy
+      .getAllMessages()
+      .filter(
+        (m) =>
+          m.service === 'sns' && m.body.includes(`"jobId":"${jobId}"`) && m.body.includes('job.succeeded'),
+      );
+
+  it('SIGKILL in the middle of 50 jobs, another worker takes over: all SUCCEEDED once, no page missing', async () => {
+    fleet = await startWorkerFleet({ apiKeys: { tenantA: 'key-a' }, limits: { chunkPages: 1 } });
+    const f = fleet;
+    // Small pages at 100 DPI: ~130 ms of engine time each on one thread (measured), 100 chunks.
+    const env = { OCRQ_PDF_DPI: '100', OCRQ_WORKER_CONCURRENCY: '4' };
+    const first = f.spawnWorker(env);
+    const pdf = await smallPagesPdf(2);
+    const client = new OcrqClient({ endpoint: f.stack.apiUrl, apiKey: 'key-a' });
+    const [jobs] = await Promise.all([
+      Promise.all(Array.from({ length: 50 }, (_, i) => client.submit(`doc-${i}.pdf`, pdf))),
+      first.ready(),
+    ]);
+    const done = async () =>
+      (await Promise.all(jobs.map((j) => f.stack.runtime.jobs.get('tenantA', j.jobId)))).filter(
+        (j) => j?.status === 'SUCCEEDED',
+      ).length;
+    await waitUntil(async () => (await done()) >= 5, 30_000, 'the first worker to finish some jobs');
+    first.kill('SIGKILL');
+    expect(await first.exited).toMatchObject({ signal: 'SIGKILL' });
+    const killedAfter = await done();
+    expect(killedAfter).toBeLessThan(50);
+
+    const second = f.spawnWorker(env);
+    await second.ready();
+    await waitUntil(async () => (await done()) === 50, 50_000, 'every job to succeed');
+
+    for (const created of jobs) {
+      const job = await client.getJob(created.jobId);
+      expect(job).toMatchObject({ status: 'SUCCEEDED', pages: { done: 2, total: 2 } });
+      expect(succeededEvents(f, created.jobId)).toHaveLength(1);
+      const result = JSON.parse(await client.fetchResult(job.result!.json)) as {
+        pages: Array<{ page: number; lines: Array<{ text: string }> }>;
+      };
+      expect(result.pages.map((p) => p.page)).toEqual([1, 2]);
+      result.pages.forEach((page) => {
+        expect(page.lines.map((l) => l.text).join(' ')).toContain(String(page.page));
+      });
+    }
+    // The second worker did the rest, including what the first held when it died.
+    expect(second.logs('job succeeded').length).toBeGreaterThanOrEqual(50 - killedAfter);
+  }, 120_000);
+
+  it('SIGTERM during a batch: exits 0 within the grace period, gives the rest back, burns no attempt', async () => {
+    fleet = await startWorkerFleet({ apiKeys: { tenantA: 'key-a' }, limits: { chunkPages: 3 } });
+    const f = fleet;
+    // Two seconds to finish, three to stop the engine's running task: exit within five.
+    const graceSeconds = 5;
+    const first = f.spawnWorker({
+      OCRQ_WORKER_DRAIN_SECONDS: String(graceSeconds),
+      OCRQ_WORKER_STOP_RESERVE_SECONDS: '3',
+    });
+    const client = new OcrqClient({ endpoint: f.stack.apiUrl, apiKey: 'key-a' });
+    // A4 pages take the engine seconds each: three of them outlast the grace period.
+    const pdf = await numberedPdf(3);
+    const [jobs] = await Promise.all([
+      Promise.all(Array.from({ length: 3 }, (_, i) => client.submit(`report-${i}.pdf`, pdf))),
+      first.ready(),
+    ]);
+    await waitUntil(
+      async () =>
+        (await Promise.all(jobs.map((j) => f.stack.runtime.jobs.get('tenantA', j.jobId)))).some(
+          (j) => j?.status === 'PROCESSING',
+        ),
+      30_000,
+      'the worker to start on a job',
+    );
+    const signalledAt = Date.now();
+    first.kill('SIGTERM');
+    const exit = await first.exited;
+    expect(exit).toMatchObject({ code: 0, signal: null });
+    expect(exit.at - signalledAt).toBeLessThan(graceSeconds * 1000 + 500);
+    const [drained] = first.logs('drained');
+    expect(drained).toMatchObject({ returned: expect.any(Number), engineStopped: true });
+    expect(drained?.returned).toBeGreaterThanOrEqual(1);
+
+    const second = f.spawnWorker();
+    for (const created of jobs) {
+      const job = await client.waitForJob(created.jobId, { timeoutMs: 90_000, intervalMs: 250 });
+      expect(job).toMatchObject({ status: 'SUCCEEDED', pages: { done: 3, total: 3 } });
+      const stored = await f.stack.runtime.jobs.get('tenantA', created.jobId);
+      // No failed attempt was recorded for the messages given back.
+      expect(stored?.chunkFailures ?? {}).toEqual({});
+      expect(stored?.lastError).toBeUndefined();
+    }
+    expect(second.logs('job succeeded').length).toBeGreaterThanOrEqual(1);
+  }, 150_000);
+});
