@@ -16,7 +16,7 @@ import { makeRedriveHandler } from '../lambdas/redrive/redrive.ts';
 import { makeRetryJobHandler } from '../lambdas/retry-job/retry-job.ts';
 import { configToEnv, DEFAULT_LIMITS, type Limits } from '../lambdas/shared/config.ts';
 import { ConfigError } from '../lambdas/shared/errors.ts';
-import { WORKER_SERVICE } from '../lambdas/shared/metric-names.ts';
+import { METRIC, WORKER_SERVICE } from '../lambdas/shared/metric-names.ts';
 import { PrometheusRegistry, parsePushedRecords } from '../lambdas/shared/metrics.ts';
 import { API_ROUTES } from '../lambdas/shared/routes.ts';
 import { createRuntime, type Runtime } from '../lambdas/shared/runtime.ts';
@@ -155,7 +155,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const workerCount = options.workers ?? 1;
     // Without in-process workers the engine (seconds of model loading) is not needed here.
     const recognizer =
-      workerCount > 0 ? (options.recognizer ?? (await OcrEngine.create(options.engine ?? {}))) : undefined;
+      workerCount > 0
+        ? (options.recognizer ??
+          (await OcrEngine.create(options.engine ?? {}, {
+            onBatch: (pages) => metrics.record(METRIC.batchPages, pages),
+          })))
+        : undefined;
     if (recognizer instanceof OcrEngine) stopped.push(() => recognizer.close());
     const workers = recognizer
       ? Array.from(

@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { loadConfig } from '../../lambdas/shared/config.ts';
 import { ConfigError } from '../../lambdas/shared/errors.ts';
-import { WORKER_SERVICE } from '../../lambdas/shared/metric-names.ts';
+import { METRIC, WORKER_SERVICE } from '../../lambdas/shared/metric-names.ts';
 import { EmfMetrics, type MetricsSink, PushedMetrics, teeMetrics } from '../../lambdas/shared/metrics.ts';
 import { createRuntime } from '../../lambdas/shared/runtime.ts';
 import { onShutdownSignals } from './drain.ts';
@@ -99,6 +99,7 @@ async function main(): Promise<void> {
       ...(env.OCRQ_INTRA_OP_THREADS ? { intraOpNumThreads: env.OCRQ_INTRA_OP_THREADS } : {}),
     },
     {
+      onBatch: (pages) => metrics.record(METRIC.batchPages, pages),
       tensorRt: {
         fp16: env.OCRQ_TRT_FP16 === '1' || env.OCRQ_TRT_FP16 === 'true',
         ...(env.OCRQ_TRT_CACHE_DIR ? { engineCacheDir: env.OCRQ_TRT_CACHE_DIR } : {}),

@@ -30,19 +30,24 @@ export class OcrEngine {
   private constructor(
     readonly options: EngineOptions,
     private readonly threads: EngineThreads,
+    onBatch?: (pages: number) => void,
   ) {
-    this.batcher = new PageBatcher((pages) => this.recognizePages(pages), options);
+    this.batcher = new PageBatcher((pages) => {
+      onBatch?.(pages.length);
+      return this.recognizePages(pages);
+    }, options);
   }
 
+  /** `onBatch` hears the size of each batch the engine runs (the worker's BatchPages metric). */
   static async create(
     options: Partial<EngineOptions> = {},
-    extras: { tensorRt?: TensorRtSettings } = {},
+    extras: { tensorRt?: TensorRtSettings; onBatch?: (pages: number) => void } = {},
   ): Promise<OcrEngine> {
     const merged: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, ...options };
     // The TensorRT provider reads its settings from the process environment: set before threads start.
     if (merged.executionProviders.includes('tensorrt'))
       applyTensorRtSettings(extras.tensorRt ?? { fp16: false });
-    return new OcrEngine(merged, await EngineThreads.start(merged));
+    return new OcrEngine(merged, await EngineThreads.start(merged), extras.onBatch);
   }
 
   /** Decodes a document file (image or PDF): all its pages or the selected ones. */
