@@ -1,5 +1,5 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { OcrPipelineStack } from '../../lib/ocr-pipeline-stack.ts';
 import { PIPELINE_HANDLERS, testApp, wildcardWrites } from './support.ts';
@@ -34,6 +34,69 @@ describe('OcrPipelineStack', () => {
     ).toEqual(PIPELINE_HANDLERS);
     // the dead-letter sweep and reconciler schedules; worker tasks that fail to start
     template.resourceCountIs('AWS::Events::Rule', 3);
+  });
+
+  it('runs the GPU worker fleet: one cluster, capacity provider, service and three scaling rules', () => {
+    template.resourceCountIs('AWS::EC2::VPC', 1);
+    template.resourceCountIs('AWS::ECS::Cluster', 1);
+    template.resourceCountIs('AWS::AutoScaling::AutoScalingGroup', 1);
+    template.resourceCountIs('AWS::ECS::CapacityProvider', 1);
+    template.resourceCountIs('AWS::ECS::Service', 1);
+    template.resourceCountIs('AWS::ApplicationAutoScaling::ScalableTarget', 1);
+    template.resourceCountIs('AWS::ApplicationAutoScaling::ScalingPolicy', 3);
+    template.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 0 });
+    template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
+      MinCapacity: 0,
+      MaxCapacity: 4,
+    });
+    // The worker reads the same configuration as the functions, chunk size included.
+    const [taskDefinition] = Object.values(template.findResources('AWS::ECS::TaskDefinition'));
+    const workerEnv = Object.fromEntries(
+      (
+        (taskDefinition?.Properties.ContainerDefinitions[0].Environment ?? []) as {
+          Name: string;
+          Value: unknown;
+        }[]
+      ).map(({ Name, Value }) => [Name, Value]),
+    );
+    const [ingest] = pipelineFunctions().filter(
+      (fn) => fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME === 'ingest',
+    );
+    for (const name of [
+      'OCRQ_TABLE_NAME',
+      'OCRQ_BUCKET_NAME',
+      'OCRQ_EXPRESS_QUEUE_URL',
+      'OCRQ_BULK_QUEUE_URL',
+      'OCRQ_CHUNK_PAGES',
+    ]) {
+      expect(workerEnv[name], name).toEqual(ingest?.Properties.Environment.Variables[name]);
+    }
+  });
+
+  it('takes the fleet, chunk and CORS settings from its deployment settings', () => {
+    const configured = Template.fromStack(
+      new OcrPipelineStack(testApp(), 'Configured', {
+        env,
+        deployment: { maxTasks: '7', chunkPages: '4', allowedOrigins: 'https://app.example.com' },
+      }),
+    );
+    configured.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { MaxCapacity: 7 });
+    // 300 s ÷ (4 pages × 0.25 s) = 300 messages per task.
+    configured.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmDescription: 'OCR workers: scale out, backlog per task above 300 messages',
+      Threshold: 300,
+    });
+    const [ingest] = Object.values(
+      configured.findResources('AWS::Lambda::Function', {
+        Properties: { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'ingest' } } },
+      }),
+    );
+    expect(ingest?.Properties.Environment.Variables.OCRQ_CHUNK_PAGES).toBe('4');
+    configured.hasResourceProperties('AWS::S3::Bucket', {
+      CorsConfiguration: { CorsRules: [Match.objectLike({ AllowedOrigins: ['https://app.example.com'] })] },
+    });
+    // Without origins the bucket answers no browser.
+    template.allResourcesProperties('AWS::S3::Bucket', { CorsConfiguration: Match.absent() });
   });
 
   it('runs every pipeline function on nodejs22.x with the resources of this stack', () => {
@@ -80,6 +143,9 @@ describe('OcrPipelineStack', () => {
         'DashboardUrl',
         'UsagePlanId',
         'IngestFailuresQueueUrl',
+        'ClusterName',
+        'WorkerServiceName',
+        'WorkerLogGroup',
       ]),
     );
   });
