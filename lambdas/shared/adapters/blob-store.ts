@@ -1,5 +1,6 @@
 import {
   GetObjectCommand,
+  type GetObjectCommandOutput,
   HeadObjectCommand,
   NoSuchKey,
   NotFound,
@@ -88,9 +89,17 @@ export class BlobStore {
 
   /** The first `length` bytes of an object (fewer if it is shorter). */
   async readHead(key: string, length: number): Promise<Uint8Array> {
-    const out = await this.client.send(
-      new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=0-${Math.max(0, length - 1)}` }),
-    );
+    let out: GetObjectCommandOutput;
+    try {
+      out = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=0-${Math.max(0, length - 1)}` }),
+      );
+    } catch (error) {
+      // S3 answers a range of an empty object with 416 InvalidRange (no byte 0 to start at): an
+      // empty upload must reach ingest's "the uploaded file is empty", not fail every retry.
+      if ((error as { name?: string }).name === 'InvalidRange') return new Uint8Array();
+      throw error;
+    }
     const bytes = (await out.Body?.transformToByteArray()) ?? new Uint8Array();
     // An emulator or proxy may ignore Range; never hand back more than asked for.
     return bytes.subarray(0, length);
