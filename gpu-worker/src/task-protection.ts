@@ -8,9 +8,14 @@ export interface TaskProtectionOptions {
   expiresInMinutes: number;
   /** The request timeout: the agent is local, so a slow answer means it is unwell. */
   timeoutMs: number;
+  /**
+   * Idle this long before protection goes off: between two messages a slot is idle for a moment,
+   * and turning protection off and on again for each would be two agent calls per message.
+   */
+  idleOffMs: number;
 }
 
-const DEFAULTS: TaskProtectionOptions = { expiresInMinutes: 60, timeoutMs: 5000 };
+const DEFAULTS: TaskProtectionOptions = { expiresInMinutes: 60, timeoutMs: 5000, idleOffMs: 5000 };
 /** A refused or failed change is tried again after this long (or at the next change). */
 const RETRY_MS = 10_000;
 
@@ -36,6 +41,7 @@ export class TaskProtection {
   private sending: Promise<void> | undefined;
   private renewal: NodeJS.Timeout | undefined;
   private closed = false;
+  private idleTimer: NodeJS.Timeout | undefined;
   private readonly options: TaskProtectionOptions;
 
   constructor(
@@ -59,6 +65,16 @@ export class TaskProtection {
   /** Asks for protection on (messages in hand) or off (idle). */
   set(protect: boolean): void {
     if (!this.agentUri || this.closed) return;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    if (!protect && this.options.idleOffMs > 0) {
+      this.idleTimer = setTimeout(() => {
+        this.idleTimer = undefined;
+        this.wanted = false;
+        void this.sync();
+      }, this.options.idleOffMs).unref();
+      return;
+    }
     this.wanted = protect;
     void this.sync();
   }
@@ -72,6 +88,7 @@ export class TaskProtection {
   async close(): Promise<void> {
     if (!this.agentUri) return;
     this.closed = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
     if (this.renewal) clearTimeout(this.renewal);
     this.renewal = undefined;
     this.wanted = false;

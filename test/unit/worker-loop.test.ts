@@ -266,7 +266,12 @@ describe('TaskProtection', () => {
       await sleep(5);
       return new Response(JSON.stringify({ protection: {} }), { status: 200 });
     });
-    const protection = new TaskProtection('http://agent', silent, { expiresInMinutes: 30 }, fetchFn as never);
+    const protection = new TaskProtection(
+      'http://agent',
+      silent,
+      { expiresInMinutes: 30, idleOffMs: 0 },
+      fetchFn as never,
+    );
     protection.set(true);
     protection.set(false);
     protection.set(true);
@@ -277,6 +282,26 @@ describe('TaskProtection', () => {
     expect(bodies).toEqual([{ ProtectionEnabled: true, ExpiresInMinutes: 30 }, { ProtectionEnabled: false }]);
     await protection.close();
     expect(bodies).toHaveLength(2);
+  });
+
+  it('turns protection off only after a moment of idleness (not between two messages)', async () => {
+    const bodies: Array<{ ProtectionEnabled: boolean }> = [];
+    const fetchFn = vi.fn(async (_url: string, init: RequestInit) => {
+      bodies.push(JSON.parse(String(init.body)));
+      return new Response('{}', { status: 200 });
+    });
+    const protection = new TaskProtection('http://agent', silent, { idleOffMs: 50 }, fetchFn as never);
+    protection.set(true);
+    await protection.settled();
+    protection.set(false);
+    protection.set(true);
+    await sleep(100);
+    expect(bodies.map((b) => b.ProtectionEnabled)).toEqual([true]);
+    protection.set(false);
+    await sleep(100);
+    await protection.settled();
+    expect(bodies.map((b) => b.ProtectionEnabled)).toEqual([true, false]);
+    await protection.close();
   });
 
   it('logs a refusal and keeps the state to try again', async () => {
