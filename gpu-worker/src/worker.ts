@@ -158,13 +158,15 @@ export class Worker {
   }
 
   /**
-   * For the container's health check: the loop runs, every slot showed life recently (or is
-   * working on a message), and no message in hand is past its deadline. A hung engine makes this
+   * For the container's health check: the loop runs (or drains), every slot showed life recently
+   * (or is working on a message), and no message in hand is past its deadline. A hung engine makes this
    * false once its message's deadline passes, however the rest of the process behaves.
    */
   isHealthy(now = Date.now()): boolean {
-    if (!this.running || this.stopping.signal.aborted) return false;
+    if (!this.running) return false;
     for (const entry of this.inHand.values()) if (entry.heartbeat?.expired) return false;
+    // Draining (bounded by the drain period): no more receives, the messages in hand finish.
+    if (this.stopping.signal.aborted) return true;
     // A receive lasts at most one long poll; allow two of them and a slow network on top.
     const quietMs = (2 * this.options.idleWaitSeconds + 60) * 1000;
     const working = this.inHand.size;
