@@ -35,7 +35,9 @@ describe('cdk synth', () => {
   it('synthesizes the app offline with the real CLI, bundling every function', {
     timeout: 150_000,
   }, async () => {
-    await run('npx', ['cdk', 'synth', '--quiet', '--no-notices', '-o', outdir], {
+    // Two deployment settings as a user passes them, to see context reach the template.
+    const settings = ['-c', 'maxTasks=6', '-c', 'idleMinutes=15'];
+    await run('npx', ['cdk', 'synth', '--quiet', '--no-notices', '-o', outdir, ...settings], {
       cwd: REPO_ROOT,
       env: offlineEnv(),
       timeout: 120_000,
@@ -60,9 +62,42 @@ describe('cdk synth', () => {
       const bundle = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
       expect(bundle.startsWith('import { createRequire')).toBe(true);
       expect(existsSync(join(assetDir, 'index.mjs.map'))).toBe(true);
-      // Ingest counts PDF pages with PDFium: its WebAssembly binary travels beside the bundle.
-      const service = fn.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME;
-      expect(existsSync(join(assetDir, 'pdfium.wasm'))).toBe(service === 'ingest');
+      // Ingest (and the reconciler, which re-runs it) counts PDF pages with PDFium: its WebAssembly
+      // binary travels beside those bundles only.
+      const service = String(fn.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME);
+      expect(existsSync(join(assetDir, 'pdfium.wasm')), service).toBe(
+        ['ingest', 'reconciler'].includes(service),
+      );
     }
+
+    // The GPU worker: the image is staged for `cdk deploy` to build, not built at synth, and the
+    // AMI is an SSM parameter resolved at deploy time (no account lookup).
+    const assets = JSON.parse(readFileSync(join(outdir, 'OcrPipeline.assets.json'), 'utf8')) as {
+      dockerImages: Record<string, { source: { directory: string; dockerFile: string; platform: string } }>;
+    };
+    const images = Object.values(assets.dockerImages).map((image) => image.source);
+    expect(images).toEqual([
+      expect.objectContaining({ dockerFile: 'gpu-worker/Dockerfile', platform: 'linux/amd64' }),
+    ]);
+    expect(existsSync(join(outdir, images[0]!.directory, 'gpu-worker', 'Dockerfile'))).toBe(true);
+    const parameters = Object.values(
+      template.Parameters as Record<string, { Type: string; Default: string }>,
+    );
+    expect(parameters).toContainEqual(
+      expect.objectContaining({
+        Default: '/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id',
+      }),
+    );
+    const resources = Object.entries(
+      template.Resources as Record<string, { Type: string; Properties: Record<string, unknown> }>,
+    );
+    const scalableTarget = resources.find(
+      ([, r]) => r.Type === 'AWS::ApplicationAutoScaling::ScalableTarget',
+    )?.[1];
+    expect(scalableTarget?.Properties).toMatchObject({ MinCapacity: 0, MaxCapacity: 6 });
+    const scaleIn = resources.find(
+      ([id, r]) => r.Type === 'AWS::CloudWatch::Alarm' && id.startsWith('WorkerScalingScaleInAlarm'),
+    )?.[1];
+    expect(scaleIn?.Properties).toMatchObject({ EvaluationPeriods: 15, Threshold: 0 });
   });
 });
