@@ -1,7 +1,18 @@
+import { readFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OcrqClient } from '../../bin/ocrq/api-client.ts';
 import { numberedPdf } from '../support/documents.ts';
-import { smallPagesPdf, startWorkerFleet, type WorkerFleet, waitUntil } from '../support/worker-process.ts';
+import {
+  type StackProcess,
+  smallPagesPdf,
+  spawnWorkerProcess,
+  startStackProcess,
+  startWorkerFleet,
+  TEST_WORKER_ENV,
+  type WorkerFleet,
+  type WorkerProcess,
+  waitUntil,
+} from '../support/worker-process.ts';
 
 /**
  * The first of the fault suite: real worker processes (the container's entry, the real engine on
@@ -23,6 +34,37 @@ describe('worker processes under faults', () => {
         (m) =>
           m.service === 'sns' && m.body.includes(`"jobId":"${jobId}"`) && m.body.includes('job.succeeded'),
       );
+
+  it('npm start -- --workers 0 prints its contract lines and a worker env file that npm run worker runs against', async () => {
+    let stack: StackProcess | undefined;
+    let worker: WorkerProcess | undefined;
+    try {
+      stack = await startStackProcess(['--workers', '0', '--port', '0', '--no-samples']);
+      expect(stack.apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(await readFile(stack.envFile, 'utf8')).toMatch(/^OCRQ_EXPRESS_QUEUE_URL=http/m);
+      worker = spawnWorkerProcess(stack.envFile, { ...TEST_WORKER_ENV, OCRQ_PDF_DPI: '100' });
+      const client = new OcrqClient({ endpoint: stack.apiUrl, apiKey: stack.apiKey });
+      const [created] = await Promise.all([client.submit('one.pdf', await smallPagesPdf(2)), worker.ready()]);
+      const job = await client.waitForJob(created.jobId, { timeoutMs: 30_000, intervalMs: 200 });
+      expect(job).toMatchObject({ status: 'SUCCEEDED', pages: { done: 2, total: 2 } });
+      // The worker process pushed its figures to the stack, which serves them.
+      await waitUntil(
+        async () =>
+          /ocrpipeline_pages_processed_total\{service="gpu-worker"\} 2\n/.test(
+            await (await fetch(`${stack!.apiUrl}/metrics`)).text(),
+          ),
+        10_000,
+        'the pages in GET /metrics',
+      );
+      worker.kill('SIGTERM');
+      expect(await worker.exited).toMatchObject({ code: 0 });
+      stack.child.kill('SIGTERM');
+      expect(await stack.exited).toMatchObject({ code: 0 });
+    } finally {
+      worker?.kill('SIGKILL');
+      stack?.child.kill('SIGKILL');
+    }
+  }, 90_000);
 
   it('SIGKILL in the middle of 50 jobs, another worker takes over: all SUCCEEDED once, no page missing', async () => {
     fleet = await startWorkerFleet({ apiKeys: { tenantA: 'key-a' }, limits: { chunkPages: 1 } });

@@ -27,6 +27,7 @@ import {
 
 const REPO_ROOT = resolve(import.meta.dirname, '../..');
 const WORKER_ENTRY = join(REPO_ROOT, 'gpu-worker/src/main.ts');
+const STACK_ENTRY = join(REPO_ROOT, 'local/main.ts');
 
 /**
  * Settings of the spawned workers unless a test overrides them: one engine thread (CI has two
@@ -149,6 +150,57 @@ export function spawnWorkerProcess(envFile: string, env: Record<string, string>)
     kill(signal) {
       child.kill(signal);
     },
+  };
+}
+
+export interface StackProcess {
+  readonly child: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** The contract lines `npm start` prints: `API: URL`, `API key: KEY`, `Worker env: PATH`. */
+  readonly apiUrl: string;
+  readonly apiKey: string;
+  readonly envFile: string;
+  output(): string;
+}
+
+/**
+ * `npm start -- ARGS` as a process (`node --import tsx local/main.ts ARGS`), resolved once it
+ * printed its contract lines.
+ */
+export async function startStackProcess(args: string[], timeoutMs = 45_000): Promise<StackProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', STACK_ENTRY, ...args], {
+    cwd: REPO_ROOT,
+    env: process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    text += chunk;
+  });
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    text += chunk;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
+    child.once('exit', (code, signal) => done({ code, signal }));
+  });
+  const line = (prefix: string) => new RegExp(`^${prefix}: (.+)$`, 'm').exec(text)?.[1]?.trim();
+  const deadline = Date.now() + timeoutMs;
+  while (!(line('API') && line('API key') && line('Worker env'))) {
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`npm start exited early:\n${text}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`npm start printed no contract lines in ${timeoutMs} ms:\n${text}`);
+    }
+    await sleep(100);
+  }
+  return {
+    child,
+    exited,
+    apiUrl: line('API')!,
+    apiKey: line('API key')!,
+    envFile: line('Worker env')!,
+    output: () => text,
   };
 }
 
