@@ -43,7 +43,7 @@ export const ECS_AGENT_CONFIG = {
  * `<LogicalId.Attribute>`, pseudo parameters as `<AWS::Region>`; literal where the stack's
  * environment is known.
  */
-function asNagWrites(scope: Construct, value: string): string {
+export function nagText(scope: Construct, value: string): string {
   const render = (part: unknown): string => {
     if (typeof part === 'string' || typeof part === 'number') return String(part);
     const intrinsic = part as Record<string, unknown>;
@@ -214,7 +214,7 @@ export class GpuCapacity extends Construct {
           'ecs:Poll and ecs:StartTelemetrySession take "*" with the ecs:cluster condition on this cluster; ecs:DiscoverPollEndpoint and ecr:GetAuthorizationToken support no resource-level permissions',
       },
       {
-        id: `AwsSolutions-IAM5[Resource::${asNagWrites(this, containerInstances)}]`,
+        id: `AwsSolutions-IAM5[Resource::${nagText(this, containerInstances)}]`,
         reason:
           'Container instances of this cluster only (their ids exist once instances boot): the agent marks its own instance DRAINING on a spot interruption',
       },

@@ -19,7 +19,7 @@ import { AnyPrincipal, Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE, WORKER_SERVICE } from '../../lambdas/shared/metric-names.ts';
-import type { GpuCapacity } from './gpu-capacity.ts';
+import { type GpuCapacity, nagText } from './gpu-capacity.ts';
 import { type PipelineResources, type PipelineSettings, pipelineEnvironment } from './lambda-function.ts';
 import { KEY_PREFIXES } from './storage.ts';
 
@@ -190,6 +190,9 @@ export class WorkerService extends Construct {
     resources.bucket.grantPut(taskRole, `${KEY_PREFIXES.results}*`);
     resources.table.grantReadWriteData(taskRole);
     resources.eventsTopic.grantPublish(taskRole);
+    // The worker turns scale-in protection on while it holds messages (through the ECS agent,
+    // which calls ECS with the task's role), so scaling in never stops a task mid-chunk.
+    props.cluster.grantTaskProtection(taskRole);
     taskRole.addToPrincipalPolicy(
       new PolicyStatement({
         sid: 'MountEngineCacheThroughAccessPoint',
@@ -222,6 +225,11 @@ export class WorkerService extends Construct {
       id: 'AwsSolutions-ECS2',
       reason:
         'The environment holds resource names, URLs and settings, no secret: the worker reaches AWS with its task role',
+    });
+    Validations.of(taskRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagText(this, props.cluster.arnForTasks('*'))}]`,
+      reason:
+        "Task scale-in protection on the cluster's own tasks: a task's id exists only once it runs, so the grant names the cluster's tasks",
     });
     Validations.of(this.taskDefinition.obtainExecutionRole()).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',

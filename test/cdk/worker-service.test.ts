@@ -241,6 +241,21 @@ describe('WorkerService', () => {
       expect(grantsOn(/NotificationsKey/)).toEqual(expect.arrayContaining(['kms:GenerateDataKey*']));
     });
 
+    it("turns scale-in protection on and off for the cluster's tasks only", () => {
+      const protection = statements().find((s) => asArray(s.Action).includes('ecs:UpdateTaskProtection'));
+      expect(asArray(protection?.Action)).toEqual(['ecs:UpdateTaskProtection']);
+      expect(protection?.Resource).toEqual({
+        'Fn::Join': [
+          '',
+          [
+            'arn:aws:ecs:us-east-1:123456789012:task/',
+            { Ref: expect.stringMatching(/^NetworkCluster/) },
+            '/*',
+          ],
+        ],
+      });
+    });
+
     it('mounts the engine cache only through its access point', () => {
       const efs = statements().find((s) => asArray(s.Action).includes('elasticfilesystem:ClientMount'));
       expect(asArray(efs?.Action).sort()).toEqual([
