@@ -221,6 +221,10 @@ export class WorkerService extends Construct {
       propagateTags: PropagatedTagSource.SERVICE,
     });
 
+    // The strategy names a capacity provider that must be the cluster's before the service exists
+    // (and after it is gone, on deletion); the reference alone does not order the association.
+    this.service.node.addDependency(props.cluster);
+
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
       reason:

@@ -158,6 +158,33 @@ describe('WorkerService', () => {
     });
   });
 
+  it('is created after the capacity provider joins the cluster, and deleted before it leaves', () => {
+    const [association] = Object.keys(
+      template.findResources('AWS::ECS::ClusterCapacityProviderAssociations'),
+    );
+    const [service] = Object.values(template.findResources('AWS::ECS::Service'));
+    expect(association).toBeDefined();
+    expect(service?.DependsOn).toContain(association);
+  });
+
+  it('pulls the image and writes logs with an execution role scoped to them', () => {
+    const statements = allowStatements(template)
+      .filter(({ policy }) => policy.startsWith('WorkerTaskDefinitionExecutionRole'))
+      .map(({ statement }) => statement);
+    expect(statements).toEqual([
+      expect.objectContaining({
+        Action: ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
+        Resource: expect.stringMatching(/:repository\/cdk-[a-z0-9]+-container-assets-/),
+      }),
+      // AWS grants the registry login on "*" only; it reads no image by itself.
+      expect.objectContaining({ Action: 'ecr:GetAuthorizationToken', Resource: '*' }),
+      expect.objectContaining({
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Resource: { 'Fn::GetAtt': [expect.stringMatching(/^WorkerLogs/), 'Arn'] },
+      }),
+    ]);
+  });
+
   it('builds the image from gpu-worker/Dockerfile at the repository root for linux/amd64', () => {
     const assembly = fleet.app.synth();
     const manifests = assembly.artifacts.filter(
