@@ -48,8 +48,12 @@ const SettingsSchema = z.object({
     .default(['g6.xlarge', 'g5.xlarge', 'g4dn.xlarge']),
   /** Percent of instances bought on demand; the rest are spot. */
   onDemandPercent: int(0, 100).default(0),
-  /** Most worker tasks (and GPU instances) at once. */
-  maxTasks: int(1, 1000).default(4),
+  /**
+   * Most worker tasks (and GPU instances) at once. 12 is what `npm run bench:scaling` showed best
+   * for 1M pages a day at the default latency (bench/README.md): fewer cannot clear the day's
+   * peak, more buys little against the spikes at a higher cost.
+   */
+  maxTasks: int(1, 1000).default(12),
   /** How long a message may wait behind the backlog before another task is started. */
   acceptableLatencySeconds: int(30, 86_400).default(300),
   /** One task's throughput, as seconds per page (replace with the figure measured on your type). */

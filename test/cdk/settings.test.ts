@@ -12,7 +12,7 @@ describe('deployment settings', () => {
     expect(SETTINGS_DEFAULTS).toEqual({
       instanceTypes: ['g6.xlarge', 'g5.xlarge', 'g4dn.xlarge'],
       onDemandPercent: 0,
-      maxTasks: 4,
+      maxTasks: 12,
       acceptableLatencySeconds: 300,
       secondsPerPage: 0.25,
       idleMinutes: 10,

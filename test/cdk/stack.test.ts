@@ -36,18 +36,18 @@ describe('OcrPipelineStack', () => {
     template.resourceCountIs('AWS::Events::Rule', 3);
   });
 
-  it('runs the GPU worker fleet: one cluster, capacity provider, service and three scaling rules', () => {
+  it('runs the GPU worker fleet: one cluster, capacity provider, service and four scaling rules', () => {
     template.resourceCountIs('AWS::EC2::VPC', 1);
     template.resourceCountIs('AWS::ECS::Cluster', 1);
     template.resourceCountIs('AWS::AutoScaling::AutoScalingGroup', 1);
     template.resourceCountIs('AWS::ECS::CapacityProvider', 1);
     template.resourceCountIs('AWS::ECS::Service', 1);
     template.resourceCountIs('AWS::ApplicationAutoScaling::ScalableTarget', 1);
-    template.resourceCountIs('AWS::ApplicationAutoScaling::ScalingPolicy', 3);
+    template.resourceCountIs('AWS::ApplicationAutoScaling::ScalingPolicy', 4);
     template.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 0 });
     template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
       MinCapacity: 0,
-      MaxCapacity: 4,
+      MaxCapacity: 12,
     });
     // The worker reads the same configuration as the functions, chunk size included.
     const [taskDefinition] = Object.values(template.findResources('AWS::ECS::TaskDefinition'));

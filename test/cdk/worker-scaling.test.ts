@@ -1,6 +1,6 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SCALE_OUT_COOLDOWN } from '../../lib/constructs/worker-scaling.ts';
+import { SCALE_DOWN_MESSAGES_PER_TASK, SCALE_OUT_COOLDOWN } from '../../lib/constructs/worker-scaling.ts';
 import { fleetStack } from './fleet-support.ts';
 
 interface MetricDataQuery {
@@ -39,7 +39,7 @@ interface PolicyProperties {
 }
 
 /** The alarm and policy of one rule, found by the role in their logical ids, as a reader of the template would. */
-function rule(template: Template, role: 'ScaleFromZero' | 'ScaleOut' | 'ScaleIn') {
+function rule(template: Template, role: 'ScaleFromZero' | 'ScaleOut' | 'ScaleDown' | 'ScaleIn') {
   const alarms = Object.entries(template.findResources('AWS::CloudWatch::Alarm')).filter(([id]) =>
     id.startsWith(`WorkerScaling${role}Alarm`),
   );
@@ -86,7 +86,7 @@ describe('WorkerScaling', () => {
     template.resourceCountIs('AWS::ApplicationAutoScaling::ScalableTarget', 1);
     template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
       MinCapacity: 0,
-      MaxCapacity: 4,
+      MaxCapacity: 12,
       ServiceNamespace: 'ecs',
       ScalableDimension: 'ecs:service:DesiredCount',
       ResourceId: {
@@ -103,13 +103,13 @@ describe('WorkerScaling', () => {
     });
   });
 
-  it('uses exactly three alarms, each with one step scaling policy and no target tracking', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
-    template.resourceCountIs('AWS::ApplicationAutoScaling::ScalingPolicy', 3);
+  it('uses exactly four alarms, each with one step scaling policy and no target tracking', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+    template.resourceCountIs('AWS::ApplicationAutoScaling::ScalingPolicy', 4);
     template.allResourcesProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
       PolicyType: 'StepScaling',
     });
-    for (const role of ['ScaleFromZero', 'ScaleOut', 'ScaleIn'] as const) {
+    for (const role of ['ScaleFromZero', 'ScaleOut', 'ScaleDown', 'ScaleIn'] as const) {
       const { alarm, policy } = rule(template, role);
       expect(policy.ScalingTargetId.Ref).toMatch(/^WorkerScalingTarget/);
       // One-minute points over both work queues, every time.
@@ -185,10 +185,31 @@ describe('WorkerScaling', () => {
     });
   });
 
+  it('lets one task go when fewer than three messages per task remain for ten minutes, never the last', () => {
+    const { alarm, policy, expression } = rule(template, 'ScaleDown');
+    expect(alarm).toMatchObject({
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: SCALE_DOWN_MESSAGES_PER_TASK,
+      EvaluationPeriods: 10,
+      DatapointsToAlarm: 10,
+      TreatMissingData: 'notBreaching',
+    });
+    expect(metricsOf(alarm)).toEqual(expect.arrayContaining([desiredTasks]));
+    // One task or none: the value is the threshold itself, which never breaches "less than".
+    expect(expression).toBe(
+      'IF(FILL(tasks, 0) > 1, (FILL(expressVisible, 0) + FILL(bulkVisible, 0) + FILL(expressInFlight, 0) + FILL(bulkInFlight, 0)) / FILL(tasks, 0), 3)',
+    );
+    expect(policy.StepScalingPolicyConfiguration).toMatchObject({
+      AdjustmentType: 'ChangeInCapacity',
+      Cooldown: SCALE_OUT_COOLDOWN.toSeconds(),
+      StepAdjustments: [{ MetricIntervalUpperBound: 0, ScalingAdjustment: -1 }],
+    });
+  });
+
   it('takes max tasks, the latency target and idle minutes from the settings', () => {
     const custom = Template.fromStack(
       fleetStack({
-        maxTasks: 12,
+        maxTasks: 20,
         acceptableLatencySeconds: 120,
         secondsPerPage: 0.5,
         chunkPages: 4,
@@ -197,7 +218,7 @@ describe('WorkerScaling', () => {
     );
     custom.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
       MinCapacity: 0,
-      MaxCapacity: 12,
+      MaxCapacity: 20,
     });
     // 120 s ÷ (4 pages × 0.5 s) = 60 messages per task.
     expect(rule(custom, 'ScaleOut').alarm.Threshold).toBe(60);
