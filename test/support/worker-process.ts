@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
+import type { CreatedJob, OcrqClient } from '../../bin/ocrq/api-client.ts';
 import {
   formatEnvFile,
   type LocalStack,
@@ -216,6 +217,39 @@ export async function smallPagesPdf(pages: number): Promise<Buffer> {
     page.drawText(`Page ${n}`, { x: 8, y: 10, size: 24, font });
   }
   return Buffer.from(await doc.save());
+}
+
+/**
+ * Submits `count` documents through the API, a few at a time (fifty uploads at once have reset
+ * connections on a loaded CI machine), and returns the created jobs in order.
+ */
+export async function submitAll(
+  client: OcrqClient,
+  count: number,
+  document: (i: number) => [string, Buffer],
+  concurrency = 5,
+): Promise<CreatedJob[]> {
+  const created: CreatedJob[] = new Array(count);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, count) }, async () => {
+      while (next < count) {
+        const i = next++;
+        const [name, bytes] = document(i);
+        created[i] = await client.submit(name, bytes);
+      }
+    }),
+  );
+  return created;
+}
+
+/** The tenant's SUCCEEDED jobs (up to 100), from the listing route. */
+export async function succeededCount(apiUrl: string, apiKey: string): Promise<number> {
+  const res = await fetch(`${apiUrl}/v1/jobs?status=SUCCEEDED&limit=100`, {
+    headers: { 'x-api-key': apiKey },
+  });
+  if (!res.ok) throw new Error(`listing jobs answered ${res.status}`);
+  return ((await res.json()) as { jobs: unknown[] }).jobs.length;
 }
 
 /** Polls `check` until it holds, failing after `timeoutMs`. */
