@@ -36,6 +36,9 @@ export const DEFAULT_FAIR_RECEIVER_OPTIONS: Omit<
   maxParked: 20,
 };
 
+/** Tenants whose last service is remembered; the least recently served are forgotten first. */
+const MAX_TENANTS_REMEMBERED = 10_000;
+
 interface Parked {
   message: ReceivedMessage;
   tenant: string;
@@ -193,7 +196,11 @@ export class FairReceiver {
         if (!ok) continue;
       }
       given.set(choice.tenant, (given.get(choice.tenant) ?? 0) + 1);
+      // Re-inserted, so the map stays ordered from least to most recently served.
+      this.lastServed.delete(choice.tenant);
       this.lastServed.set(choice.tenant, Date.now());
+      if (this.lastServed.size > MAX_TENANTS_REMEMBERED)
+        this.lastServed.delete(this.lastServed.keys().next().value as string);
       taken.push(choice.message);
     }
     // What was received and not given: set aside (parked) or given back. Setting aside only helps
