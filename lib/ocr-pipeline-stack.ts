@@ -73,6 +73,7 @@ export class OcrPipelineStack extends Stack {
     const settings: PipelineSettings = {
       jobTtlDays: props.objectExpirationDays,
       ...props.settings,
+      allowedOrigins,
       limits: { chunkPages: deployment.chunkPages, ...props.settings?.limits },
     };
 
@@ -97,8 +98,7 @@ export class OcrPipelineStack extends Stack {
       functions: this.apiFunctions,
       authorizer: this.apiAuthorizer.authorizer,
       stageName: props.apiStageName,
-      // The API's CORS needs at least one origin; with none it keeps its own default.
-      allowedOrigins: allowedOrigins.length > 0 ? allowedOrigins : undefined,
+      allowedOrigins,
       cloudWatchRole: props.apiGatewayCloudWatchRole,
     });
     this.ingest = new Ingest(this, 'Ingest', { resources, settings });

@@ -78,6 +78,8 @@ export async function provisionLocalResources(
     queues: { express: express.queueUrl, bulk: bulk.queueUrl },
     deadLetterQueues: { express: expressDlq.queueUrl, bulk: bulkDlq.queueUrl },
     eventsTopicArn: topicArn,
+    // A developer's browser app on any local port may call the local API.
+    allowedOrigins: ['*'],
     ingestFailuresQueue: ingestFailures.queueUrl,
     endpoints: { default: emulators.awsEndpoint, dynamodb: emulators.dynamoEndpoint },
   };

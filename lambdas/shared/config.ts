@@ -49,6 +49,8 @@ const ConfigSchema = z.object({
   OCRQ_EVENTS_TOPIC_ARN: z.string().min(1),
   /** Where ingest's failed S3 events land (its on-failure destination); the reconciler reads it. */
   OCRQ_INGEST_FAILURES_QUEUE_URL: z.string().url().optional(),
+  /** Browser origins the API answers with CORS headers (comma-separated; `*` for any). */
+  OCRQ_ALLOWED_ORIGINS: z.string().default(''),
   OCRQ_MAX_UPLOAD_BYTES: intFromEnv(50 * 1024 * 1024),
   OCRQ_RESULT_URL_TTL_SECONDS: intFromEnv(3600),
   OCRQ_JOB_TTL_DAYS: intFromEnv(7),
@@ -73,6 +75,8 @@ export interface Config {
   /** Dead-letter queues of the work queues; absent where none is configured. */
   deadLetterQueues: { express?: string; bulk?: string };
   eventsTopicArn: string;
+  /** Browser origins allowed by CORS; none by default (`*` allows any). */
+  allowedOrigins: string[];
   /** Ingest's failure queue, where one is configured. */
   ingestFailuresQueue?: string;
   maxUploadBytes: number;
@@ -101,6 +105,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ...(e.OCRQ_BULK_DLQ_URL ? { bulk: e.OCRQ_BULK_DLQ_URL } : {}),
     },
     eventsTopicArn: e.OCRQ_EVENTS_TOPIC_ARN,
+    allowedOrigins: e.OCRQ_ALLOWED_ORIGINS.split(',')
+      .map((origin) => origin.trim())
+      .filter(Boolean),
     ...(e.OCRQ_INGEST_FAILURES_QUEUE_URL ? { ingestFailuresQueue: e.OCRQ_INGEST_FAILURES_QUEUE_URL } : {}),
     maxUploadBytes: e.OCRQ_MAX_UPLOAD_BYTES,
     resultUrlTtlSeconds: e.OCRQ_RESULT_URL_TTL_SECONDS,
@@ -131,6 +138,7 @@ export function configToEnv(config: Config): Record<string, string> {
     OCRQ_EXPRESS_QUEUE_URL: config.queues.express,
     OCRQ_BULK_QUEUE_URL: config.queues.bulk,
     OCRQ_EVENTS_TOPIC_ARN: config.eventsTopicArn,
+    OCRQ_ALLOWED_ORIGINS: config.allowedOrigins.join(','),
     OCRQ_MAX_UPLOAD_BYTES: String(config.maxUploadBytes),
     OCRQ_RESULT_URL_TTL_SECONDS: String(config.resultUrlTtlSeconds),
     OCRQ_JOB_TTL_DAYS: String(config.jobTtlDays),

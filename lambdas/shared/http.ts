@@ -16,10 +16,28 @@ export interface ApiCaller {
 export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): ApiResult {
   return {
     statusCode,
-    // Browser clients call with an API key header, not cookies: any origin may read answers.
-    headers: { 'content-type': 'application/json', 'access-control-allow-origin': '*', ...headers },
+    headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(body),
   };
+}
+
+/**
+ * The CORS headers of an answer to `event`: its `Origin` when the deployment allows it (`*`
+ * allows every origin), none otherwise, so a browser page of another origin cannot read answers
+ * unless an operator said so (`OCRQ_ALLOWED_ORIGINS`, the stack's `allowedOrigins`).
+ */
+export function corsHeaders(
+  event: { headers?: Record<string, string | undefined> | null },
+  allowedOrigins: readonly string[],
+): Record<string, string> {
+  if (allowedOrigins.includes('*')) return { 'access-control-allow-origin': '*' };
+  const origin = header(event, 'origin');
+  if (!origin || !allowedOrigins.includes(origin)) return {};
+  return { 'access-control-allow-origin': origin, vary: 'Origin' };
+}
+
+function withCors(response: ApiResult, event: ApiEvent, allowedOrigins: readonly string[]): void {
+  response.headers = { ...response.headers, ...corsHeaders(event, allowedOrigins) };
 }
 
 export function errorBody(code: string, message: string) {
@@ -93,7 +111,7 @@ export function authorizedTenant(event: ApiEvent): string | undefined {
  * Unexpected errors are logged and answered 500 without internals.
  */
 export function apiHandler(
-  runtime: Pick<Runtime, 'apiKeys' | 'logger'>,
+  runtime: Pick<Runtime, 'apiKeys' | 'logger' | 'config'>,
   route: (event: ApiEvent, caller: ApiCaller) => Promise<ApiResult>,
 ): ApiHandler {
   const handler = middy<ApiEvent, ApiResult>().handler(async (event) => {
@@ -111,6 +129,12 @@ export function apiHandler(
     }
     runtime.logger.error('unhandled error in API route', { error: error as Error, path: request.event.path });
     request.response = json(500, errorBody('INTERNAL_ERROR', 'internal error'));
+  });
+  handler.after(async (request) => {
+    if (request.response) withCors(request.response, request.event, runtime.config.allowedOrigins);
+  });
+  handler.onError(async (request) => {
+    if (request.response) withCors(request.response, request.event, runtime.config.allowedOrigins);
   });
   return handler as unknown as ApiHandler;
 }

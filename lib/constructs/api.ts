@@ -62,10 +62,11 @@ export interface JobsApiProps {
    */
   readonly stageName?: string;
   /**
-   * Origins allowed to call the API from a browser (CORS preflight).
-   * @default ['*']
+   * Origins allowed to call the API from a browser (CORS preflight; the handlers' answers carry
+   * the same through `OCRQ_ALLOWED_ORIGINS`). None: no preflight, no browser access.
+   * @default []
    */
-  readonly allowedOrigins?: string[];
+  readonly allowedOrigins?: readonly string[];
   /** Steady-state requests per second across the stage, all tenants together. @default 50 */
   readonly throttlingRateLimit?: number;
   /** Burst capacity across the stage. @default 100 */
@@ -117,7 +118,7 @@ export class JobsApi extends Construct {
 
   constructor(scope: Construct, id: string, props: JobsApiProps) {
     super(scope, id);
-    const origins = props.allowedOrigins ?? ['*'];
+    const origins = [...(props.allowedOrigins ?? [])];
 
     this.accessLogs = new LogGroup(this, 'AccessLogs', {
       retention: props.accessLogRetention ?? RetentionDays.THREE_MONTHS,
@@ -191,13 +192,18 @@ export class JobsApi extends Construct {
     const bodyModels: Record<string, Model> = { 'create-job': this.createJobModel };
 
     // Every route lives under /v1; its resources inherit this CORS preflight.
-    this.api.root.addResource('v1', {
-      defaultCorsPreflightOptions: {
-        allowOrigins: origins,
-        allowMethods: Cors.ALL_METHODS,
-        allowHeaders: [...Cors.DEFAULT_HEADERS, 'Idempotency-Key'],
-      },
-    });
+    this.api.root.addResource(
+      'v1',
+      origins.length > 0
+        ? {
+            defaultCorsPreflightOptions: {
+              allowOrigins: origins,
+              allowMethods: Cors.ALL_METHODS,
+              allowHeaders: [...Cors.DEFAULT_HEADERS, 'Idempotency-Key'],
+            },
+          }
+        : {},
+    );
     for (const route of props.routes ?? API_ROUTES) {
       if (!route.path.startsWith('/v1/'))
         throw new Error(`route ${route.method} ${route.path} is outside /v1`);

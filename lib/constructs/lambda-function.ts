@@ -53,6 +53,8 @@ export interface PipelineSettings {
   readonly jobTtlDays?: number;
   /** Page, size, tenant and backlog limits. @default DEFAULT_LIMITS */
   readonly limits?: Partial<Limits>;
+  /** Browser origins the API answers with CORS headers. @default none */
+  readonly allowedOrigins?: readonly string[];
 }
 
 /**
@@ -75,6 +77,7 @@ export function pipelineEnvironment(
       bulk: resources.queues.bulkDlq?.queueUrl,
     },
     eventsTopicArn: resources.eventsTopic.topicArn,
+    allowedOrigins: [...(settings.allowedOrigins ?? [])],
     maxUploadBytes: settings.maxUploadBytes ?? 50 * 1024 * 1024,
     resultUrlTtlSeconds: settings.resultUrlTtlSeconds ?? 3600,
     jobTtlDays: settings.jobTtlDays ?? 7,

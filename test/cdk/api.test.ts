@@ -170,9 +170,11 @@ describe('JobsApi', () => {
     });
   });
 
-  it('answers CORS preflights on every route', () => {
+  it('gives browsers no access unless origins are allowed, and answers their preflights when they are', () => {
+    template.resourcePropertiesCountIs('AWS::ApiGateway::Method', { HttpMethod: 'OPTIONS' }, 0);
+    const open = apiTemplate({ allowedOrigins: ['*'] });
     for (const path of new Set(['/v1', ...API_ROUTES.map((r) => r.path)])) {
-      template.hasResourceProperties('AWS::ApiGateway::Method', {
+      open.hasResourceProperties('AWS::ApiGateway::Method', {
         HttpMethod: 'OPTIONS',
         ResourceId: { Ref: resourceId(path) },
         Integration: { Type: 'MOCK' },
@@ -227,9 +229,8 @@ describe('JobsApi', () => {
     for (const response of byType.values()) {
       const body = render(response.ResponseTemplates['application/json']);
       expect(body).toEqual({ error: { code: expect.any(String), message: expect.any(String) } });
-      expect(response.ResponseParameters).toEqual({
-        'gatewayresponse.header.Access-Control-Allow-Origin': "'*'",
-      });
+      // No origin is allowed by default: no CORS header on the gateway's own answers either.
+      expect(response.ResponseParameters).toBeUndefined();
     }
     expect(render(byType.get('DEFAULT_4XX').ResponseTemplates['application/json'])).toEqual({
       error: { code: 'BAD_REQUEST_BODY', message: 'Invalid request body' },

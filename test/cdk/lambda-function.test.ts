@@ -36,6 +36,7 @@ describe('pipelineEnvironment', () => {
       resultUrlTtlSeconds: 60,
       jobTtlDays: 2,
       limits: { maxPages: 50 },
+      allowedOrigins: ['https://app.example.com'],
     });
     expect(env).not.toHaveProperty('AWS_REGION');
     expect(loadConfig({ ...env, AWS_REGION: 'eu-west-1' })).toEqual({
@@ -45,6 +46,7 @@ describe('pipelineEnvironment', () => {
       queues: { express: queueUrl('express'), bulk: queueUrl('bulk') },
       deadLetterQueues: { express: queueUrl('express-dlq'), bulk: queueUrl('bulk-dlq') },
       eventsTopicArn: 'arn:aws:sns:us-east-1:123456789012:events',
+      allowedOrigins: ['https://app.example.com'],
       maxUploadBytes: 1000,
       resultUrlTtlSeconds: 60,
       jobTtlDays: 2,

@@ -5,7 +5,7 @@ import { OcrqClient } from '../../bin/ocrq/api-client.ts';
 import type { OcrResult } from '../../gpu-worker/src/ocr/index.ts';
 import type { DocumentRecognizer } from '../../gpu-worker/src/worker.ts';
 import { makeIngestHandler } from '../../lambdas/ingest/ingest.ts';
-import { JobListSchema, JobViewSchema, QueueStatsSchema } from '../../lambdas/openapi/schemas.ts';
+import { JobListSchema, JobViewSchema } from '../../lambdas/openapi/schemas.ts';
 import { PermanentJobError } from '../../lambdas/shared/errors.ts';
 import { objectKeys } from '../../lambdas/shared/resources.ts';
 import { API_ROUTES } from '../../lambdas/shared/routes.ts';

@@ -19,6 +19,7 @@ export const TEST_CONFIG: Config = {
     bulk: 'https://sqs.us-east-1.amazonaws.com/123456789012/bulk',
   },
   eventsTopicArn: 'arn:aws:sns:us-east-1:123456789012:events',
+  allowedOrigins: [],
   maxUploadBytes: 1_000_000,
   resultUrlTtlSeconds: 600,
   jobTtlDays: 7,

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { configToEnv, loadConfig } from '../../lambdas/shared/config.ts';
 import { sniffContentType } from '../../lambdas/shared/documents/file-types.ts';
 import { ConfigError } from '../../lambdas/shared/errors.ts';
+import { corsHeaders } from '../../lambdas/shared/http.ts';
 import { InvalidMessageError, parseWorkMessage } from '../../lambdas/shared/messages.ts';
 import { objectKeys } from '../../lambdas/shared/resources.ts';
 import { TEST_CONFIG } from '../support/runtime.ts';
@@ -74,5 +75,20 @@ describe('object keys', () => {
     expect(objectKeys.parseInput(objectKeys.input('t1', 'j1'))).toEqual({ tenantId: 't1', jobId: 'j1' });
     expect(objectKeys.parseInput('results/t1/j1/result.json')).toBeUndefined();
     expect(objectKeys.parseInput('inputs/t1/j1/source/extra')).toBeUndefined();
+  });
+});
+
+describe('corsHeaders', () => {
+  const from = (origin?: string) => ({ headers: origin ? { Origin: origin } : {} });
+  it('answers only the origins a deployment allows', () => {
+    expect(corsHeaders(from('https://app.example.com'), [])).toEqual({});
+    expect(corsHeaders(from('https://evil.example.com'), ['https://app.example.com'])).toEqual({});
+    expect(
+      corsHeaders(from('https://app.example.com'), ['https://a.example.com', 'https://app.example.com']),
+    ).toEqual({
+      'access-control-allow-origin': 'https://app.example.com',
+      vary: 'Origin',
+    });
+    expect(corsHeaders(from(), ['*'])).toEqual({ 'access-control-allow-origin': '*' });
   });
 });
