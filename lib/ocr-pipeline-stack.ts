@@ -74,6 +74,7 @@ export class OcrPipelineStack extends Stack {
       jobTtlDays: props.objectExpirationDays,
       ...props.settings,
       allowedOrigins,
+      logRetention: deployment.logRetentionDays,
       limits: { chunkPages: deployment.chunkPages, ...props.settings?.limits },
     };
 

@@ -97,6 +97,7 @@ export class ApiFunctions extends Construct {
       const fn = new PipelineFunction(this, constructIdOf(route.handler), {
         handler: route.handler,
         description: `${route.method} ${route.path}: ${route.summary}`,
+        logRetention: props.settings?.logRetention,
         environment: timeout ? { ...environment, ...timeBudgetEnvironment(timeout) } : environment,
         timeout,
       });

@@ -34,6 +34,7 @@ export class ApiKeyAuthorizer extends Construct {
     super(scope, id);
     const fn = new PipelineFunction(this, 'Handler', {
       handler: 'authorizer',
+      logRetention: props.settings?.logRetention,
       description: 'API key → tenant and usage-plan key for the jobs API',
       environment: pipelineEnvironment(props.resources, props.settings),
       timeout: Duration.seconds(5),

@@ -39,6 +39,7 @@ export class DeadLetterSweep extends Construct {
     const { table, queues, eventsTopic } = props.resources;
     const sweep = new PipelineFunction(this, 'Handler', {
       handler: 'dlq',
+      logRetention: props.settings?.logRetention,
       description: 'Every minute: fail the jobs of dead-lettered work (MAX_ATTEMPTS)',
       environment: {
         ...pipelineEnvironment(props.resources, props.settings),

@@ -44,6 +44,7 @@ export class Ingest extends Construct {
 
     const ingest = new PipelineFunction(this, 'Handler', {
       handler: 'ingest',
+      logRetention: props.settings?.logRetention,
       description: 'S3 upload under inputs/: check the document and queue the job',
       environment: pipelineEnvironment(props.resources, props.settings),
       // Counting the pages of a multi-page document reads all of it (up to OCRQ_MAX_UPLOAD_BYTES).

@@ -55,6 +55,8 @@ export interface PipelineSettings {
   readonly limits?: Partial<Limits>;
   /** Browser origins the API answers with CORS headers. @default none */
   readonly allowedOrigins?: readonly string[];
+  /** How long the functions' logs are kept (the deployment's `logRetentionDays`). @default one month */
+  readonly logRetention?: RetentionDays;
 }
 
 /**

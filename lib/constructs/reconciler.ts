@@ -40,6 +40,7 @@ export class Reconciler extends Construct {
     const { table, bucket, queues, eventsTopic } = props.resources;
     const reconciler = new PipelineFunction(this, 'Handler', {
       handler: 'reconciler',
+      logRetention: props.settings?.logRetention,
       description: 'Every five minutes: send, resend or fail the jobs that no message would move',
       environment: {
         ...pipelineEnvironment(props.resources, props.settings),
