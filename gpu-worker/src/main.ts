@@ -36,6 +36,11 @@ const WorkerEnvSchema = z.object({
    */
   OCRQ_HEALTH_FILE: z.string().optional(),
   /**
+   * How long starting (models, TensorRT engine builds) may keep the health file fresh: a first
+   * TensorRT build takes minutes, more than the container's start period.
+   */
+  OCRQ_WORKER_START_TIMEOUT_SECONDS: z.coerce.number().int().min(30).max(7200).default(1800),
+  /**
    * On SIGTERM: how long the messages in hand may take to finish before the rest go back to the
    * queue. Below the ECS task's stopTimeout (120 s), after which ECS sends SIGKILL.
    */
@@ -90,6 +95,16 @@ async function main(): Promise<void> {
   if (pushed) sinks.push(pushed);
   const metrics = teeMetrics(...sinks);
   const runtime = createRuntime(config, { serviceName: WORKER_SERVICE, metrics });
+  // Loading the models, and on a first start building the TensorRT engines (minutes), is progress:
+  // the health file is kept fresh meanwhile, up to a bound past which a start counts as hung.
+  const healthFile = env.OCRQ_HEALTH_FILE;
+  const startedAt = Date.now();
+  const startBeat = healthFile
+    ? setInterval(() => {
+        if (Date.now() - startedAt < env.OCRQ_WORKER_START_TIMEOUT_SECONDS * 1000) touch(healthFile);
+      }, HEALTH_INTERVAL_MS).unref()
+    : undefined;
+  if (healthFile) touch(healthFile);
   const engine = await OcrEngine.create(
     {
       executionProviders: parseProviders(env.OCRQ_EXECUTION_PROVIDERS),
@@ -143,7 +158,7 @@ async function main(): Promise<void> {
     },
     { logger: runtime.logger },
   );
-  const healthFile = env.OCRQ_HEALTH_FILE;
+  clearInterval(startBeat);
   const running = worker.run();
   if (healthFile) {
     const beat = () => {
