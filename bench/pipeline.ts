@@ -11,10 +11,14 @@
  * `npm run worker -- --env-file PATH` runs them (the container's entry, default settings), so the
  * stack's process and theirs share the machine as they would on one host.
  *
- * Order: the engine alone on the pages (warmed up first, `concurrency` documents in flight as a
- * worker keeps them), then the stack and the workers; `--idle-pickups K` jobs are sent one at a
- * time to idle workers (pickup with no backlog; also warms the workers' models), then the
- * backlog itself. Timings come from the job records (queuedAt, startedAt, finishedAt, written by
+ * Order: the engine alone on `--engine-pages` of the same pages (warmed up first, `concurrency`
+ * documents in flight as a worker keeps them), then the stack and the workers; `--idle-pickups K`
+ * jobs are sent one at a time to idle workers (pickup with no backlog; also warms the workers'
+ * models), then the backlog itself; the workers stop and the engine alone runs again. Efficiency
+ * is the pipeline's pages/s over the engine's across both of its runs: this machine's speed
+ * drifts within minutes (1.26 once against a single run before the pipeline).
+ * Pickup is queuedAt → startedAt: under a backlog of N jobs on one worker it is mostly the wait
+ * behind the others; the idle pickup is the pipeline's own share. Timings come from the job records (queuedAt, startedAt, finishedAt, written by
  * the handlers and the workers on this machine's clock) and the bench's own clock for creates.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -37,6 +41,12 @@ const program = new Command()
   .option('--workers <n>', 'worker processes', Number, 1)
   .option('--idle-pickups <n>', 'jobs sent one at a time to idle workers before the backlog', Number, 20)
   .option(
+    '--engine-pages <n>',
+    'pages the engine alone runs before and again after the pipeline (the same pages the jobs have)',
+    Number,
+    40,
+  )
+  .option(
     '--worker-env <KEY=VALUE>',
     "a worker setting (gpu-worker/src/main.ts's OCRQ_* variables), repeatable",
     (value: string, all: string[]) => [...all, value],
@@ -49,6 +59,7 @@ const opts = program.opts<{
   pages?: number;
   workers: number;
   idlePickups: number;
+  enginePages: number;
   workerEnv: string[];
   json?: string;
 }>();
@@ -104,7 +115,7 @@ async function documents(): Promise<Document[]> {
  * The engine alone on the same pages: what a worker hands it (a message's pages, `chunkPages` at
  * a time for a long PDF), `concurrency` at once, so it batches them as it does in a worker.
  */
-async function engineAlone(docs: Document[], concurrency: number, chunkPages: number) {
+async function engineAlone(docs: Document[], concurrency: number, chunkPages: number, maxPages: number) {
   const engine = await OcrEngine.create({});
   try {
     await engine.recognize(docs[0]!.bytes, { firstPage: 1, pageCount: 1 });
@@ -115,13 +126,19 @@ async function engineAlone(docs: Document[], concurrency: number, chunkPages: nu
         pageCount: Math.min(chunkPages, doc.pages - c * chunkPages),
       })),
     );
+    let planned = 0;
+    const taken = work.filter((w) => {
+      if (planned >= maxPages) return false;
+      planned += w.pageCount;
+      return true;
+    });
     let next = 0;
     let pages = 0;
     const started = performance.now();
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
-        for (let i = next++; i < work.length; i = next++) {
-          const { bytes, firstPage, pageCount } = work[i]!;
+        for (let i = next++; i < taken.length; i = next++) {
+          const { bytes, firstPage, pageCount } = taken[i]!;
           const result = await engine.recognize(bytes, { firstPage, pageCount });
           pages += result.pages.length;
         }
@@ -202,10 +219,16 @@ async function main(): Promise<void> {
     `${docs.length} job(s), ${totalPages} page(s), ${opts.workers} worker process(es) on ${availableParallelism()} cores`,
   );
 
-  const engine = await engineAlone(docs, concurrency, chunkPages);
-  console.log(
-    `engine alone: ${engine.pages} pages in ${engine.seconds.toFixed(1)} s, ${engine.pagesPerSec.toFixed(3)} pages/s`,
-  );
+  const runEngine = async (when: string) => {
+    const run = await engineAlone(docs, concurrency, chunkPages, opts.enginePages);
+    console.log(
+      `engine alone ${when}: ${run.pages} pages in ${run.seconds.toFixed(1)} s, ${run.pagesPerSec.toFixed(3)} pages/s`,
+    );
+    return run;
+  };
+  // Before and after: this machine's speed drifts over minutes, so the pipeline is compared with
+  // the engine over both runs around it.
+  const engineBefore = await runEngine('before');
 
   const stack = await startLocalStack({
     port: 0,
@@ -253,12 +276,20 @@ async function main(): Promise<void> {
     const jobs = await waitForJobs(
       stack,
       created.map((j) => j.jobId),
-      Math.max(600_000, (totalPages / engine.pagesPerSec) * 5000),
+      Math.max(600_000, (totalPages / engineBefore.pagesPerSec) * 5000),
     );
     const failed = jobs.filter((j) => j.status !== 'SUCCEEDED');
     if (failed.length > 0)
       throw new Error(`${failed.length} jobs did not succeed: ${JSON.stringify(failed[0]?.error)}`);
     const finished = Math.max(...jobs.map((j) => Date.parse(j.finishedAt!)));
+    for (const w of workers) w.child.kill('SIGTERM');
+    await Promise.all(workers.map((w) => w.exited));
+    const engineAfter = await runEngine('after');
+    const engine = {
+      pages: engineBefore.pages + engineAfter.pages,
+      seconds: engineBefore.seconds + engineAfter.seconds,
+      pagesPerSec: (engineBefore.pages + engineAfter.pages) / (engineBefore.seconds + engineAfter.seconds),
+    };
     const seconds = (finished - started) / 1000;
     const pickups = jobs.map((j) => ms(j.queuedAt, j.startedAt));
     const e2e = jobs.map((j, i) => Date.parse(j.finishedAt!) - submittedAt[i]!);
@@ -283,6 +314,8 @@ async function main(): Promise<void> {
       enginePages: engine.pages,
       engineSeconds: round(engine.seconds, 2),
       enginePagesPerSec: round(engine.pagesPerSec),
+      enginePagesPerSecBefore: round(engineBefore.pagesPerSec),
+      enginePagesPerSecAfter: round(engineAfter.pagesPerSec),
       efficiency: round(pipelinePagesPerSec / engine.pagesPerSec),
       cores: availableParallelism(),
       workerEnv: settings,
@@ -309,7 +342,8 @@ async function main(): Promise<void> {
       await writeFile(opts.json, `${JSON.stringify(figures, null, 2)}\n`);
     }
   } finally {
-    for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGTERM');
+    for (const w of workers)
+      if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
     await Promise.all(workers.map((w) => w.exited));
     await stack.stop();
     await rm(dir, { recursive: true, force: true });
