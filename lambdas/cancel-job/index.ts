@@ -1,5 +1,4 @@
-import { loadConfig } from '../shared/config.ts';
-import { createRuntime } from '../shared/runtime.ts';
+import { lambdaEntry } from '../shared/lambda-entry.ts';
 import { makeCancelJobHandler } from './cancel-job.ts';
 
-export const handler = makeCancelJobHandler(createRuntime(loadConfig(), { serviceName: 'cancel-job' }));
+export const handler = lambdaEntry('cancel-job', makeCancelJobHandler);

@@ -1,5 +1,4 @@
-import { loadConfig } from '../shared/config.ts';
-import { createRuntime } from '../shared/runtime.ts';
+import { lambdaEntry } from '../shared/lambda-entry.ts';
 import { makeDlqHandler } from './dlq.ts';
 
-export const handler = makeDlqHandler(createRuntime(loadConfig(), { serviceName: 'dlq' }));
+export const handler = lambdaEntry('dlq', makeDlqHandler);

@@ -1,5 +1,4 @@
-import { loadConfig } from '../shared/config.ts';
-import { createRuntime } from '../shared/runtime.ts';
+import { lambdaEntry } from '../shared/lambda-entry.ts';
 import { makeIngestHandler } from './ingest.ts';
 
-export const handler = makeIngestHandler(createRuntime(loadConfig(), { serviceName: 'ingest' }));
+export const handler = lambdaEntry('ingest', makeIngestHandler);

@@ -1,5 +1,4 @@
-import { loadConfig } from '../shared/config.ts';
-import { createRuntime } from '../shared/runtime.ts';
+import { lambdaEntry } from '../shared/lambda-entry.ts';
 import { makeReconcilerHandler } from './reconciler.ts';
 
-export const handler = makeReconcilerHandler(createRuntime(loadConfig(), { serviceName: 'reconciler' }));
+export const handler = lambdaEntry('reconciler', makeReconcilerHandler);
