@@ -2,9 +2,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OcrqClient } from '../../bin/ocrq/api-client.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
-import { smallPagesPdf, startWorkerFleet, type WorkerFleet, waitUntil } from '../support/worker-process.ts';
+import { smallPagesPdf, startWorkerFleet, submitAll, type WorkerFleet } from '../support/worker-process.ts';
 
 const OUTAGE_MS = 20_000;
+
+/** Polls `check` four times a second (24 reads a look: the emulators under test stay lightly loaded). */
+async function every250ms(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(250);
+  }
+}
 
 /**
  * AWS unreachable for 20 s while jobs are in flight: every client of the stack (the API's
@@ -41,16 +50,13 @@ describe('emulators unreachable for 20 s', () => {
     const worker = f.spawnWorker();
     const client = new OcrqClient({ endpoint: f.stack.apiUrl, apiKey: 'key-a' });
     const pdf = await smallPagesPdf(2);
-    const [jobs] = await Promise.all([
-      Promise.all(Array.from({ length: 24 }, (_, i) => client.submit(`doc-${i}.pdf`, pdf))),
-      worker.ready(),
-    ]);
+    const [jobs] = await Promise.all([submitAll(client, 24, (i) => [`doc-${i}.pdf`, pdf]), worker.ready()]);
     const statuses = async () =>
       (await Promise.all(jobs.map((j) => f.stack.runtime.jobs.get('tenantA', j.jobId)))).map(
         (j) => j?.status,
       );
     // Cut while the worker is in the middle of the backlog: every upload taken in, some jobs done.
-    await waitUntil(
+    await every250ms(
       async () => {
         const now = await statuses();
         return (
@@ -71,7 +77,7 @@ describe('emulators unreachable for 20 s', () => {
     expect(refusedDuringOutage).toBeGreaterThan(0);
     expect(before.filter((s) => s === 'SUCCEEDED').length).toBeLessThan(jobs.length);
 
-    await waitUntil(
+    await every250ms(
       async () => (await statuses()).every((s) => s === 'SUCCEEDED'),
       30_000,
       'every job to succeed after the outage',
