@@ -17,6 +17,8 @@ export interface ReconcileOptions {
   stalledAfterSeconds?: number;
   /** Resends of a stalled job before it fails with STALLED. */
   maxResends?: number;
+  /** A settled job whose event is still unpublished this long after settling gets it published. */
+  unannouncedAfterSeconds?: number;
   /** Reads of an ingest failure before its job fails (the event cannot be taken in). */
   maxIngestAttempts?: number;
   /** How long an ingest failure that failed again stays hidden before the next try. */
@@ -37,6 +39,8 @@ export interface ReconcileResult {
   failed: number;
   /** Failed S3 events taken in again (queued, refused with a code, or found done). */
   ingested: number;
+  /** Settled jobs whose event had not been published (a publish that failed), published now. */
+  announced: number;
 }
 
 export const RECONCILE_DEFAULTS = {
@@ -44,6 +48,7 @@ export const RECONCILE_DEFAULTS = {
   stalledAfterSeconds: 30 * 60,
   maxResends: 2,
   maxIngestAttempts: 5,
+  unannouncedAfterSeconds: 60,
   ingestRetrySeconds: 60,
   limit: 100,
 } as const;
@@ -58,13 +63,15 @@ export const RECONCILE_DEFAULTS = {
  *   after `maxResends` the job fails with STALLED.
  * - S3 events ingest gave up on (its failure queue): taken in again; one that keeps failing
  *   fails its job with PROCESSING_ERROR rather than leave it AWAITING_UPLOAD.
+ * - Settled jobs whose event was never published (the publish failed after the status was
+ *   written): published now.
  * Everything it does is safe to repeat; a run that stops at its deadline is continued by the next.
  */
 export async function reconcile(runtime: Runtime, options: ReconcileOptions = {}): Promise<ReconcileResult> {
   const o = { ...RECONCILE_DEFAULTS, ...options };
   const now = options.now ?? new Date();
   const deadline = options.deadline ?? Number.POSITIVE_INFINITY;
-  const result: ReconcileResult = { enqueued: 0, resent: 0, failed: 0, ingested: 0 };
+  const result: ReconcileResult = { enqueued: 0, resent: 0, failed: 0, ingested: 0, announced: 0 };
   const { jobQueries, lifecycle, queue, logger } = runtime;
   const before = (seconds: number) => new Date(now.getTime() - seconds * 1000).toISOString();
 
@@ -98,6 +105,14 @@ export async function reconcile(runtime: Runtime, options: ReconcileOptions = {}
     }
   }
 
+  for (const job of await jobQueries.unannounced(before(o.unannouncedAfterSeconds), o.limit)) {
+    if (Date.now() >= deadline) return result;
+    await settle(runtime, job, async () => {
+      await lifecycle.announce(job);
+      result.announced += 1;
+    });
+  }
+
   const failures = runtime.ingestFailures;
   const tried = new Set<string>();
   while (failures && Date.now() < deadline) {
@@ -123,7 +138,7 @@ export async function reconcile(runtime: Runtime, options: ReconcileOptions = {}
       }
     }
   }
-  if (result.enqueued + result.resent + result.failed + result.ingested > 0)
+  if (result.enqueued + result.resent + result.failed + result.ingested + result.announced > 0)
     logger.info('reconciled jobs that no message would move', { ...result });
   return result;
 }

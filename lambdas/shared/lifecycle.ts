@@ -1,6 +1,6 @@
 import type { JobPatch, TransitionResult } from './adapters/job-store.ts';
 import { InvalidTransitionError } from './errors.ts';
-import { jobEvent } from './events.ts';
+import { type JobEventType, jobEvent } from './events.ts';
 import type { Job, JobError, Priority } from './job.ts';
 import { chunkMessages, parseWorkMessage } from './messages.ts';
 import type { Runtime } from './runtime.ts';
@@ -57,7 +57,7 @@ export class JobLifecycle {
       expiresAt: this.expiresAt(now.getTime()),
     });
     if (result.changed) {
-      await this.deps.events.publish(jobEvent(result.job, 'job.failed'));
+      await this.announce(result.job);
       this.deps.onOutcome?.('failed', error);
       this.deps.logger.info('job failed', { jobId, tenantId, ...error });
     }
@@ -74,7 +74,7 @@ export class JobLifecycle {
       expiresAt: this.expiresAt(now.getTime()),
     });
     if (settled.changed) {
-      await this.deps.events.publish(jobEvent(settled.job, 'job.succeeded'));
+      await this.announce(settled.job);
       this.deps.onOutcome?.('succeeded');
       this.deps.logger.info('job succeeded', { jobId: job.jobId, pages: pagesDone });
     }
@@ -89,10 +89,28 @@ export class JobLifecycle {
       expiresAt: this.expiresAt(now.getTime()),
     });
     if (result.changed) {
-      await this.deps.events.publish(jobEvent(result.job, 'job.cancelled'));
+      await this.announce(result.job);
       this.deps.onOutcome?.('cancelled');
     }
     return result;
+  }
+
+  /**
+   * Publishes the event of a settled job's status and records that it was published. A settled
+   * job stays listed as unannounced until then, so an event lost to a failed publish (after its
+   * status was written, which a redelivery does not write again) is published by the reconciler.
+   * Subscribers may therefore see an event twice, never not at all.
+   */
+  async announce(job: Job): Promise<void> {
+    const type = ANNOUNCEMENTS[job.status];
+    if (!type) throw new Error(`job ${job.jobId} is ${job.status}: no event announces that`);
+    await this.deps.events.publish(jobEvent(job, type));
+    await this.deps.jobs.markAnnounced(job.tenantId, job.jobId, job.status).catch((error: unknown) => {
+      this.deps.logger.warn('could not record an event as published; it may be published again', {
+        jobId: job.jobId,
+        error: error as Error,
+      });
+    });
   }
 
   /**
@@ -213,6 +231,12 @@ export class JobLifecycle {
     return removed;
   }
 }
+
+const ANNOUNCEMENTS: Partial<Record<Job['status'], JobEventType>> = {
+  SUCCEEDED: 'job.succeeded',
+  FAILED: 'job.failed',
+  CANCELLED: 'job.cancelled',
+};
 
 /** True when `error` says the job was elsewhere than the move expected (it moved on). */
 export function movedOn(error: unknown): error is InvalidTransitionError {

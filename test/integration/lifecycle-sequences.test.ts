@@ -270,6 +270,37 @@ describe('failure sequences against the emulators', () => {
     expect(stalled.error?.code).toBe('STALLED');
   });
 
+  it('an event lost to a failed publish after the status was written is published by the reconciler', async () => {
+    const job = await storedJob();
+    const publish = vi
+      .spyOn(emulated.runtime.events, 'publish')
+      .mockRejectedValueOnce(new Error('SNS throttled'));
+    await expect(
+      emulated.runtime.lifecycle.fail(job.tenantId, job.jobId, {
+        code: 'INVALID_INPUT',
+        message: 'bad page',
+      }),
+    ).rejects.toThrow('SNS throttled');
+    expect((await get(job)).status).toBe('FAILED');
+    // A redelivery finds the job FAILED already and writes (and publishes) nothing.
+    expect(
+      (
+        await emulated.runtime.lifecycle.fail(job.tenantId, job.jobId, {
+          code: 'INVALID_INPUT',
+          message: 'bad page',
+        })
+      ).changed,
+    ).toBe(false);
+
+    const later = new Date(Date.now() + 5 * 60_000);
+    expect(await reconcile(emulated.runtime, { now: later })).toMatchObject({ announced: 1 });
+    const events = publish.mock.calls.map(([event]) => event).filter((e) => e.jobId === job.jobId);
+    expect(events.map((e) => e.type)).toEqual(['job.failed', 'job.failed']);
+    expect(events[1]).toMatchObject({ status: 'FAILED', error: { code: 'INVALID_INPUT' } });
+    // Published and recorded: the next run leaves it alone.
+    expect(await reconcile(emulated.runtime, { now: later })).toMatchObject({ announced: 0 });
+  });
+
   it('a PROCESSING job is not taken for stalled while its queue still has work waiting', async () => {
     const job = await storedJob({ pages: { done: 0, total: 16 } });
     await emulated.runtime.jobs.transition(job.tenantId, job.jobId, 'PROCESSING', { priority: 'express' });

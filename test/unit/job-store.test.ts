@@ -88,11 +88,16 @@ describe('JobStore', () => {
     ).rejects.toBeInstanceOf(JobNotFoundError);
   });
 
-  it('takes a finished job out of the active and waiting indexes', async () => {
+  it('takes a finished job out of the active index and lists it as unannounced until its event is out', async () => {
     ctx.mocks.dynamo.on(UpdateCommand).resolves({ Attributes: jobItem(makeJob({ status: 'SUCCEEDED' })) });
     await ctx.runtime.jobs.transition('tenant-a', 'job-1', 'SUCCEEDED');
     const input = ctx.mocks.dynamo.commandCalls(UpdateCommand)[0]!.args[0].input;
-    expect(input.UpdateExpression).toMatch(/REMOVE #gsi2pk, #gsi2sk, #gsi3pk, #gsi3sk$/);
+    expect(input.UpdateExpression).toMatch(/REMOVE #gsi2pk, #gsi2sk$/);
+    expect(input.ExpressionAttributeValues?.[':gsi3pk']).toBe('UNANNOUNCED');
+    await ctx.runtime.jobs.markAnnounced('tenant-a', 'job-1', 'SUCCEEDED');
+    const announced = ctx.mocks.dynamo.commandCalls(UpdateCommand)[1]!.args[0].input;
+    expect(announced.UpdateExpression).toBe('REMOVE #pk3, #sk3');
+    expect(announced.ConditionExpression).toContain('#status = :status');
     await expect(ctx.runtime.jobs.transition('tenant-a', 'job-1', 'QUEUED')).rejects.toThrow(/priority/);
   });
 

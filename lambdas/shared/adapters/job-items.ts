@@ -3,6 +3,12 @@ import { isTerminal, type Job, type JobStatus } from '../job.ts';
 import { TABLE, TABLE_INDEXES } from '../resources.ts';
 
 /** How a job is laid out as a table item: its keys, its index keys, and back. */
+
+/** Statuses whose reaching is announced by an event (`job.succeeded`, `job.failed`, `job.cancelled`). */
+export const ANNOUNCED_STATUSES: ReadonlySet<JobStatus> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
+
+/** Queue-index partition of settled jobs whose event is not published yet. */
+export const UNANNOUNCED = 'UNANNOUNCED';
 export const jobKey = (jobId: string) => ({ [TABLE.partitionKey]: `JOB#${jobId}`, [TABLE.sortKey]: 'JOB' });
 export const KEY_ATTRIBUTES = new Set<string>([
   TABLE.partitionKey,
@@ -29,6 +35,11 @@ export function sparseIndexKeys(
   }
   if (status === 'QUEUED' || status === 'PROCESSING') {
     set[TABLE.waitingIndex.partitionKey] = `${status}#${job.priority}`;
+    set[TABLE.waitingIndex.sortKey] = `${at}#${job.jobId}`;
+  } else if (ANNOUNCED_STATUSES.has(status)) {
+    // Until its event is published (JobStore.markAnnounced), a settled job waits here for the
+    // reconciler: the status and the event cannot be written together without transactions.
+    set[TABLE.waitingIndex.partitionKey] = UNANNOUNCED;
     set[TABLE.waitingIndex.sortKey] = `${at}#${job.jobId}`;
   } else remove.push(TABLE.waitingIndex.partitionKey, TABLE.waitingIndex.sortKey);
   return { set, remove };

@@ -2,7 +2,7 @@ import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb
 import { ValidationError } from '../errors.ts';
 import type { Job, JobStatus, Priority } from '../job.ts';
 import { TABLE } from '../resources.ts';
-import { decodeCursor, encodeCursor, fromItem } from './job-items.ts';
+import { decodeCursor, encodeCursor, fromItem, UNANNOUNCED } from './job-items.ts';
 
 export interface JobPage {
   jobs: Job[];
@@ -177,6 +177,11 @@ export class JobQueries {
    */
   async unsentQueued(priority: Priority, before: string, limit: number): Promise<Job[]> {
     return this.byQueueIndex(`QUEUED#${priority}`, before, limit, 'attribute_not_exists(#enqueuedAt)');
+  }
+
+  /** Settled jobs, settled before `before`, whose event was not recorded as published. */
+  async unannounced(before: string, limit: number): Promise<Job[]> {
+    return this.byQueueIndex(UNANNOUNCED, before, limit);
   }
 
   /** PROCESSING jobs of a queue whose last progress was before `before`, oldest first. */

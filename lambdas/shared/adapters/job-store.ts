@@ -4,7 +4,7 @@ import { ConflictError, InvalidTransitionError, JobNotFoundError } from '../erro
 import type { Job, JobError, JobStatus } from '../job.ts';
 import { sourcesOf } from '../job-state.ts';
 import { TABLE } from '../resources.ts';
-import { fromItem, jobKey, sparseIndexKeys, toItem } from './job-items.ts';
+import { fromItem, jobKey, sparseIndexKeys, toItem, UNANNOUNCED } from './job-items.ts';
 
 /** Fields a transition may remove (a requeued job loses its error, expiry and attempt counts). */
 export type ClearableField =
@@ -290,6 +290,38 @@ export class JobStore {
       // Another failure created the map first (or the job is another tenant's / gone).
       if (!(await this.get(tenantId, jobId))) throw new JobNotFoundError(jobId);
       return this.recordFailedAttempt(tenantId, jobId, chunkIndex, error);
+    }
+  }
+
+  /**
+   * Records that the event of the job's `status` was published: the job leaves the reconciler's
+   * list of settled jobs still to announce. False when the job has moved on since.
+   */
+  async markAnnounced(tenantId: string, jobId: string, status: JobStatus): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: jobKey(jobId),
+          UpdateExpression: 'REMOVE #pk3, #sk3',
+          ConditionExpression: '#tenantId = :tenantId AND #status = :status AND #pk3 = :unannounced',
+          ExpressionAttributeNames: {
+            '#pk3': TABLE.waitingIndex.partitionKey,
+            '#sk3': TABLE.waitingIndex.sortKey,
+            '#tenantId': 'tenantId',
+            '#status': 'status',
+          },
+          ExpressionAttributeValues: {
+            ':tenantId': tenantId,
+            ':status': status,
+            ':unannounced': UNANNOUNCED,
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
     }
   }
 
