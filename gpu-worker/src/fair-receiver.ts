@@ -234,7 +234,7 @@ export class FairReceiver {
 
   /**
    * Express first without waiting, then bulk (bulk first on its share of receives), then, when
-   * nothing is parked, a long poll on express.
+   * nothing is parked, a long poll on both queues at once.
    */
   private async receive(size: number, mayWait: boolean): Promise<ReceivedMessage[]> {
     this.polls += 1;
@@ -253,9 +253,43 @@ export class FairReceiver {
       if (messages.length > 0) return messages;
     }
     if (!mayWait) return [];
-    return receive('express', this.options.idleWaitSeconds).catch((error: unknown) => {
-      if (this.signal.aborted) return [];
-      throw error;
+    return this.longPoll((queue) =>
+      receive(queue, this.options.idleWaitSeconds).catch((error: unknown) => {
+        if (this.signal.aborted) return [];
+        throw error;
+      }),
+    );
+  }
+
+  /**
+   * Long-polls express and bulk together and answers with the first that brings messages (or
+   * nothing when both end empty). A long poll on express alone kept a lone bulk job waiting for
+   * the whole idle wait (a 40-page PDF's pipeline efficiency 0.38 against 0.93 with a 1 s wait,
+   * bench:pipeline); what the slower poll brings after the answer is given back at once.
+   */
+  private longPoll(poll: (queue: Priority) => Promise<ReceivedMessage[]>): Promise<ReceivedMessage[]> {
+    return new Promise((resolve, reject) => {
+      let answered = false;
+      let pending = 2;
+      for (const queue of ['express', 'bulk'] as const) {
+        poll(queue).then(
+          (messages) => {
+            pending -= 1;
+            if (answered) {
+              void Promise.all(messages.map((m) => this.giveBack(m)));
+            } else if (messages.length > 0 || pending === 0) {
+              answered = true;
+              resolve(messages);
+            }
+          },
+          (error: unknown) => {
+            pending -= 1;
+            if (answered) return;
+            answered = true;
+            reject(error);
+          },
+        );
+      }
     });
   }
 

@@ -538,3 +538,53 @@ describe('the worker env file', () => {
     expect(() => formatEnvFile({ A: 'two\nlines' })).toThrow(/span lines/);
   });
 });
+
+describe('FairReceiver long poll', () => {
+  it('picks up bulk work as soon as express work when idle, and gives back what the slower poll brings late', async () => {
+    const body = JSON.stringify({ tenantId: 't', id: 'b1' });
+    const late: ReceivedMessage = {
+      queue: 'express',
+      messageId: 'e1',
+      receiptHandle: 'e1#1',
+      body,
+      receiveCount: 1,
+    };
+    const givenBack: string[] = [];
+    const queue = {
+      async receive(priority: Priority, options: { waitSeconds: number }): Promise<ReceivedMessage[]> {
+        if (options.waitSeconds === 0) return [];
+        // Express answers only at the end of its long poll (here with a message that came late);
+        // bulk has a message the moment the long poll starts.
+        if (priority === 'express') return sleep(300).then(() => [late]);
+        return [{ queue: 'bulk', messageId: 'b1', receiptHandle: 'b1#1', body, receiveCount: 1 }];
+      },
+      async extendVisibility(message: ReceivedMessage, seconds: number) {
+        if (seconds === 0) givenBack.push(message.messageId);
+      },
+    };
+    const stop = new AbortController();
+    const receiver = new FairReceiver(
+      queue,
+      {
+        idleWaitSeconds: 10,
+        visibilitySeconds: 30,
+        bulkShare: 0,
+        batchSize: 1,
+        deferSeconds: 10,
+        maxDeferrals: 2,
+        maxParked: 0,
+      },
+      () => 0,
+      silent,
+      stop.signal,
+    );
+    const started = Date.now();
+    const message = await receiver.next();
+    expect(message?.messageId).toBe('b1');
+    expect(Date.now() - started).toBeLessThan(250);
+    await sleep(400);
+    expect(givenBack).toEqual(['e1']);
+    stop.abort();
+    await receiver.close();
+  });
+});
