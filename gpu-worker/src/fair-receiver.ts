@@ -88,6 +88,11 @@ export class FairReceiver {
   private polls = 0;
   /** Set after a receive returned messages too often delivered to be set aside. */
   private narrow = false;
+  /** Long polls under way, one per queue at most, and what they brought not yet handed out. */
+  private readonly polling = new Map<Priority, Promise<void>>();
+  private arrived: ReceivedMessage[] = [];
+  private pollError: unknown;
+  private wakeOnArrival: (() => void) | undefined;
 
   constructor(
     private readonly queue: Pick<WorkQueue, 'receive' | 'extendVisibility'>,
@@ -125,9 +130,11 @@ export class FairReceiver {
   /** After the signal aborted: waits for the receive under way, then gives back what is parked. */
   async close(): Promise<void> {
     await this.pumping;
-    const parked = this.parked;
+    await Promise.all(this.polling.values());
+    const left = [...this.parked.map((p) => p.message), ...this.arrived];
     this.parked = [];
-    await Promise.all(parked.map((p) => this.giveBack(p.message)));
+    this.arrived = [];
+    await Promise.all(left.map((message) => this.giveBack(message)));
   }
 
   private async pump(): Promise<void> {
@@ -237,6 +244,8 @@ export class FairReceiver {
    * nothing is parked, a long poll on both queues at once.
    */
   private async receive(size: number, mayWait: boolean): Promise<ReceivedMessage[]> {
+    // A long poll of an earlier round that answered after it: its messages come first.
+    if (this.arrived.length > 0) return this.takeArrived();
     this.polls += 1;
     const every = this.options.bulkShare > 0 ? Math.max(1, Math.round(1 / this.options.bulkShare)) : 0;
     const order: Priority[] =
@@ -262,35 +271,51 @@ export class FairReceiver {
   }
 
   /**
-   * Long-polls express and bulk together and answers with the first that brings messages (or
+   * Long-polls express and bulk together and answers as soon as either brings messages (or
    * nothing when both end empty). A long poll on express alone kept a lone bulk job waiting for
    * the whole idle wait (a 40-page PDF's pipeline efficiency 0.38 against 0.93 with a 1 s wait,
-   * bench:pipeline); what the slower poll brings after the answer is given back at once.
+   * bench:pipeline). At most one poll per queue is under way: the slower one of a pair goes on
+   * into the next round rather than being left behind, since a stale poll still waiting on a queue
+   * would take the next message there for nobody.
    */
-  private longPoll(poll: (queue: Priority) => Promise<ReceivedMessage[]>): Promise<ReceivedMessage[]> {
-    return new Promise((resolve, reject) => {
-      let answered = false;
-      let pending = 2;
-      for (const queue of ['express', 'bulk'] as const) {
-        poll(queue).then(
+  private async longPoll(poll: (queue: Priority) => Promise<ReceivedMessage[]>): Promise<ReceivedMessage[]> {
+    for (const queue of ['express', 'bulk'] as const) {
+      if (this.polling.has(queue)) continue;
+      const polled = poll(queue)
+        .then(
           (messages) => {
-            pending -= 1;
-            if (answered) {
-              void Promise.all(messages.map((m) => this.giveBack(m)));
-            } else if (messages.length > 0 || pending === 0) {
-              answered = true;
-              resolve(messages);
-            }
+            this.arrived.push(...messages);
           },
           (error: unknown) => {
-            pending -= 1;
-            if (answered) return;
-            answered = true;
-            reject(error);
+            this.pollError ??= error;
           },
-        );
-      }
-    });
+        )
+        .finally(() => {
+          this.polling.delete(queue);
+          this.wakeOnArrival?.();
+        });
+      this.polling.set(queue, polled);
+    }
+    // Any poll's end ends the round, with messages or without: an empty answer may be a wake-up
+    // that another worker won (fauxqs answers every waiting poll when messages arrive), and a
+    // fresh round's quick receives then take what that worker gave back at once.
+    if (this.arrived.length === 0 && this.pollError === undefined && this.polling.size === 2) {
+      await new Promise<void>((wake) => {
+        this.wakeOnArrival = wake;
+      });
+    }
+    this.wakeOnArrival = undefined;
+    return this.takeArrived();
+  }
+
+  /** What long polls brought since the last round (a poll error once, if that is all there is). */
+  private takeArrived(): ReceivedMessage[] {
+    const arrived = this.arrived;
+    this.arrived = [];
+    const error = this.pollError;
+    this.pollError = undefined;
+    if (arrived.length === 0 && error !== undefined) throw error;
+    return arrived;
   }
 
   private async giveBack(message: ReceivedMessage): Promise<void> {

@@ -540,7 +540,7 @@ describe('the worker env file', () => {
 });
 
 describe('FairReceiver long poll', () => {
-  it('picks up bulk work as soon as express work when idle, and gives back what the slower poll brings late', async () => {
+  it('picks up bulk work as soon as express work when idle, and hands on what the slower poll brings later', async () => {
     const body = JSON.stringify({ tenantId: 't', id: 'b1' });
     const late: ReceivedMessage = {
       queue: 'express',
@@ -550,12 +550,17 @@ describe('FairReceiver long poll', () => {
       receiveCount: 1,
     };
     const givenBack: string[] = [];
+    const longPolls: Priority[] = [];
+    let bulkSent = false;
     const queue = {
       async receive(priority: Priority, options: { waitSeconds: number }): Promise<ReceivedMessage[]> {
         if (options.waitSeconds === 0) return [];
-        // Express answers only at the end of its long poll (here with a message that came late);
-        // bulk has a message the moment the long poll starts.
+        longPolls.push(priority);
+        // Express answers only late in its long poll (with a message that came then); bulk has a
+        // message the moment the first long poll starts, and nothing after.
         if (priority === 'express') return sleep(300).then(() => [late]);
+        if (bulkSent) return sleep(2000).then(() => []);
+        bulkSent = true;
         return [{ queue: 'bulk', messageId: 'b1', receiptHandle: 'b1#1', body, receiveCount: 1 }];
       },
       async extendVisibility(message: ReceivedMessage, seconds: number) {
@@ -582,8 +587,12 @@ describe('FairReceiver long poll', () => {
     const message = await receiver.next();
     expect(message?.messageId).toBe('b1');
     expect(Date.now() - started).toBeLessThan(250);
-    await sleep(400);
-    expect(givenBack).toEqual(['e1']);
+    // The express poll still under way is not started twice, and what it brings is the next answer.
+    const next = await receiver.next();
+    expect(next?.messageId).toBe('e1');
+    expect(Date.now() - started).toBeLessThan(600);
+    expect(longPolls.filter((q) => q === 'express')).toHaveLength(1);
+    expect(givenBack).toEqual([]);
     stop.abort();
     await receiver.close();
   });
