@@ -66,6 +66,8 @@ export interface Job {
   lastError?: JobError;
   /** Failed attempts per chunk index (see `JobStore.recordFailedAttempt`); cleared by a requeue. */
   chunkFailures?: Record<string, number>;
+  /** Times the reconciler sent a stalled job's unfinished chunks again; cleared by a requeue. */
+  resends?: number;
   result?: { jsonKey: string; textKey: string };
   /** Epoch seconds after which DynamoDB may delete the item. */
   expiresAt?: number;

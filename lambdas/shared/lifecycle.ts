@@ -138,7 +138,7 @@ export class JobLifecycle {
   }
 
   /**
-   * Puts a FAILED (retry, redrive) or stalled PROCESSING job (reconciler) back on its queue:
+   * Puts a FAILED job (retry, redrive) back on its queue:
    * QUEUED with a fresh `queuedAt` (the dead-letter sweep ignores letters sent before it),
    * error and expiry cleared, every unfinished chunk sent, and the job's dead letters removed
    * so that no later sweep fails it again for an attempt that is over.

@@ -22,7 +22,11 @@ export const TABLE = {
   tenantIndex: { name: 'byTenantCreated', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
   /** Sparse: only unfinished jobs carry its keys, so counting a tenant's active jobs is cheap. */
   activeIndex: { name: 'byTenantActive', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
-  /** Sparse: only QUEUED jobs, per priority, oldest first: queue position, ETA, oldest age. */
+  /**
+   * Sparse, by partition: QUEUED jobs per queue by queue time (position, ETA, oldest age, unsent
+   * chunks), PROCESSING jobs per queue by last progress (stalled jobs), and settled jobs whose
+   * event is not published yet (`UNANNOUNCED`): the reconciler's lists, each a query away.
+   */
   waitingIndex: { name: 'byQueueWaiting', partitionKey: 'gsi3pk', sortKey: 'gsi3sk' },
 } as const;
 
