@@ -4,6 +4,7 @@ import { deadlineOf } from '../shared/deadline.ts';
 import type { Job } from '../shared/job.ts';
 import { PRIORITIES } from '../shared/job.ts';
 import { movedOn } from '../shared/lifecycle.ts';
+import { objectKeys } from '../shared/resources.ts';
 import type { Runtime } from '../shared/runtime.ts';
 
 export interface ReconcileOptions {
@@ -171,9 +172,9 @@ export function s3KeysOf(body: string): string[] {
 async function failUploads(runtime: Runtime, keys: string[], error: unknown): Promise<number> {
   let failed = 0;
   for (const key of keys) {
-    const match = /^inputs\/([^/]+)\/([^/]+)\/source$/.exec(key);
-    if (!match) continue;
-    const [, tenantId, jobId] = match as unknown as [string, string, string];
+    const ids = objectKeys.parseInput(key);
+    if (!ids) continue;
+    const { tenantId, jobId } = ids;
     try {
       const { changed } = await runtime.lifecycle.fail(tenantId, jobId, {
         code: 'PROCESSING_ERROR',

@@ -40,7 +40,7 @@ export async function redrive(
   runtime: Runtime,
   tenantId: string,
   body: z.infer<typeof RedriveBodySchema>,
-  deadline = deadlineOf(runtime.config, undefined, REDRIVE_BUDGET_MS) ?? Date.now() + REDRIVE_BUDGET_MS,
+  deadline = deadlineOf(runtime.config) ?? Date.now() + REDRIVE_BUDGET_MS,
 ): Promise<RedriveResult> {
   const { queue } = runtime;
   const result: RedriveResult = { moved: 0, jobIds: [], dropped: 0, more: false };

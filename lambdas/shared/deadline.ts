@@ -6,18 +6,15 @@ const TIMEOUT_MARGIN_MS = 10_000;
 
 /**
  * When a function that works through a backlog in steps (the dead-letter sweep, redrive, the
- * reconciler) must stop, as epoch ms: the stack's `OCRQ_TIME_BUDGET_MS` from now, else the
- * invocation's remaining time less a margin, else `fallbackMs` from now (the local stack, tests),
- * else no deadline. What is left is done by the next run or call.
+ * reconciler) must stop, as epoch ms: the stack's `OCRQ_TIME_BUDGET_MS` from now, or the
+ * invocation's remaining time less a margin, whichever is sooner; undefined when neither is
+ * known (the local stack, tests). What is left is done by the next run or call.
  */
 export function deadlineOf(
   config: Pick<Config, 'timeBudgetMs'>,
   context?: Pick<Context, 'getRemainingTimeInMillis'>,
-  fallbackMs?: number,
 ): number | undefined {
-  const now = Date.now();
   const remaining = context ? context.getRemainingTimeInMillis() - TIMEOUT_MARGIN_MS : undefined;
   const budgets = [config.timeBudgetMs, remaining].filter((ms): ms is number => ms !== undefined);
-  if (budgets.length > 0) return now + Math.max(0, Math.min(...budgets));
-  return fallbackMs === undefined ? undefined : now + fallbackMs;
+  return budgets.length > 0 ? Date.now() + Math.max(0, Math.min(...budgets)) : undefined;
 }

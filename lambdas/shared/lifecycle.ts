@@ -119,11 +119,8 @@ export class JobLifecycle {
    * was cancelled meanwhile gets its messages all the same: the workers drop them.
    */
   async enqueue(job: Job): Promise<number> {
-    if (!job.chunks) throw new Error(`job ${job.jobId} has no chunk plan to enqueue`);
     const at = new Date().toISOString();
-    const pending = chunkMessages(job, job.pages.total, job.chunks.pages, at).filter(
-      (m) => !job.chunksDone?.has(m.chunk.index),
-    );
+    const pending = unfinishedChunks(job, at);
     await this.deps.queue.sendMany(job.priority, pending);
     if (await this.deps.jobs.markEnqueued(job.tenantId, job.jobId, at)) {
       await this.deps.events.publish(jobEvent(job, 'job.queued'));
@@ -183,10 +180,7 @@ export class JobLifecycle {
    * over: a duplicate delivery finds it counted and is dropped.
    */
   async resend(job: Job): Promise<number> {
-    if (!job.chunks) throw new Error(`job ${job.jobId} has no chunk plan to resend`);
-    const pending = chunkMessages(job, job.pages.total, job.chunks.pages, new Date().toISOString()).filter(
-      (m) => !job.chunksDone?.has(m.chunk.index),
-    );
+    const pending = unfinishedChunks(job, new Date().toISOString());
     await this.deps.queue.sendMany(job.priority, pending);
     this.deps.logger.warn('resent the chunks of a stalled job', { jobId: job.jobId, chunks: pending.length });
     return pending.length;
@@ -230,6 +224,14 @@ export class JobLifecycle {
     }
     return removed;
   }
+}
+
+/** The work messages of the chunks whose pages are not stored yet, stamped `at`. */
+function unfinishedChunks(job: Job, at: string) {
+  if (!job.chunks) throw new Error(`job ${job.jobId} has no chunk plan to send`);
+  return chunkMessages(job, job.pages.total, job.chunks.pages, at).filter(
+    (m) => !job.chunksDone?.has(m.chunk.index),
+  );
 }
 
 const ANNOUNCEMENTS: Partial<Record<Job['status'], JobEventType>> = {
