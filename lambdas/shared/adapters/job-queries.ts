@@ -92,9 +92,8 @@ export class JobQueries {
         }),
       );
       for (const item of out.Items ?? []) {
-        const p = item.pages as Job['pages'] | undefined;
         jobs += 1;
-        pages += Math.max(1, (p?.total ?? 1) - (p?.done ?? 0));
+        pages += pagesLeft(item.pages as Job['pages'] | undefined);
       }
       startKey = out.LastEvaluatedKey;
     } while (startKey && jobs < cap);
@@ -162,10 +161,7 @@ export class JobQueries {
           ExclusiveStartKey: startKey,
         }),
       );
-      for (const item of out.Items ?? []) {
-        const p = item.pages as Job['pages'] | undefined;
-        pages += Math.max(1, (p?.total ?? 0) - (p?.done ?? 0));
-      }
+      for (const item of out.Items ?? []) pages += pagesLeft(item.pages as Job['pages'] | undefined);
       startKey = out.LastEvaluatedKey;
     } while (startKey && pages <= cap);
     return pages;
@@ -176,7 +172,10 @@ export class JobQueries {
    * (`enqueuedAt` missing): ingest or a requeue died between the status and the send.
    */
   async unsentQueued(priority: Priority, before: string, limit: number): Promise<Job[]> {
-    return this.byQueueIndex(`QUEUED#${priority}`, before, limit, 'attribute_not_exists(#enqueuedAt)');
+    return this.byQueueIndex(`QUEUED#${priority}`, before, limit, {
+      expression: 'attribute_not_exists(#enqueuedAt)',
+      names: { '#enqueuedAt': 'enqueuedAt' },
+    });
   }
 
   /** Settled jobs, settled before `before`, whose event was not recorded as published. */
@@ -193,7 +192,7 @@ export class JobQueries {
     partition: string,
     before: string,
     limit: number,
-    filter?: string,
+    filter?: { expression: string; names: Record<string, string> },
   ): Promise<Job[]> {
     const index = TABLE.waitingIndex;
     const jobs: Job[] = [];
@@ -204,11 +203,11 @@ export class JobQueries {
           TableName: this.tableName,
           IndexName: index.name,
           KeyConditionExpression: '#pk = :pk AND #sk < :before',
-          ...(filter ? { FilterExpression: filter } : {}),
+          ...(filter ? { FilterExpression: filter.expression } : {}),
           ExpressionAttributeNames: {
             '#pk': index.partitionKey,
             '#sk': index.sortKey,
-            ...(filter ? { '#enqueuedAt': 'enqueuedAt' } : {}),
+            ...filter?.names,
           },
           ExpressionAttributeValues: { ':pk': partition, ':before': before },
           ScanIndexForward: true,
@@ -221,4 +220,9 @@ export class JobQueries {
     } while (startKey && jobs.length < limit);
     return jobs.slice(0, limit);
   }
+}
+
+/** Pages a job still has to do; at least one (an upload not yet counted is one page). */
+function pagesLeft(pages: Job['pages'] | undefined): number {
+  return Math.max(1, (pages?.total ?? 0) - (pages?.done ?? 0));
 }

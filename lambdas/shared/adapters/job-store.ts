@@ -1,5 +1,11 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import { ConflictError, InvalidTransitionError, JobNotFoundError } from '../errors.ts';
 import type { Job, JobError, JobStatus } from '../job.ts';
 import { sourcesOf } from '../job-state.ts';
@@ -161,27 +167,18 @@ export class JobStore {
    * false, so no `job.queued` event can follow its `job.cancelled`.
    */
   async markEnqueued(tenantId: string, jobId: string, at: string): Promise<boolean> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: jobKey(jobId),
-          UpdateExpression: 'SET #enqueuedAt = :at',
-          ConditionExpression:
-            '#tenantId = :tenantId AND #status = :queued AND attribute_not_exists(#enqueuedAt)',
-          ExpressionAttributeNames: {
-            '#enqueuedAt': 'enqueuedAt',
-            '#tenantId': 'tenantId',
-            '#status': 'status',
-          },
-          ExpressionAttributeValues: { ':at': at, ':tenantId': tenantId, ':queued': 'QUEUED' },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return this.updateIf({
+      Key: jobKey(jobId),
+      UpdateExpression: 'SET #enqueuedAt = :at',
+      ConditionExpression:
+        '#tenantId = :tenantId AND #status = :queued AND attribute_not_exists(#enqueuedAt)',
+      ExpressionAttributeNames: {
+        '#enqueuedAt': 'enqueuedAt',
+        '#tenantId': 'tenantId',
+        '#status': 'status',
+      },
+      ExpressionAttributeValues: { ':at': at, ':tenantId': tenantId, ':queued': 'QUEUED' },
+    });
   }
 
   /**
@@ -298,31 +295,22 @@ export class JobStore {
    * list of settled jobs still to announce. False when the job has moved on since.
    */
   async markAnnounced(tenantId: string, jobId: string, status: JobStatus): Promise<boolean> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: jobKey(jobId),
-          UpdateExpression: 'REMOVE #pk3, #sk3',
-          ConditionExpression: '#tenantId = :tenantId AND #status = :status AND #pk3 = :unannounced',
-          ExpressionAttributeNames: {
-            '#pk3': TABLE.waitingIndex.partitionKey,
-            '#sk3': TABLE.waitingIndex.sortKey,
-            '#tenantId': 'tenantId',
-            '#status': 'status',
-          },
-          ExpressionAttributeValues: {
-            ':tenantId': tenantId,
-            ':status': status,
-            ':unannounced': UNANNOUNCED,
-          },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return this.updateIf({
+      Key: jobKey(jobId),
+      UpdateExpression: 'REMOVE #pk3, #sk3',
+      ConditionExpression: '#tenantId = :tenantId AND #status = :status AND #pk3 = :unannounced',
+      ExpressionAttributeNames: {
+        '#pk3': TABLE.waitingIndex.partitionKey,
+        '#sk3': TABLE.waitingIndex.sortKey,
+        '#tenantId': 'tenantId',
+        '#status': 'status',
+      },
+      ExpressionAttributeValues: {
+        ':tenantId': tenantId,
+        ':status': status,
+        ':unannounced': UNANNOUNCED,
+      },
+    });
   }
 
   /**
@@ -330,30 +318,21 @@ export class JobStore {
    * the reconciler does not take it for stalled. False when the job is no longer PROCESSING.
    */
   async touchProgress(tenantId: string, jobId: string, at = new Date()): Promise<boolean> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: jobKey(jobId),
-          UpdateExpression: 'SET #progress = :progress',
-          ConditionExpression: '#tenantId = :tenantId AND #status = :processing',
-          ExpressionAttributeNames: {
-            '#progress': TABLE.waitingIndex.sortKey,
-            '#tenantId': 'tenantId',
-            '#status': 'status',
-          },
-          ExpressionAttributeValues: {
-            ':progress': `${at.toISOString()}#${jobId}`,
-            ':tenantId': tenantId,
-            ':processing': 'PROCESSING',
-          },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return this.updateIf({
+      Key: jobKey(jobId),
+      UpdateExpression: 'SET #progress = :progress',
+      ConditionExpression: '#tenantId = :tenantId AND #status = :processing',
+      ExpressionAttributeNames: {
+        '#progress': TABLE.waitingIndex.sortKey,
+        '#tenantId': 'tenantId',
+        '#status': 'status',
+      },
+      ExpressionAttributeValues: {
+        ':progress': `${at.toISOString()}#${jobId}`,
+        ':tenantId': tenantId,
+        ':processing': 'PROCESSING',
+      },
+    });
   }
 
   /**
@@ -393,6 +372,17 @@ export class JobStore {
       const current = await this.get(tenantId, jobId);
       if (!current) throw new JobNotFoundError(jobId);
       throw new InvalidTransitionError(jobId, current.status, 'PROCESSING');
+    }
+  }
+
+  /** A conditional update of one job item: true when it was written, false when its condition failed. */
+  private async updateIf(input: Omit<UpdateCommandInput, 'TableName'>): Promise<boolean> {
+    try {
+      await this.client.send(new UpdateCommand({ TableName: this.tableName, ...input }));
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
     }
   }
 }
