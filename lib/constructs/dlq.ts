@@ -1,15 +1,9 @@
 import { Duration } from 'aws-cdk-lib';
-import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
-import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import type { Rule } from 'aws-cdk-lib/aws-events';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Construct } from 'constructs';
-import {
-  PipelineFunction,
-  type PipelineResources,
-  type PipelineSettings,
-  pipelineEnvironment,
-  timeBudgetEnvironment,
-} from './lambda-function.ts';
+import { type PipelineResources, type PipelineSettings, pipelineEnvironment } from './lambda-function.ts';
+import { scheduledFunction } from './scheduled-function.ts';
 
 export interface DeadLetterSweepProps {
   readonly resources: PipelineResources;
@@ -24,11 +18,7 @@ export const SWEEP_TIMEOUT = Duration.minutes(5);
 /**
  * The `lambdas/dlq` sweep, on a schedule: peeks at the dead-letter queues, fails the jobs of
  * work that ran out of attempts (MAX_ATTEMPTS) and announces it, leaving the messages for
- * redrive. A missed or failed run is simply done by the next one, so the schedule does not retry.
- *
- * Never two sweeps at once: one reserved execution, so a tick that finds the previous sweep
- * still running is throttled, and dropped after a minute (the shortest event age Lambda keeps)
- * instead of piling up behind it.
+ * redrive. Never two sweeps at once, no retries: see {@link scheduledFunction}.
  */
 export class DeadLetterSweep extends Construct {
   readonly function: NodejsFunction;
@@ -37,28 +27,20 @@ export class DeadLetterSweep extends Construct {
   constructor(scope: Construct, id: string, props: DeadLetterSweepProps) {
     super(scope, id);
     const { table, queues, eventsTopic } = props.resources;
-    const sweep = new PipelineFunction(this, 'Handler', {
+    const { handler: sweep, schedule } = scheduledFunction(this, {
       handler: 'dlq',
       logRetention: props.settings?.logRetention,
       description: 'Every minute: fail the jobs of dead-lettered work (MAX_ATTEMPTS)',
-      environment: {
-        ...pipelineEnvironment(props.resources, props.settings),
-        ...timeBudgetEnvironment(SWEEP_TIMEOUT),
-      },
+      environment: pipelineEnvironment(props.resources, props.settings),
       timeout: SWEEP_TIMEOUT,
-      reservedConcurrentExecutions: 1,
-      retryAttempts: 0,
-      maxEventAge: Duration.minutes(1),
+      interval: props.interval ?? Duration.minutes(1),
+      scheduleDescription: 'Sweeps the OCR pipeline dead-letter queues',
     });
     table.grantReadWriteData(sweep);
     queues.grantConsumeDeadLetters(sweep);
     eventsTopic.grantPublish(sweep);
 
-    this.schedule = new Rule(this, 'Schedule', {
-      description: 'Sweeps the OCR pipeline dead-letter queues',
-      schedule: Schedule.rate(props.interval ?? Duration.minutes(1)),
-      targets: [new LambdaFunction(sweep.function, { retryAttempts: 0 })],
-    });
+    this.schedule = schedule;
     this.function = sweep.function;
   }
 }

@@ -1,16 +1,10 @@
 import { Duration } from 'aws-cdk-lib';
-import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
-import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import type { Rule } from 'aws-cdk-lib/aws-events';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import {
-  PipelineFunction,
-  type PipelineResources,
-  type PipelineSettings,
-  pipelineEnvironment,
-  timeBudgetEnvironment,
-} from './lambda-function.ts';
+import { type PipelineResources, type PipelineSettings, pipelineEnvironment } from './lambda-function.ts';
+import { scheduledFunction } from './scheduled-function.ts';
 import { KEY_PREFIXES } from './storage.ts';
 
 export interface ReconcilerProps {
@@ -28,8 +22,8 @@ export const RECONCILER_TIMEOUT = Duration.minutes(5);
 /**
  * The `lambdas/reconciler` run, on a schedule: finds the jobs no message will move any more
  * (QUEUED with unsent chunks, PROCESSING without progress on a drained queue, uploads ingest
- * gave up on) and sends, resends or fails them. Like the DLQ sweep it never overlaps itself
- * (one reserved execution; a throttled tick is dropped) and a failed run is done by the next.
+ * gave up on) and sends, resends or fails them. Never two runs at once, no retries: see
+ * {@link scheduledFunction}.
  */
 export class Reconciler extends Construct {
   readonly function: NodejsFunction;
@@ -38,22 +32,20 @@ export class Reconciler extends Construct {
   constructor(scope: Construct, id: string, props: ReconcilerProps) {
     super(scope, id);
     const { table, bucket, queues, eventsTopic } = props.resources;
-    const reconciler = new PipelineFunction(this, 'Handler', {
+    const { handler: reconciler, schedule } = scheduledFunction(this, {
       handler: 'reconciler',
       logRetention: props.settings?.logRetention,
       description: 'Every five minutes: send, resend or fail the jobs that no message would move',
       environment: {
         ...pipelineEnvironment(props.resources, props.settings),
         OCRQ_INGEST_FAILURES_QUEUE_URL: props.ingestFailures.queueUrl,
-        ...timeBudgetEnvironment(RECONCILER_TIMEOUT),
       },
       // Taking a failed upload in again counts a PDF's pages, as ingest does.
       memorySize: 1024,
       timeout: RECONCILER_TIMEOUT,
       bundleFiles: ['node_modules/@hyzyla/pdfium/dist/pdfium.wasm'],
-      reservedConcurrentExecutions: 1,
-      retryAttempts: 0,
-      maxEventAge: Duration.minutes(1),
+      interval: props.interval ?? Duration.minutes(5),
+      scheduleDescription: 'Reconciles OCR pipeline jobs that no message would move',
     });
     table.grantReadWriteData(reconciler);
     bucket.grantRead(reconciler, `${KEY_PREFIXES.inputs}*`);
@@ -62,11 +54,7 @@ export class Reconciler extends Construct {
     props.ingestFailures.grantConsumeMessages(reconciler);
     eventsTopic.grantPublish(reconciler);
 
-    this.schedule = new Rule(this, 'Schedule', {
-      description: 'Reconciles OCR pipeline jobs that no message would move',
-      schedule: Schedule.rate(props.interval ?? Duration.minutes(5)),
-      targets: [new LambdaFunction(reconciler.function, { retryAttempts: 0 })],
-    });
+    this.schedule = schedule;
     this.function = reconciler.function;
   }
 }
