@@ -57,6 +57,17 @@ export function mockedRuntime(config: Config = TEST_CONFIG) {
   return { runtime, mocks };
 }
 
+/** The work message of `makeJob()`'s job: its one page, as ingest would send it. */
+export const WORK = {
+  v: 1,
+  tenantId: 'tenant-a',
+  jobId: 'job-1',
+  inputKey: 'inputs/tenant-a/job-1/source',
+  contentType: 'image/png',
+  chunk: { index: 0, firstPage: 1, pageCount: 1 },
+  enqueuedAt: '2026-01-01T00:00:00Z',
+};
+
 export function makeJob(overrides: Partial<Job> = {}): Job {
   return {
     tenantId: 'tenant-a',

@@ -1,12 +1,9 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeAuthorizerHandler, stageWildcard } from '../../lambdas/authorizer/authorizer.ts';
 import { makeGetJobHandler } from '../../lambdas/get-job/get-job.ts';
-import { DEFAULT_LIMITS } from '../../lambdas/shared/config.ts';
-import { createRuntime, type Runtime } from '../../lambdas/shared/runtime.ts';
-import { type Emulators, startEmulators } from '../../local/emulators.ts';
-import { provisionLocalResources } from '../../local/resources.ts';
+import type { Runtime } from '../../lambdas/shared/runtime.ts';
+import { type EmulatedRuntime, startEmulatedRuntime } from '../support/emulated.ts';
 import { apiEvent, lambdaContext } from '../support/runtime.ts';
 
 const METHOD_ARN = 'arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/v1/jobs/job-1';
@@ -29,24 +26,17 @@ function authorizerEvent(headers: Record<string, string>): APIGatewayRequestAuth
 }
 
 describe('authorizer (against dynalite)', () => {
-  let emulators: Emulators;
+  let emulated: EmulatedRuntime;
   let runtime: Runtime;
 
   beforeAll(async () => {
-    emulators = await startEmulators({ region: 'us-east-1' });
-    const config = await provisionLocalResources(emulators, {
-      region: 'us-east-1',
-      maxUploadBytes: 1_000_000,
-      resultUrlTtlSeconds: 600,
-      jobTtlDays: 7,
-      limits: DEFAULT_LIMITS,
-    });
-    runtime = createRuntime(config, { logger: new Logger({ logLevel: 'SILENT' }) });
+    emulated = await startEmulatedRuntime();
+    runtime = emulated.runtime;
     await runtime.apiKeys.register('tenant-a', 'key-a', { usagePlanKey: 'usage-a' });
     await runtime.apiKeys.register('tenant-b', 'key-b', { usagePlanKey: 'usage-b' });
     await runtime.apiKeys.register('local-only', 'key-local');
   });
-  afterAll(() => emulators?.stop());
+  afterAll(() => emulated?.stop());
 
   it('allows the whole stage for a known key, with the tenant in the context and its usage-plan key', async () => {
     const authorize = makeAuthorizerHandler(runtime);

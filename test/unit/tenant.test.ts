@@ -1,4 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import {
   APIGatewayClient,
   CreateApiKeyCommand,
@@ -11,13 +10,11 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { addTenant } from '../../bin/tenant/add-tenant.ts';
 import { makeAuthorizerHandler } from '../../lambdas/authorizer/authorizer.ts';
 import { UsagePlanKeys } from '../../lambdas/shared/adapters/usage-plan-keys.ts';
-import { DEFAULT_LIMITS } from '../../lambdas/shared/config.ts';
-import { createRuntime, type Runtime } from '../../lambdas/shared/runtime.ts';
-import { type Emulators, startEmulators } from '../../local/emulators.ts';
-import { provisionLocalResources } from '../../local/resources.ts';
+import type { Runtime } from '../../lambdas/shared/runtime.ts';
+import { type EmulatedRuntime, startEmulatedRuntime } from '../support/emulated.ts';
 
 describe('npm run tenant -- add', () => {
-  let emulators: Emulators;
+  let emulated: EmulatedRuntime;
   let runtime: Runtime;
   const apiGateway = new APIGatewayClient({
     region: 'us-east-1',
@@ -27,17 +24,10 @@ describe('npm run tenant -- add', () => {
   const usagePlanKeys = new UsagePlanKeys(apiGateway, 'plan-1');
 
   beforeAll(async () => {
-    emulators = await startEmulators({ region: 'us-east-1' });
-    const config = await provisionLocalResources(emulators, {
-      region: 'us-east-1',
-      maxUploadBytes: 1_000_000,
-      resultUrlTtlSeconds: 600,
-      jobTtlDays: 7,
-      limits: DEFAULT_LIMITS,
-    });
-    runtime = createRuntime(config, { logger: new Logger({ logLevel: 'SILENT' }) });
+    emulated = await startEmulatedRuntime();
+    runtime = emulated.runtime;
   });
-  afterAll(() => emulators?.stop());
+  afterAll(() => emulated?.stop());
   beforeEach(() => {
     gateway.reset();
     gateway

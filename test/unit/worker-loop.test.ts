@@ -18,7 +18,7 @@ import type { Priority } from '../../lambdas/shared/job.ts';
 import { EmfMetrics, PrometheusRegistry, parsePushedRecords } from '../../lambdas/shared/metrics.ts';
 import { startApiServer } from '../../local/api-server.ts';
 import { formatEnvFile } from '../../local/stack.ts';
-import { jobItem, makeJob, mockedRuntime } from '../support/runtime.ts';
+import { jobItem, makeJob, mockedRuntime, WORK } from '../support/runtime.ts';
 
 const silent = {
   warn: () => undefined,
@@ -341,16 +341,6 @@ describe('onShutdownSignals', () => {
 });
 
 describe('Worker shutdown and health', () => {
-  const WORK = {
-    v: 1,
-    tenantId: 'tenant-a',
-    jobId: 'job-1',
-    inputKey: 'inputs/tenant-a/job-1/source',
-    contentType: 'image/png',
-    chunk: { index: 0, firstPage: 1, pageCount: 1 },
-    enqueuedAt: '2026-01-01T00:00:00Z',
-  };
-
   /** A runtime whose queue hands out one message, over a job the store keeps QUEUED → PROCESSING. */
   function setup() {
     const ctx = mockedRuntime();

@@ -11,7 +11,7 @@ import { type DocumentRecognizer, Worker } from '../../gpu-worker/src/worker.ts'
 import type { ReceivedMessage } from '../../lambdas/shared/adapters/work-queue.ts';
 import { PermanentJobError } from '../../lambdas/shared/errors.ts';
 import type { Job } from '../../lambdas/shared/job.ts';
-import { jobItem, makeJob, mockedRuntime } from '../support/runtime.ts';
+import { jobItem, makeJob, mockedRuntime, WORK } from '../support/runtime.ts';
 
 const RESULT: OcrResult = {
   pages: [
@@ -54,16 +54,6 @@ function message(body: unknown, receiveCount = 1): ReceivedMessage {
     receiveCount,
   };
 }
-
-const WORK = {
-  v: 1,
-  tenantId: 'tenant-a',
-  jobId: 'job-1',
-  inputKey: 'inputs/tenant-a/job-1/source',
-  contentType: 'image/png',
-  chunk: { index: 0, firstPage: 1, pageCount: 1 },
-  enqueuedAt: '2026-01-01T00:00:00Z',
-};
 
 function setup(job: Job | undefined, recognize: DocumentRecognizer['recognize'] = async () => RESULT) {
   if (job)
