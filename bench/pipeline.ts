@@ -21,10 +21,9 @@
  * behind the others; the idle pickup is the pipeline's own share. Timings come from the job records (queuedAt, startedAt, finishedAt, written by
  * the handlers and the workers on this machine's clock) and the bench's own clock for creates.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command } from 'commander';
 import { OcrqClient } from '../bin/ocrq/api-client.ts';
@@ -33,6 +32,7 @@ import type { Job } from '../lambdas/shared/job.ts';
 import { listSamples } from '../local/samples/index.ts';
 import { formatEnvFile, type LocalStack, startLocalStack } from '../local/stack.ts';
 import { numberedPdf } from '../test/support/documents.ts';
+import { spawnWorkerProcess, type WorkerProcess } from '../test/support/worker-process.ts';
 
 const program = new Command()
   .name('npm run bench:pipeline --')
@@ -64,7 +64,6 @@ const opts = program.opts<{
   json?: string;
 }>();
 
-const REPO_ROOT = resolve(import.meta.dirname, '..');
 const TENANT = 'bench';
 const API_KEY = 'bench-key';
 /** The worker's own default (OCRQ_WORKER_CONCURRENCY), unless --worker-env sets it. */
@@ -151,41 +150,6 @@ async function engineAlone(docs: Document[], concurrency: number, chunkPages: nu
   }
 }
 
-interface WorkerProcess {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-/** `npm run worker -- --env-file PATH` without npm in between (signals reach the worker). */
-function spawnWorker(envFile: string, env: Record<string, string>): WorkerProcess {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(REPO_ROOT, 'gpu-worker/src/main.ts'), '--env-file', envFile],
-    { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let text = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    text += chunk;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    text += chunk;
-  });
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  return { child, output: () => text, exited };
-}
-
-async function waitForStart(worker: WorkerProcess, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!worker.output().includes('"message":"worker started"')) {
-    if (worker.child.exitCode !== null)
-      throw new Error(`a worker exited before it started:\n${worker.output()}`);
-    if (Date.now() > deadline)
-      throw new Error(`a worker did not start in ${timeoutMs} ms:\n${worker.output()}`);
-    await sleep(100);
-  }
-}
-
 /** The job records once every one has ended; the SNS spy tells when, without loading the store. */
 async function waitForJobs(stack: LocalStack, jobIds: string[], timeoutMs: number): Promise<Job[]> {
   const pending = new Set(jobIds);
@@ -243,8 +207,8 @@ async function main(): Promise<void> {
     const envFile = join(dir, 'worker.env');
     await writeFile(envFile, formatEnvFile(stack.workerEnv), { mode: 0o600 });
     for (let i = 0; i < opts.workers; i++)
-      workers.push(spawnWorker(envFile, { POWERTOOLS_LOG_LEVEL: 'INFO', ...settings }));
-    await Promise.all(workers.map((w) => waitForStart(w)));
+      workers.push(spawnWorkerProcess(envFile, { POWERTOOLS_LOG_LEVEL: 'INFO', ...settings }));
+    await Promise.all(workers.map((w) => w.ready(120_000)));
     const client = new OcrqClient({ endpoint: stack.apiUrl, apiKey: API_KEY });
 
     // Pickup with nothing queued: one job at a time, each after the previous ended.

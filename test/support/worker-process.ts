@@ -108,18 +108,12 @@ export function spawnWorkerProcess(envFile: string, env: Record<string, string>)
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let text = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    text += chunk;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    text += chunk;
-  });
+  const output = collectOutput(child);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((done) => {
     child.once('exit', (code, signal) => done({ code, signal, at: Date.now() }));
   });
   const logs = (message: string) =>
-    text
+    output()
       .split('\n')
       .filter((line) => line.startsWith('{'))
       .flatMap((line) => {
@@ -134,7 +128,7 @@ export function spawnWorkerProcess(envFile: string, env: Record<string, string>)
     pid: child.pid ?? -1,
     child,
     exited,
-    output: () => text,
+    output,
     logs,
     async ready(timeoutMs = 45_000) {
       const deadline = Date.now() + timeoutMs;
@@ -143,8 +137,9 @@ export function spawnWorkerProcess(envFile: string, env: Record<string, string>)
         gone = true;
       });
       while (logs('worker started').length === 0) {
-        if (gone) throw new Error(`the worker exited before it started:\n${text}`);
-        if (Date.now() > deadline) throw new Error(`the worker did not start in ${timeoutMs} ms:\n${text}`);
+        if (gone) throw new Error(`the worker exited before it started:\n${output()}`);
+        if (Date.now() > deadline)
+          throw new Error(`the worker did not start in ${timeoutMs} ms:\n${output()}`);
         await sleep(100);
       }
     },
@@ -174,24 +169,18 @@ export async function startStackProcess(args: string[], timeoutMs = 45_000): Pro
     env: process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let text = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    text += chunk;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    text += chunk;
-  });
+  const output = collectOutput(child);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
     child.once('exit', (code, signal) => done({ code, signal }));
   });
-  const line = (prefix: string) => new RegExp(`^${prefix}: (.+)$`, 'm').exec(text)?.[1]?.trim();
+  const line = (prefix: string) => new RegExp(`^${prefix}: (.+)$`, 'm').exec(output())?.[1]?.trim();
   const deadline = Date.now() + timeoutMs;
   while (!(line('API') && line('API key') && line('Worker env'))) {
     if (child.exitCode !== null || child.signalCode !== null)
-      throw new Error(`npm start exited early:\n${text}`);
+      throw new Error(`npm start exited early:\n${output()}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`npm start printed no contract lines in ${timeoutMs} ms:\n${text}`);
+      throw new Error(`npm start printed no contract lines in ${timeoutMs} ms:\n${output()}`);
     }
     await sleep(100);
   }
@@ -201,7 +190,7 @@ export async function startStackProcess(args: string[], timeoutMs = 45_000): Pro
     apiUrl: line('API')!,
     apiKey: line('API key')!,
     envFile: line('Worker env')!,
-    output: () => text,
+    output,
   };
 }
 
@@ -263,4 +252,15 @@ export async function waitUntil(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(100);
   }
+}
+
+/** Everything a child process writes to stdout and stderr, as it comes. */
+function collectOutput(child: ChildProcess): () => string {
+  let text = '';
+  const append = (chunk: string) => {
+    text += chunk;
+  };
+  child.stdout?.setEncoding('utf8').on('data', append);
+  child.stderr?.setEncoding('utf8').on('data', append);
+  return () => text;
 }
