@@ -25,11 +25,7 @@ export interface SweepOptions {
   deadline?: number;
 }
 
-/**
- * How long a letter stays hidden while one sweep runs: each receive then returns letters not
- * seen yet (a peek that made letters visible at once could meet the same ten again and stop
- * early). All of them are made visible again before the sweep returns.
- */
+/** How long a letter stays hidden while one sweep runs; all are made visible again at its end. */
 const HOLD_SECONDS = 60;
 
 /**
@@ -44,21 +40,15 @@ export async function sweepDeadLetters(runtime: Runtime, options: SweepOptions =
   const result: SweepResult = { seen: 0, failed: 0, obsolete: 0, truncated: false };
   const max = options.maxMessages ?? 1000;
   const deadline = options.deadline ?? Number.POSITIVE_INFINITY;
+  const spent = () => result.seen >= max || Date.now() >= deadline;
   for (const priority of PRIORITIES.filter((p: Priority) => queue.hasDeadLetterQueue(p))) {
+    if (spent()) {
+      result.truncated = true;
+      continue;
+    }
     const held: ReceivedMessage[] = [];
     try {
-      while (true) {
-        if (result.seen >= max || Date.now() >= deadline) {
-          result.truncated = true;
-          break;
-        }
-        const batch = await queue.receive(priority, {
-          dead: true,
-          maxMessages: 10,
-          waitSeconds: 0,
-          visibilitySeconds: HOLD_SECONDS,
-        });
-        if (batch.length === 0) break;
+      for await (const batch of queue.deadLetterBatches(priority, { holdSeconds: HOLD_SECONDS })) {
         for (const message of batch) {
           result.seen += 1;
           const verdict = await sweepLetter(runtime, message);
@@ -68,10 +58,14 @@ export async function sweepDeadLetters(runtime: Runtime, options: SweepOptions =
             result.obsolete += 1;
           } else held.push(message);
         }
+        if (spent()) {
+          result.truncated = true;
+          break;
+        }
       }
     } finally {
       // Redrive may take any of them from now on.
-      await Promise.all(held.map((m) => queue.extendVisibility(m, 0).catch(() => undefined)));
+      await queue.release(held);
     }
   }
   return result;

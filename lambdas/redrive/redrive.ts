@@ -48,27 +48,18 @@ export async function redrive(
     queue.hasDeadLetterQueue(p),
   );
   for (const priority of priorities) {
-    // Letters stay hidden while this call reads, so each receive returns new ones; the tenant's
-    // are grouped by job, everyone else's go back at the end.
+    // The tenant's letters are grouped by job; everyone else's go back at the end.
     const others: ReceivedMessage[] = [];
     const byJob = new Map<string, Array<{ message: ReceivedMessage; work: WorkMessage }>>();
     let letters = 0;
-    let first = true;
+    const spent = () => letters >= body.maxMessages || Date.now() >= deadline;
+    if (spent()) {
+      result.more = true;
+      continue;
+    }
     try {
-      while (true) {
-        if (letters >= body.maxMessages || Date.now() >= deadline) {
-          result.more = true;
-          break;
-        }
-        // The first receive waits a little: the dead-letter sweep may be holding letters.
-        const batch = await queue.receive(priority, {
-          dead: true,
-          maxMessages: 10,
-          waitSeconds: first ? 2 : 0,
-          visibilitySeconds: 60,
-        });
-        first = false;
-        if (batch.length === 0) break;
+      // The first receive waits a little: the dead-letter sweep may be holding letters.
+      for await (const batch of queue.deadLetterBatches(priority, { holdSeconds: 60, firstWaitSeconds: 2 })) {
         for (const message of batch) {
           let work: WorkMessage;
           try {
@@ -87,15 +78,16 @@ export async function redrive(
           list.push({ message, work });
           byJob.set(work.jobId, list);
         }
+        if (spent()) {
+          result.more = true;
+          break;
+        }
       }
       for (const [jobId, held] of byJob) {
         await redriveJob(runtime, tenantId, jobId, priority, held, result);
       }
     } finally {
-      const unsettled = [...byJob.values()].flat().map((h) => h.message);
-      await Promise.all(
-        [...others, ...unsettled].map((m) => queue.extendVisibility(m, 0).catch(() => undefined)),
-      );
+      await queue.release([...others, ...[...byJob.values()].flat().map((h) => h.message)]);
     }
   }
   return result;

@@ -196,15 +196,7 @@ export class JobLifecycle {
     for (const priority of (['express', 'bulk'] as const).filter((p) => queue.hasDeadLetterQueue(p))) {
       const held = [];
       let read = 0;
-      while (read < maxMessages) {
-        // Letters stay hidden while this scan runs, so each receive returns new ones.
-        const batch = await queue.receive(priority, {
-          dead: true,
-          maxMessages: 10,
-          waitSeconds: 0,
-          visibilitySeconds: 30,
-        });
-        if (batch.length === 0) break;
+      for await (const batch of queue.deadLetterBatches(priority, { holdSeconds: 30 })) {
         read += batch.length;
         for (const message of batch) {
           let ours = false;
@@ -219,8 +211,9 @@ export class JobLifecycle {
             removed += 1;
           } else held.push(message);
         }
+        if (read >= maxMessages) break;
       }
-      await Promise.all(held.map((m) => queue.extendVisibility(m, 0).catch(() => undefined)));
+      await queue.release(held);
     }
     return removed;
   }

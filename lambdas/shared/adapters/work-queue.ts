@@ -168,6 +168,35 @@ export class WorkQueue {
     );
   }
 
+  /**
+   * A dead-letter queue's letters, ten at a time, each batch held hidden for `holdSeconds` so
+   * that every receive returns letters not seen yet (a peek that made them visible at once could
+   * meet the same ten again and stop early). The caller stops when it has read enough, and gives
+   * back with {@link release} what it leaves in the queue.
+   */
+  async *deadLetterBatches(
+    priority: Priority,
+    options: { holdSeconds: number; firstWaitSeconds?: number },
+  ): AsyncGenerator<ReceivedMessage[]> {
+    let waitSeconds = options.firstWaitSeconds ?? 0;
+    while (true) {
+      const batch = await this.receive(priority, {
+        dead: true,
+        maxMessages: 10,
+        waitSeconds,
+        visibilitySeconds: options.holdSeconds,
+      });
+      if (batch.length === 0) return;
+      waitSeconds = 0;
+      yield batch;
+    }
+  }
+
+  /** Makes held messages visible again at once; one whose receipt has expired returns by itself. */
+  async release(messages: readonly ReceivedMessage[]): Promise<void> {
+    await Promise.all(messages.map((m) => this.extendVisibility(m, 0).catch(() => undefined)));
+  }
+
   /** Approximate message counts of a work queue or of its dead-letter queue. */
   async depth(priority: Priority, options: { dead?: boolean } = {}): Promise<QueueDepth> {
     const out = await this.client.send(
