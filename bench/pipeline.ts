@@ -26,7 +26,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command } from 'commander';
-import { OcrqClient } from '../bin/ocrq/api-client.ts';
+import { OcrClient } from '../client/index.ts';
 import { OcrEngine } from '../gpu-worker/src/ocr/index.ts';
 import type { Job } from '../lambdas/shared/job.ts';
 import { listSamples } from '../local/samples/index.ts';
@@ -209,13 +209,13 @@ async function main(): Promise<void> {
     for (let i = 0; i < opts.workers; i++)
       workers.push(spawnWorkerProcess(envFile, { POWERTOOLS_LOG_LEVEL: 'INFO', ...settings }));
     await Promise.all(workers.map((w) => w.ready(120_000)));
-    const client = new OcrqClient({ endpoint: stack.apiUrl, apiKey: API_KEY });
+    const client = new OcrClient({ endpoint: stack.apiUrl, apiKey: API_KEY });
 
     // Pickup with nothing queued: one job at a time, each after the previous ended.
     const idlePickups: number[] = [];
     const idlePage = await readFile(listSamples()[0]!.imagePath);
     for (let i = 0; i < opts.idlePickups; i++) {
-      const one = await client.submit(`idle-${i}.png`, idlePage);
+      const one = await client.submit({ fileName: `idle-${i}.png`, bytes: idlePage });
       const [job] = await waitForJobs(stack, [one.jobId], 120_000);
       idlePickups.push(ms(job!.queuedAt, job!.startedAt));
     }
@@ -233,7 +233,7 @@ async function main(): Promise<void> {
           sizeBytes: doc.bytes.length,
         });
         createMs[i] = performance.now() - t;
-        await client.upload(job.upload, doc.bytes);
+        await client.upload(job, doc.bytes);
         return job;
       }),
     );

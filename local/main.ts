@@ -1,127 +1,16 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
-import { OcrqClient } from '../bin/ocrq/api-client.ts';
-import { parseProviders } from '../gpu-worker/src/ocr/index.ts';
-import { listSamples } from './samples/index.ts';
-import { formatEnvFile, parseApiKeys, startLocalStack } from './stack.ts';
+import { Command } from 'commander';
+import { addLocalStackOptions, runLocalStack, type UpOptions } from './up.ts';
 
-// The AWS SDK warns on Node 20 that later releases will need Node 22; this project supports both.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+/** `npm start -- [options]`: the local stack (`ocrq up` runs the same). */
+const program = addLocalStackOptions(
+  new Command()
+    .name('npm start --')
+    .description(
+      'Runs the whole pipeline on this machine and sends the bundled samples through its public API.',
+    ),
+).parse();
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
-  return n;
-}
-
-const program = new Command()
-  .name('npm start --')
-  .description(
-    'Runs the whole pipeline on this machine and sends the bundled samples through its public API.',
-  )
-  .option('--once', 'exit after the samples instead of serving until Ctrl-C')
-  .option('--port <n>', 'API port (0 = any free port)', positiveInt, 8080)
-  .option(
-    '--workers <n>',
-    'workers polling the queues in this process (0: none; run them with `npm run worker -- --env-file PATH`)',
-    positiveInt,
-    1,
-  )
-  .option('--worker-env <path>', 'where to write the worker environment file (default: a temporary file)')
-  .option('--providers <list>', 'execution providers for the engine', 'cpu')
-  .option('--no-samples', 'do not send the bundled samples')
-  .parse();
-
-const opts = program.opts<{
-  once?: boolean;
-  port: number;
-  workers: number;
-  providers: string;
-  samples: boolean;
-  workerEnv?: string;
-}>();
-
-async function runSamples(client: OcrqClient): Promise<number> {
-  let failures = 0;
-  for (const sample of listSamples()) {
-    const bytes = await readFile(sample.imagePath);
-    const started = Date.now();
-    const created = await client.submit(
-      `${sample.name}${sample.imagePath.slice(sample.imagePath.lastIndexOf('.'))}`,
-      bytes,
-    );
-    const job = await client.waitForJob(created.jobId, { timeoutMs: 5 * 60_000 });
-    const wallMs = Date.now() - started;
-    console.log(`\n── ${sample.name} · job ${job.jobId} · ${job.status}`);
-    if (job.status !== 'SUCCEEDED' || !job.result) {
-      failures += 1;
-      console.log(`   error: ${job.error?.code ?? 'UNKNOWN'}: ${job.error?.message ?? 'no result'}`);
-      continue;
-    }
-    const text = await client.fetchResult(job.result.text);
-    console.log(text.trimEnd().replace(/^/gm, '   '));
-    const t = job.timings ?? {};
-    console.log(
-      `   pages ${job.pages.done}/${job.pages.total} · queue wait ${t.queueWaitMs ?? '?'} ms · processing ${t.processingMs ?? '?'} ms · upload→done ${t.totalMs ?? '?'} ms · client round trip ${wallMs} ms`,
-    );
-  }
-  return failures;
-}
-
-async function main(): Promise<void> {
-  const apiKeys = process.env.OCRQ_LOCAL_API_KEYS ? parseApiKeys(process.env.OCRQ_LOCAL_API_KEYS) : undefined;
-  const startedAt = Date.now();
-  const stack = await startLocalStack({
-    port: opts.port,
-    workers: opts.workers,
-    apiKeys,
-    engine: { executionProviders: parseProviders(opts.providers) },
-  });
-  // The environment worker processes need to reach this stack; with no in-process workers it
-  // is how work gets done at all.
-  const envDir = opts.workerEnv ? undefined : await mkdtemp(join(tmpdir(), 'ocrq-worker-env-'));
-  const envPath = opts.workerEnv ?? join(envDir!, 'worker.env');
-  await writeFile(envPath, formatEnvFile(stack.workerEnv), { mode: 0o600 });
-  let stopping = false;
-  const shutdown = async (code: number) => {
-    if (stopping) return;
-    stopping = true;
-    await stack.stop();
-    if (envDir) await rm(envDir, { recursive: true, force: true });
-    process.exit(code);
-  };
-  process.on('SIGINT', () => void shutdown(0));
-  process.on('SIGTERM', () => void shutdown(0));
-
-  console.log(
-    `Local stack up in ${Date.now() - startedAt} ms (${opts.workers} worker(s), providers ${opts.providers})`,
-  );
-  console.log(`API: ${stack.apiUrl}`);
-  // Outside tools read these two lines as they are: `API: URL` and `API key: KEY` (the first tenant's).
-  const tenants = Object.entries(stack.apiKeys);
-  console.log(`API key: ${tenants[0]![1]}`);
-  for (const [tenant, key] of tenants) console.log(`  tenant ${tenant}: key ${key}`);
-  // Outside tools read this line as it is too: `Worker env: PATH`.
-  console.log(`Worker env: ${envPath}`);
-  console.log(`Metrics: ${stack.apiUrl}/metrics`);
-  if (opts.workers === 0) console.log(`  start workers with: npm run worker -- --env-file ${envPath}`);
-
-  let failures = 0;
-  if (opts.samples) {
-    const [tenant, key] = Object.entries(stack.apiKeys)[0]!;
-    console.log(`\nSending the bundled samples as tenant ${tenant}…`);
-    failures = await runSamples(new OcrqClient({ endpoint: stack.apiUrl, apiKey: key }));
-  }
-  if (opts.once) {
-    await shutdown(failures > 0 ? 1 : 0);
-    return;
-  }
-  console.log(`\nServing on ${stack.apiUrl} — Ctrl-C to stop.`);
-}
-
-main().catch((error: unknown) => {
+runLocalStack(program.opts<UpOptions>()).catch((error: unknown) => {
   console.error(error instanceof Error ? `error: ${error.message}` : error);
   process.exit(1);
 });

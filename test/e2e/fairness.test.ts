@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OcrqClient } from '../../bin/ocrq/api-client.ts';
+import { OcrClient } from '../../client/index.ts';
 import type { OcrResult } from '../../gpu-worker/src/ocr/index.ts';
 import type { DocumentRecognizer } from '../../gpu-worker/src/worker.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
@@ -29,8 +29,8 @@ class PagedRecognizer implements DocumentRecognizer {
  */
 describe('fairness between tenants on the local stack', () => {
   let stack: LocalStack;
-  const a = () => new OcrqClient({ endpoint: stack.apiUrl, apiKey: 'key-a' });
-  const b = () => new OcrqClient({ endpoint: stack.apiUrl, apiKey: 'key-b' });
+  const a = () => new OcrClient({ endpoint: stack.apiUrl, apiKey: 'key-a' });
+  const b = () => new OcrClient({ endpoint: stack.apiUrl, apiKey: 'key-b' });
 
   beforeAll(async () => {
     stack = await startLocalStack({
@@ -59,7 +59,7 @@ describe('fairness between tenants on the local stack', () => {
     const eightPages = await numberedPdf(8);
     const clientA = a();
     const backlog = await Promise.all(
-      Array.from({ length: 30 }, (_, i) => clientA.submit(`a-${i}.pdf`, eightPages)),
+      Array.from({ length: 30 }, (_, i) => clientA.submit({ fileName: `a-${i}.pdf`, bytes: eightPages })),
     );
     // A's messages are all queued before B's arrives behind them.
     const queued = async () => {
@@ -71,7 +71,7 @@ describe('fairness between tenants on the local stack', () => {
     const doneBefore = await succeeded('key-a');
     expect(doneBefore).toBeLessThan(10);
 
-    const small = await b().submit('b.pdf', await numberedPdf(1));
+    const small = await b().submit({ fileName: 'b.pdf', bytes: await numberedPdf(1) });
     const job = await b().waitForJob(small.jobId, { timeoutMs: 30_000, intervalMs: 50 });
     expect(job.status).toBe('SUCCEEDED');
     const aDoneWhenBDone = await succeeded('key-a');

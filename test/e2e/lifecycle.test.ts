@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import sharp from 'sharp';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { OcrqClient } from '../../bin/ocrq/api-client.ts';
+import { OcrClient } from '../../client/index.ts';
 import type { OcrResult } from '../../gpu-worker/src/ocr/index.ts';
 import type { DocumentRecognizer } from '../../gpu-worker/src/worker.ts';
 import { makeIngestHandler } from '../../lambdas/ingest/ingest.ts';
@@ -56,7 +56,7 @@ class ScriptedRecognizer implements DocumentRecognizer {
 
 describe('job lifecycle on the local stack', () => {
   let stack: LocalStack;
-  let client: OcrqClient;
+  let client: OcrClient;
   const recognizer = new ScriptedRecognizer();
   let png: Buffer;
 
@@ -71,7 +71,7 @@ describe('job lifecycle on the local stack', () => {
       deadLetterSweepMs: 300,
       logLevel: 'SILENT',
     });
-    client = new OcrqClient({ endpoint: stack.apiUrl, apiKey: 'key-a' });
+    client = new OcrClient({ endpoint: stack.apiUrl, apiKey: 'key-a' });
     png = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#fff' } })
       .png()
       .toBuffer();
@@ -94,10 +94,10 @@ describe('job lifecycle on the local stack', () => {
       );
 
   it('runs a multi-chunk PDF to SUCCEEDED with pages in order, and shows it in the listing', async () => {
-    const created = await client.submit('ten.pdf', await numberedPdf(10));
+    const created = await client.submit({ fileName: 'ten.pdf', bytes: await numberedPdf(10) });
     const job = await client.waitForJob(created.jobId, { timeoutMs: 30_000 });
     expect(JobViewSchema.parse(job)).toMatchObject({ status: 'SUCCEEDED', pages: { done: 10, total: 10 } });
-    const text = await client.fetchResult(job.result!.text);
+    const text = await client.getResult(job.jobId, 'text');
     expect(text.split('\n\f\n').map((t) => t.trim())).toEqual(
       Array.from({ length: 10 }, (_, i) => `page ${i + 1}`),
     );
@@ -119,7 +119,7 @@ describe('job lifecycle on the local stack', () => {
   });
 
   it('changes nothing twice for duplicate S3 events and duplicate SQS deliveries', async () => {
-    const created = await client.submit('one.png', png);
+    const created = await client.submit({ fileName: 'one.png', bytes: png });
     const done = await client.waitForJob(created.jobId, { timeoutMs: 30_000 });
     expect(done.status).toBe('SUCCEEDED');
     const callsBefore = recognizer.calls;
@@ -156,7 +156,7 @@ describe('job lifecycle on the local stack', () => {
   it('keeps several messages in hand per worker, so the engine gets their pages together', async () => {
     recognizer.behaviour = () => sleep(300);
     recognizer.mostInFlight = 0;
-    const created = await client.submit('eight.pdf', await numberedPdf(8));
+    const created = await client.submit({ fileName: 'eight.pdf', bytes: await numberedPdf(8) });
     const job = await client.waitForJob(created.jobId, { timeoutMs: 30_000 });
     expect(job).toMatchObject({ status: 'SUCCEEDED', pages: { done: 8, total: 8 } });
     // Four chunks, two workers with two messages each: more at once than one per worker.
@@ -165,7 +165,7 @@ describe('job lifecycle on the local stack', () => {
 
   it('cancels a multi-chunk job in the middle; workers drop the rest', async () => {
     recognizer.behaviour = () => sleep(400);
-    const created = await client.submit('long.pdf', await numberedPdf(20));
+    const created = await client.submit({ fileName: 'long.pdf', bytes: await numberedPdf(20) });
     await waitUntil(async () => (await client.getJob(created.jobId)).pages.done >= 2);
     const cancel = await fetch(`${stack.apiUrl}/v1/jobs/${created.jobId}`, {
       method: 'DELETE',
@@ -195,12 +195,14 @@ describe('job lifecycle on the local stack', () => {
       if (pages.firstPage <= 3 && 3 < pages.firstPage + pages.pageCount)
         throw new PermanentJobError('INVALID_INPUT', 'page 3 is corrupt');
     };
-    const poisoned = await client.submit('poison.pdf', await numberedPdf(4));
+    const poisoned = await client.submit({ fileName: 'poison.pdf', bytes: await numberedPdf(4) });
     const failed = await client.waitForJob(poisoned.jobId, { timeoutMs: 30_000 });
     expect(failed.status).toBe('FAILED');
     expect(failed.error).toEqual({ code: 'INVALID_INPUT', message: 'page 3 is corrupt' });
     recognizer.behaviour = async () => undefined;
-    const next = await client.waitForJob((await client.submit('next.png', png)).jobId, { timeoutMs: 30_000 });
+    const next = await client.waitForJob((await client.submit({ fileName: 'next.png', bytes: png })).jobId, {
+      timeoutMs: 30_000,
+    });
     expect(next.status).toBe('SUCCEEDED');
   });
 
@@ -208,7 +210,7 @@ describe('job lifecycle on the local stack', () => {
     recognizer.behaviour = async () => {
       throw new Error('the GPU is on fire');
     };
-    const created = await client.submit('flaky.png', png);
+    const created = await client.submit({ fileName: 'flaky.png', bytes: png });
     const failed = await client.waitForJob(created.jobId, { timeoutMs: 60_000, intervalMs: 300 });
     expect(failed.status).toBe('FAILED');
     expect(failed.error?.code).toBe('MAX_ATTEMPTS');
@@ -238,7 +240,7 @@ describe('job lifecycle on the local stack', () => {
     recognizer.behaviour = async () => {
       throw new PermanentJobError('INVALID_INPUT', 'bad page');
     };
-    const created = await client.submit('retry.pdf', await numberedPdf(3));
+    const created = await client.submit({ fileName: 'retry.pdf', bytes: await numberedPdf(3) });
     expect((await client.waitForJob(created.jobId, { timeoutMs: 30_000 })).status).toBe('FAILED');
     recognizer.behaviour = async () => undefined;
     const retried = await fetch(`${stack.apiUrl}/v1/jobs/${created.jobId}/retry`, {
@@ -251,10 +253,10 @@ describe('job lifecycle on the local stack', () => {
   });
 
   it('sends a job to the bulk queue when asked, and answers 404 to another tenant', async () => {
-    const created = await client.submit('bulk.png', png, { priority: 'bulk' });
+    const created = await client.submit({ fileName: 'bulk.png', bytes: png }, { priority: 'bulk' });
     const job = await client.waitForJob(created.jobId, { timeoutMs: 30_000 });
     expect(job).toMatchObject({ status: 'SUCCEEDED', priority: 'bulk' });
-    const other = new OcrqClient({ endpoint: stack.apiUrl, apiKey: 'key-b' });
+    const other = new OcrClient({ endpoint: stack.apiUrl, apiKey: 'key-b' });
     await expect(other.getJob(created.jobId)).rejects.toMatchObject({ status: 404 });
     const cancel = await fetch(`${stack.apiUrl}/v1/jobs/${created.jobId}`, {
       method: 'DELETE',

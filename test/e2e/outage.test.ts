@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OcrqClient } from '../../bin/ocrq/api-client.ts';
+import { OcrClient } from '../../client/index.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 import { smallPagesPdf, startWorkerFleet, submitAll, type WorkerFleet } from '../support/worker-process.ts';
 
@@ -48,7 +48,7 @@ describe('emulators unreachable for 20 s', () => {
     expect(f.stack.workerEnv.OCRQ_ENDPOINT_URL).toBe(proxies[0]!.url);
     expect(f.stack.workerEnv.OCRQ_DYNAMODB_ENDPOINT_URL).toBe(proxies[1]!.url);
     const worker = f.spawnWorker();
-    const client = new OcrqClient({ endpoint: f.stack.apiUrl, apiKey: 'key-a' });
+    const client = new OcrClient({ endpoint: f.stack.apiUrl, apiKey: 'key-a' });
     const pdf = await smallPagesPdf(2);
     const [jobs] = await Promise.all([submitAll(client, 24, (i) => [`doc-${i}.pdf`, pdf]), worker.ready()]);
     const statuses = async () =>
@@ -94,7 +94,7 @@ describe('emulators unreachable for 20 s', () => {
       expect(
         succeededEvents.filter((body) => body.includes(`"jobId":"${created.jobId}"`)).length,
       ).toBeLessThanOrEqual(1);
-      const result = JSON.parse(await client.fetchResult(job.result!.json)) as {
+      const result = (await client.getResult(job.jobId, 'json')) as {
         pages: Array<{ page: number; lines: Array<{ text: string }> }>;
       };
       expect(result.pages.map((p) => p.page)).toEqual([1, 2]);

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { wordPrecisionRecall } from '../../bench/metrics.ts';
-import { OcrqClient } from '../../bin/ocrq/api-client.ts';
+import { OcrClient } from '../../client/index.ts';
 import { listSamples } from '../../local/samples/index.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { numberedPdf } from '../support/documents.ts';
@@ -12,11 +12,11 @@ import { numberedPdf } from '../support/documents.ts';
  */
 describe('pipeline on the local stack', () => {
   let stack: LocalStack;
-  let client: OcrqClient;
+  let client: OcrClient;
 
   beforeAll(async () => {
     stack = await startLocalStack({ port: 0, workers: 2, apiKeys: { tenantA: 'key-a', tenantB: 'key-b' } });
-    client = new OcrqClient({ endpoint: stack.apiUrl, apiKey: 'key-a' });
+    client = new OcrClient({ endpoint: stack.apiUrl, apiKey: 'key-a' });
   }, 120_000);
 
   afterAll(async () => {
@@ -26,26 +26,26 @@ describe('pipeline on the local stack', () => {
   it('reads a generated page through every part of the pipeline', async () => {
     const sample = listSamples()[0]!;
     const bytes = await readFile(sample.imagePath);
-    const created = await client.submit('page.png', bytes);
+    const created = await client.submit({ fileName: 'page.png', bytes });
     expect(created.status).toBe('AWAITING_UPLOAD');
 
     const seen = new Set<string>();
     const job = await client.waitForJob(created.jobId, {
       timeoutMs: 90_000,
-      onUpdate: (j) => seen.add(j.status),
+      onProgress: (j) => seen.add(j.status),
     });
     expect(job.status).toBe('SUCCEEDED');
     expect(job.pages).toEqual({ done: 1, total: 1 });
     expect(job.timings?.processingMs).toBeGreaterThan(0);
 
-    const text = await client.fetchResult(job.result!.text);
+    const text = await client.getResult(job.jobId, 'text');
     const truth = await readFile(sample.groundTruthPath, 'utf8');
     const { recall } = wordPrecisionRecall(text, truth);
     expect(recall).toBeGreaterThanOrEqual(0.9);
 
-    const json = JSON.parse(await client.fetchResult(job.result!.json));
+    const json = await client.getResult(job.jobId, 'json');
     expect(json.pages).toHaveLength(1);
-    const page = json.pages[0];
+    const page = json.pages[0]!;
     expect(page).toMatchObject({ page: 1, width: expect.any(Number), height: expect.any(Number) });
     for (const line of page.lines) {
       expect(typeof line.text).toBe('string');
@@ -62,9 +62,12 @@ describe('pipeline on the local stack', () => {
   }, 120_000);
 
   it('fails bytes that are not an image with INVALID_INPUT, and the next good job still succeeds', async () => {
-    const bad = await client.submit('fake.png', Buffer.from('definitely not a PNG, just some text'), {
-      contentType: 'image/png',
-    });
+    const bad = await client.submit(
+      { fileName: 'fake.png', bytes: Buffer.from('definitely not a PNG, just some text') },
+      {
+        contentType: 'image/png',
+      },
+    );
     const failed = await client.waitForJob(bad.jobId, { timeoutMs: 30_000 });
     expect(failed.status).toBe('FAILED');
     expect(failed.error?.code).toBe('INVALID_INPUT');
@@ -72,18 +75,18 @@ describe('pipeline on the local stack', () => {
     expect(failed.result).toBeUndefined();
 
     const sample = listSamples()[1] ?? listSamples()[0]!;
-    const good = await client.submit('next.png', await readFile(sample.imagePath));
+    const good = await client.submit({ fileName: 'next.png', bytes: await readFile(sample.imagePath) });
     const done = await client.waitForJob(good.jobId, { timeoutMs: 90_000 });
     expect(done.status).toBe('SUCCEEDED');
   }, 120_000);
 
   it('processes a 40-page PDF with two workers, complete and in page order', async () => {
     const pdf = await numberedPdf(40);
-    const created = await client.submit('report.pdf', pdf);
+    const created = await client.submit({ fileName: 'report.pdf', bytes: pdf });
     const job = await client.waitForJob(created.jobId, { timeoutMs: 240_000, intervalMs: 500 });
     expect(job.status).toBe('SUCCEEDED');
     expect(job.pages).toEqual({ done: 40, total: 40 });
-    const result = JSON.parse(await client.fetchResult(job.result!.json));
+    const result = await client.getResult(job.jobId, 'json');
     expect(result.pages.map((p: { page: number }) => p.page)).toEqual(
       Array.from({ length: 40 }, (_, i) => i + 1),
     );
@@ -96,7 +99,7 @@ describe('pipeline on the local stack', () => {
 
   it('keeps tenants apart and refuses requests without a valid key', async () => {
     const created = await client.createJob({ fileName: 'a.png', contentType: 'image/png', sizeBytes: 10 });
-    const other = new OcrqClient({ endpoint: stack.apiUrl, apiKey: 'key-b' });
+    const other = new OcrClient({ endpoint: stack.apiUrl, apiKey: 'key-b' });
     await expect(other.getJob(created.jobId)).rejects.toMatchObject({ status: 404, code: 'NOT_FOUND' });
     const anonymous = await fetch(`${stack.apiUrl}/v1/jobs/${created.jobId}`);
     expect(anonymous.status).toBe(401);

@@ -3,7 +3,7 @@ import { crc32, deflateSync } from 'node:zlib';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CreatedJob, OcrqClient } from '../../bin/ocrq/api-client.ts';
+import { type CreatedJob, OcrClient } from '../../client/index.ts';
 import { DEFAULT_LIMITS } from '../../lambdas/shared/config.ts';
 import { DEFAULT_MAX_PAGE_PIXELS } from '../../lambdas/shared/documents/limits.ts';
 import { encryptedPdf, numberedPdf } from '../support/documents.ts';
@@ -198,14 +198,14 @@ const GOOD_JOBS = 100;
 describe('poison inputs among good ones', () => {
   let fleet: WorkerFleet;
   let worker: WorkerProcess;
-  let client: OcrqClient;
+  let client: OcrClient;
   let kinds: Poison[];
   let good: Buffer[];
 
   beforeAll(async () => {
     fleet = await startWorkerFleet({ apiKeys: { tenantA: 'key-a' } });
     worker = fleet.spawnWorker();
-    client = new OcrqClient({ endpoint: fleet.stack.apiUrl, apiKey: 'key-a' });
+    client = new OcrClient({ endpoint: fleet.stack.apiUrl, apiKey: 'key-a' });
     [kinds, good] = await Promise.all([
       poisonKinds(),
       Promise.all(Array.from({ length: GOOD_JOBS }, (_, n) => invoicePdf(n))),
@@ -220,12 +220,16 @@ describe('poison inputs among good ones', () => {
   /** Creates the job and PUTs the bytes, without Content-Length when they do not match the declared size. */
   async function submitPoison(poison: Poison, i: number): Promise<CreatedJob> {
     if (poison.declaredBytes === undefined)
-      return client.submit(`${i}-${poison.fileName}`, poison.bytes, { contentType: poison.contentType });
+      return client.submit(
+        { fileName: `${i}-${poison.fileName}`, bytes: poison.bytes },
+        { contentType: poison.contentType },
+      );
     const job = await client.createJob({
       fileName: `${i}-${poison.fileName}`,
       contentType: poison.contentType,
       sizeBytes: poison.declaredBytes,
     });
+    if (job.upload?.method !== 'PUT') throw new Error('expected a single-PUT upload');
     // S3 would refuse a body shorter than the signed Content-Length; the emulator stores it, so
     // the check that catches it is ingest's, as it is for any other upload path.
     const response = await fetch(job.upload.url, {
@@ -253,7 +257,7 @@ describe('poison inputs among good ones', () => {
           const { poison, invoice } = plan[i]!;
           const job = poison
             ? await submitPoison(poison, i)
-            : await client.submit(`invoice-${invoice}.pdf`, good[invoice!]!);
+            : await client.submit({ fileName: `invoice-${invoice}.pdf`, bytes: good[invoice!]! });
           jobs[i] = { ...plan[i]!, job };
         }
       }),
@@ -285,7 +289,7 @@ describe('poison inputs among good ones', () => {
         expect(job.result).toBeUndefined();
       } else {
         expect(job).toMatchObject({ status: 'SUCCEEDED', pages: { done: 1, total: 1 } });
-        expect((await client.fetchResult(job.result!.text)).trim()).toBe(`Invoice ${invoice}`);
+        expect((await client.getResult(job.jobId, 'text')).trim()).toBe(`Invoice ${invoice}`);
       }
     }
     expect(seenKinds.size).toBe(kinds.length);

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OcrqClient } from '../../bin/ocrq/api-client.ts';
+import { OcrClient } from '../../client/index.ts';
 import { numberedPdf } from '../support/documents.ts';
 import {
   type StackProcess,
@@ -45,8 +45,11 @@ describe('worker processes under faults', () => {
       expect(stack.apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       expect(await readFile(stack.envFile, 'utf8')).toMatch(/^OCRQ_EXPRESS_QUEUE_URL=http/m);
       worker = spawnWorkerProcess(stack.envFile, { ...TEST_WORKER_ENV, OCRQ_PDF_DPI: '100' });
-      const client = new OcrqClient({ endpoint: stack.apiUrl, apiKey: stack.apiKey });
-      const [created] = await Promise.all([client.submit('one.pdf', await smallPagesPdf(2)), worker.ready()]);
+      const client = new OcrClient({ endpoint: stack.apiUrl, apiKey: stack.apiKey });
+      const [created] = await Promise.all([
+        client.submit({ fileName: 'one.pdf', bytes: await smallPagesPdf(2) }),
+        worker.ready(),
+      ]);
       const job = await client.waitForJob(created.jobId, { timeoutMs: 30_000, intervalMs: 200 });
       expect(job).toMatchObject({ status: 'SUCCEEDED', pages: { done: 2, total: 2 } });
       // The worker process pushed its figures to the stack, which serves them.
@@ -75,7 +78,7 @@ describe('worker processes under faults', () => {
     const env = { OCRQ_PDF_DPI: '100', OCRQ_WORKER_CONCURRENCY: '4' };
     const first = f.spawnWorker(env);
     const pdf = await smallPagesPdf(2);
-    const client = new OcrqClient({ endpoint: f.stack.apiUrl, apiKey: 'key-a' });
+    const client = new OcrClient({ endpoint: f.stack.apiUrl, apiKey: 'key-a' });
     const [jobs] = await Promise.all([submitAll(client, 50, (i) => [`doc-${i}.pdf`, pdf]), first.ready()]);
     // One indexed query per look (50 reads every 100 ms would load the emulator under test).
     const done = () => succeededCount(f.stack.apiUrl, 'key-a');
@@ -93,7 +96,7 @@ describe('worker processes under faults', () => {
       const job = await client.getJob(created.jobId);
       expect(job).toMatchObject({ status: 'SUCCEEDED', pages: { done: 2, total: 2 } });
       expect(succeededEvents(f, created.jobId)).toHaveLength(1);
-      const result = JSON.parse(await client.fetchResult(job.result!.json)) as {
+      const result = (await client.getResult(job.jobId, 'json')) as {
         pages: Array<{ page: number; lines: Array<{ text: string }> }>;
       };
       expect(result.pages.map((p) => p.page)).toEqual([1, 2]);
@@ -116,10 +119,12 @@ describe('worker processes under faults', () => {
       OCRQ_WORKER_DRAIN_SECONDS: String(graceSeconds),
       OCRQ_WORKER_STOP_RESERVE_SECONDS: '3',
     });
-    const client = new OcrqClient({ endpoint: f.stack.apiUrl, apiKey: 'key-a' });
+    const client = new OcrClient({ endpoint: f.stack.apiUrl, apiKey: 'key-a' });
     const pdf = await numberedPdf(16);
     const [jobs] = await Promise.all([
-      Promise.all(Array.from({ length: 3 }, (_, i) => client.submit(`report-${i}.pdf`, pdf))),
+      Promise.all(
+        Array.from({ length: 3 }, (_, i) => client.submit({ fileName: `report-${i}.pdf`, bytes: pdf })),
+      ),
       first.ready(),
     ]);
     await waitUntil(

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
-import type { CreatedJob, OcrqClient } from '../../bin/ocrq/api-client.ts';
+import type { CreatedJob, OcrClient } from '../../client/index.ts';
 import {
   formatEnvFile,
   type LocalStack,
@@ -213,7 +213,7 @@ export async function smallPagesPdf(pages: number): Promise<Buffer> {
  * connections on a loaded CI machine), and returns the created jobs in order.
  */
 export async function submitAll(
-  client: OcrqClient,
+  client: OcrClient,
   count: number,
   document: (i: number) => [string, Buffer],
   concurrency = 5,
@@ -225,7 +225,7 @@ export async function submitAll(
       while (next < count) {
         const i = next++;
         const [name, bytes] = document(i);
-        created[i] = await client.submit(name, bytes);
+        created[i] = await client.submit({ fileName: name, bytes });
       }
     }),
   );
