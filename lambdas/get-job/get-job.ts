@@ -28,6 +28,7 @@ export function summarizeJob(job: Job, base: string): Record<string, unknown> {
     sizeBytes: job.sizeBytes,
     priority: job.priority,
     pages: job.pages,
+    engine: job.engine ?? 'paddle',
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
     ...(job.queuedAt ? { queuedAt: job.queuedAt } : {}),
@@ -39,33 +40,72 @@ export function summarizeJob(job: Job, base: string): Record<string, unknown> {
   };
 }
 
-/** A presigned download of a finished job's result, named after the uploaded file. */
+/** The result formats, as `GET /v1/jobs/{id}/result?format=` names them. */
+export const RESULT_FORMATS = ['json', 'text', 'hocr', 'pdf'] as const;
+export type ResultFormat = (typeof RESULT_FORMATS)[number];
+
+/** Where each format lives on the job, and how it downloads. */
+const FORMAT_FILES: Record<
+  ResultFormat,
+  { key: keyof NonNullable<Job['result']>; contentType: string; extension: string }
+> = {
+  json: { key: 'jsonKey', contentType: 'application/json', extension: 'json' },
+  text: { key: 'textKey', contentType: 'text/plain; charset=utf-8', extension: 'txt' },
+  hocr: { key: 'hocrKey', contentType: 'application/xhtml+xml; charset=utf-8', extension: 'hocr' },
+  pdf: { key: 'pdfKey', contentType: 'application/pdf', extension: 'pdf' },
+};
+
+/** The formats a finished job has (hOCR and PDF are absent on jobs finished before they existed). */
+export function resultFormats(job: Job & { result: NonNullable<Job['result']> }): ResultFormat[] {
+  return RESULT_FORMATS.filter((format) => job.result[FORMAT_FILES[format].key] !== undefined);
+}
+
+/**
+ * A presigned download of a finished job's result, named after the uploaded file; undefined for
+ * a format the job does not have.
+ */
 export function resultDownloadUrl(
   runtime: Runtime,
   job: Job & { result: NonNullable<Job['result']> },
   format: 'json' | 'text',
-): Promise<string> {
+): Promise<string>;
+export function resultDownloadUrl(
+  runtime: Runtime,
+  job: Job & { result: NonNullable<Job['result']> },
+  format: ResultFormat,
+): Promise<string> | undefined;
+export function resultDownloadUrl(
+  runtime: Runtime,
+  job: Job & { result: NonNullable<Job['result']> },
+  format: ResultFormat,
+): Promise<string> | undefined {
   const stem = job.fileName.replace(/\.[^.]*$/, '') || 'result';
-  const ttl = runtime.config.resultUrlTtlSeconds;
-  return format === 'json'
-    ? runtime.blobs.presignDownload(job.result.jsonKey, ttl, {
-        contentType: 'application/json',
-        fileName: `${stem}.json`,
-      })
-    : runtime.blobs.presignDownload(job.result.textKey, ttl, {
-        contentType: 'text/plain; charset=utf-8',
-        fileName: `${stem}.txt`,
-      });
+  const file = FORMAT_FILES[format];
+  const key = job.result[file.key];
+  if (key === undefined) return undefined;
+  return runtime.blobs.presignDownload(key, runtime.config.resultUrlTtlSeconds, {
+    contentType: file.contentType,
+    fileName: `${stem}.${file.extension}`,
+  });
 }
 
-/** The job as the API shows it: the summary plus presigned result links once it succeeded. */
+/**
+ * The job as the API shows it: the summary, its webhook with the latest delivery attempts, and
+ * presigned result links once it succeeded.
+ */
 export async function presentJob(runtime: Runtime, job: Job, base: string) {
   const view = summarizeJob(job, base);
+  if (job.webhook) {
+    view.webhook = { url: job.webhook.url, events: job.webhook.events, attempts: job.webhookAttempts ?? [] };
+  }
+  if (job.progressEvents) view.progressEvents = true;
   const { result } = job;
   if (job.status === 'SUCCEEDED' && result) {
     view.result = {
       json: await resultDownloadUrl(runtime, { ...job, result }, 'json'),
       text: await resultDownloadUrl(runtime, { ...job, result }, 'text'),
+      ...(result.hocrKey ? { hocr: await resultDownloadUrl(runtime, { ...job, result }, 'hocr') } : {}),
+      ...(result.pdfKey ? { pdf: await resultDownloadUrl(runtime, { ...job, result }, 'pdf') } : {}),
       expiresAt: new Date(Date.now() + runtime.config.resultUrlTtlSeconds * 1000).toISOString(),
     };
   }

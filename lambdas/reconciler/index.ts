@@ -1,4 +1,4 @@
 import { lambdaEntry } from '../shared/lambda-entry.ts';
 import { makeReconcilerHandler } from './reconciler.ts';
 
-export const handler = lambdaEntry('reconciler', makeReconcilerHandler);
+export const handler = lambdaEntry('reconciler', (runtime) => makeReconcilerHandler(runtime));

@@ -1,6 +1,6 @@
 import type { JobPatch, TransitionResult } from './adapters/job-store.ts';
 import { InvalidTransitionError } from './errors.ts';
-import { type JobEventType, jobEvent } from './events.ts';
+import { type JobEventType, jobEvent, wantsProgress, webhookWants } from './events.ts';
 import type { Job, JobError, Priority } from './job.ts';
 import { chunkMessages, parseWorkMessage } from './messages.ts';
 import type { Runtime } from './runtime.ts';
@@ -104,13 +104,32 @@ export class JobLifecycle {
   async announce(job: Job): Promise<void> {
     const type = ANNOUNCEMENTS[job.status];
     if (!type) throw new Error(`job ${job.jobId} is ${job.status}: no event announces that`);
-    await this.deps.events.publish(jobEvent(job, type));
+    await this.deps.events.publish(jobEvent(job, type), { webhook: webhookWants(job, type) });
     await this.deps.jobs.markAnnounced(job.tenantId, job.jobId, job.status).catch((error: unknown) => {
       this.deps.logger.warn('could not record an event as published; it may be published again', {
         jobId: job.jobId,
         error: error as Error,
       });
     });
+  }
+
+  /**
+   * Publishes `job.progress` for a chunk just counted, if the job asked for progress. Best
+   * effort: a lost progress event is not published again (the job's end always is), so a
+   * failure here is logged and never fails the chunk.
+   */
+  async progress(job: Job, chunkIndex: number): Promise<void> {
+    if (!wantsProgress(job)) return;
+    try {
+      await this.deps.events.publish(jobEvent(job, 'job.progress', chunkIndex), {
+        webhook: webhookWants(job, 'job.progress'),
+      });
+    } catch (error) {
+      this.deps.logger.warn('could not publish a progress event', {
+        jobId: job.jobId,
+        error: error as Error,
+      });
+    }
   }
 
   /**
@@ -123,7 +142,9 @@ export class JobLifecycle {
     const pending = unfinishedChunks(job, at);
     await this.deps.queue.sendMany(job.priority, pending);
     if (await this.deps.jobs.markEnqueued(job.tenantId, job.jobId, at)) {
-      await this.deps.events.publish(jobEvent(job, 'job.queued'));
+      await this.deps.events.publish(jobEvent(job, 'job.queued'), {
+        webhook: webhookWants(job, 'job.queued'),
+      });
       this.deps.logger.info('job queued', {
         jobId: job.jobId,
         priority: job.priority,

@@ -29,4 +29,6 @@ export const METRIC = {
   jobsFailed: 'JobsFailed',
   /** Failures the worker met while processing (Count), transient or permanent, by code. */
   workerErrors: 'WorkerErrors',
+  /** Webhook delivery attempts (Count), by outcome (`delivered`, `retrying`, `gave-up`) in the ErrorCode dimension. */
+  webhookAttempts: 'WebhookAttempts',
 } as const;

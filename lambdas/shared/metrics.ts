@@ -19,6 +19,7 @@ const METRIC_KINDS: Record<MetricName, { kind: 'counter' | 'summary'; unit: 'Cou
   [METRIC.jobsSucceeded]: { kind: 'counter', unit: 'Count' },
   [METRIC.jobsFailed]: { kind: 'counter', unit: 'Count' },
   [METRIC.workerErrors]: { kind: 'counter', unit: 'Count' },
+  [METRIC.webhookAttempts]: { kind: 'counter', unit: 'Count' },
 };
 
 /** One figure: a count to add, or one observation of a distribution. */

@@ -7,7 +7,13 @@ import {
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, InvalidTransitionError, JobNotFoundError } from '../errors.ts';
-import type { Job, JobError, JobStatus } from '../job.ts';
+import {
+  type Job,
+  type JobError,
+  type JobStatus,
+  WEBHOOK_ATTEMPTS_KEPT,
+  type WebhookAttempt,
+} from '../job.ts';
 import { sourcesOf } from '../job-state.ts';
 import { TABLE } from '../resources.ts';
 import { fromItem, jobKey, sparseIndexKeys, toItem, UNANNOUNCED } from './job-items.ts';
@@ -373,6 +379,44 @@ export class JobStore {
       if (!current) throw new JobNotFoundError(jobId);
       throw new InvalidTransitionError(jobId, current.status, 'PROCESSING');
     }
+  }
+
+  /**
+   * Appends one webhook delivery attempt to the job, keeping the latest
+   * {@link WEBHOOK_ATTEMPTS_KEPT}: an append, then (when the list grew past that) a trim that
+   * applies only if nobody appended in between (a lost trim leaves the list one step longer,
+   * and the next append trims it). False when the job is gone.
+   */
+  async recordWebhookAttempt(tenantId: string, jobId: string, attempt: WebhookAttempt): Promise<boolean> {
+    let attempts: unknown[];
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: jobKey(jobId),
+          UpdateExpression: 'SET #attempts = list_append(if_not_exists(#attempts, :none), :attempt)',
+          ConditionExpression: '#tenantId = :tenantId',
+          ExpressionAttributeNames: { '#attempts': 'webhookAttempts', '#tenantId': 'tenantId' },
+          ExpressionAttributeValues: { ':none': [], ':attempt': [attempt], ':tenantId': tenantId },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      );
+      attempts = (Attributes?.webhookAttempts as unknown[] | undefined) ?? [];
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+    const excess = attempts.length - WEBHOOK_ATTEMPTS_KEPT;
+    if (excess > 0) {
+      await this.updateIf({
+        Key: jobKey(jobId),
+        UpdateExpression: `REMOVE ${Array.from({ length: excess }, (_, i) => `#attempts[${i}]`).join(', ')}`,
+        ConditionExpression: 'size(#attempts) = :length',
+        ExpressionAttributeNames: { '#attempts': 'webhookAttempts' },
+        ExpressionAttributeValues: { ':length': attempts.length },
+      });
+    }
+    return true;
   }
 
   /** A conditional update of one job item: true when it was written, false when its condition failed. */
