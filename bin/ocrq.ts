@@ -1,27 +1,48 @@
 #!/usr/bin/env -S npx tsx
 /**
- * ocrq: the command-line client.
- *   ocrq ocr <files|dirs...> --out DIR      the engine in-process on local files (no pipeline)
- *   ocrq submit <files|dirs...> --endpoint URL --api-key KEY [--wait]   through the API
+ * ocrq: the command-line client, against the local stack or a deployed API alike.
+ *   ocrq submit <files|dirs|globs...> [--wait] [--out DIR]   bulk ingest through the API
+ *   ocrq status|result|cancel|retry|ls|stats                 jobs and queues
+ *   ocrq ocr <files|dirs...> --out DIR                       the engine in this process
+ *   ocrq up                                                  the local stack (npm start)
+ *   ocrq login                                               save an endpoint and key
+ * Failures print one line, `ocrq: CODE: message`, and exit 1.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { SingleBar } from 'cli-progress';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { type JobStatus, OcrClient, type ResultFormat } from '../client/index.ts';
 import {
   EXECUTION_PROVIDERS,
   type ExecutionProvider,
-  OcrEngine,
-  type OcrResult,
   parseProviders,
-} from '../gpu-worker/src/ocr/index.ts';
-import { resultText } from '../gpu-worker/src/result-format.ts';
-import { FINISHED_STATUSES, OcrqClient } from './ocrq/api-client.ts';
-import { collectDocuments, outputStem } from './ocrq/files.ts';
+} from '../gpu-worker/src/ocr/options.ts';
+import { addLocalStackOptions, type UpOptions } from '../local/up-options.ts';
+import { CliError, errorLine } from './ocrq/errors.ts';
+import type { OcrCommandOptions } from './ocrq/ocr.ts';
+import { type ConnectionFlags, resolveConnection, saveProfile } from './ocrq/profiles.ts';
+import { runSubmit, type SubmitCommandOptions } from './ocrq/submit.ts';
+import { JOB_HEADER, jobRow, jobView, statsView, table } from './ocrq/views.ts';
+
+const JOB_STATUSES: JobStatus[] = [
+  'AWAITING_UPLOAD',
+  'QUEUED',
+  'PROCESSING',
+  'SUCCEEDED',
+  'FAILED',
+  'CANCELLED',
+  'EXPIRED',
+];
 
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
   return n;
 }
 
@@ -33,36 +54,151 @@ function providers(value: string): ExecutionProvider[] {
   }
 }
 
-type Format = 'json' | 'text' | 'both';
-
-/** Files `ocrq ocr` keeps in flight. */
-const FILES_IN_FLIGHT = 4;
 const formatOption = () =>
   new Option('--format <format>', 'what to write').choices(['json', 'text', 'both']).default('both');
 
-async function writeOutputs(dir: string, stem: string, result: OcrResult, format: Format): Promise<void> {
-  if (format !== 'text') await writeFile(join(dir, `${stem}.json`), JSON.stringify(result));
-  if (format !== 'json') await writeFile(join(dir, `${stem}.txt`), resultText(result));
+/** `--endpoint`, `--api-key`, `--profile` and `--json`, on every command that talks to the API. */
+function apiCommand(parent: Command, name: string): Command {
+  return parent
+    .command(name)
+    .option('--endpoint <url>', 'API base URL (else $OCRQ_ENDPOINT, else the profile)')
+    .option('--api-key <key>', 'API key, sent as x-api-key (else $OCRQ_API_KEY, else the profile)')
+    .option('--profile <name>', 'profile saved by `ocrq login` (else $OCRQ_PROFILE, else default)')
+    .option('--json', 'print JSON for scripts instead of text for people');
 }
 
-function progressBar(total: number, unit: string): SingleBar {
-  const bar = new SingleBar({
-    format: `{bar} {value}/{total} ${unit} · {rate} ${unit}/s · {name}`,
-    hideCursor: true,
-    clearOnComplete: false,
-    stream: process.stderr,
-    noTTYOutput: false,
+async function clientFor(flags: ConnectionFlags): Promise<OcrClient> {
+  return new OcrClient(await resolveConnection(flags));
+}
+
+/** Prints one value per line: a JSON line with --json, else its text view. */
+function print(json: boolean | undefined, value: unknown, text: () => string): void {
+  console.log(json ? JSON.stringify(value) : text());
+}
+
+/** Runs `work` for each id, printing a failure as its error line and going on; exit 1 if any failed. */
+async function eachJob(ids: string[], work: (id: string) => Promise<void>): Promise<void> {
+  for (const id of ids) {
+    try {
+      await work(id);
+    } catch (error) {
+      console.error(errorLine(error));
+      process.exitCode = 1;
+    }
+  }
+}
+
+const program = new Command()
+  .name('ocrq')
+  .description('OCR documents with ocr-pipeline: through its API (local or deployed) or in this process')
+  .showSuggestionAfterError()
+  .exitOverride()
+  // Usage errors print as one `ocrq: USAGE: …` line below, like every other failure.
+  .configureOutput({ outputError: () => undefined });
+
+type Flags = ConnectionFlags & { json?: boolean };
+
+apiCommand(program, 'submit')
+  .description('send documents through the API: bounded concurrency, live progress, resumable with --out')
+  .argument('<paths...>', 'files, folders or quoted globs (PNG, JPEG, TIFF, WebP, PDF)')
+  .option('--wait', 'wait for the jobs to finish')
+  .option(
+    '--out <dir>',
+    'where NAME.json / NAME.txt go (with --wait) and the manifest that makes reruns resume',
+  )
+  .addOption(formatOption())
+  .addOption(
+    new Option('--priority <queue>', 'express or bulk (default: by size)').choices(['express', 'bulk']),
+  )
+  .option('--webhook <url>', 'https URL the API posts each job’s end to')
+  .option('--concurrency <n>', 'files uploading at once', positiveInt, 8)
+  .action(async (paths: string[], opts: SubmitCommandOptions & Flags) => {
+    process.exitCode = await runSubmit(await clientFor(opts), paths, opts);
   });
-  bar.start(total, 0, { name: '', rate: '0.00' });
-  return bar;
-}
 
-const program = new Command().name('ocrq').description('OCR documents with ocr-pipeline');
+apiCommand(program, 'status')
+  .description("a job's status, pages, timings, estimate and error")
+  .argument('<jobId>')
+  .action(async (jobId: string, opts: Flags) => {
+    const job = await (await clientFor(opts)).getJob(jobId);
+    print(opts.json, job, () => jobView(job));
+  });
+
+apiCommand(program, 'result')
+  .description("a finished job's result, to stdout or --out FILE")
+  .argument('<jobId>')
+  .addOption(
+    new Option('--format <format>', 'result format').choices(['json', 'text', 'hocr', 'pdf']).default('text'),
+  )
+  .option('--out <file>', 'write the result here instead of stdout')
+  .action(async (jobId: string, opts: Flags & { format: ResultFormat; out?: string }) => {
+    const result = await (await clientFor(opts)).getResult(jobId, opts.format);
+    const data = typeof result === 'string' || result instanceof Uint8Array ? result : JSON.stringify(result);
+    if (opts.out) await writeFile(opts.out, data);
+    else process.stdout.write(typeof data === 'string' && !data.endsWith('\n') ? `${data}\n` : data);
+  });
+
+apiCommand(program, 'cancel')
+  .description('cancel unfinished jobs')
+  .argument('<jobIds...>')
+  .action(async (ids: string[], opts: Flags) => {
+    const client = await clientFor(opts);
+    await eachJob(ids, async (id) => {
+      const job = await client.cancel(id);
+      print(opts.json, job, () => `${job.status.padEnd(15)} ${job.jobId}`);
+    });
+  });
+
+apiCommand(program, 'retry')
+  .description("requeue failed jobs' unfinished pages")
+  .argument('<jobIds...>')
+  .action(async (ids: string[], opts: Flags) => {
+    const client = await clientFor(opts);
+    await eachJob(ids, async (id) => {
+      const job = await client.retry(id);
+      print(opts.json, job, () => `${job.status.padEnd(15)} ${job.jobId}`);
+    });
+  });
+
+apiCommand(program, 'ls')
+  .description('list jobs, newest first')
+  .addOption(new Option('--status <status>', 'only jobs with this status').choices(JOB_STATUSES))
+  .option('--limit <n>', 'at most this many jobs', positiveInt, 25)
+  .action(async (opts: Flags & { status?: JobStatus; limit: number }) => {
+    const client = await clientFor(opts);
+    const rows: string[][] = [];
+    let count = 0;
+    for await (const job of client.listJobs({ status: opts.status, pageSize: Math.min(100, opts.limit) })) {
+      if (opts.json) console.log(JSON.stringify(job));
+      else rows.push(jobRow(job));
+      if (++count >= opts.limit) break;
+    }
+    if (!opts.json) console.log(rows.length > 0 ? table(JOB_HEADER, rows) : 'no jobs');
+  });
+
+apiCommand(program, 'stats')
+  .description('queue depth, dead letters, oldest age, workers, pages/min')
+  .option('--watch', 'refresh until Ctrl-C')
+  .option('--interval <seconds>', 'seconds between refreshes', positiveNumber, 2)
+  .action(async (opts: Flags & { watch?: boolean; interval: number }) => {
+    const client = await clientFor(opts);
+    for (;;) {
+      const stats = await client.queueStats();
+      if (opts.json) console.log(JSON.stringify(stats));
+      else {
+        // On a terminal the table is redrawn in place; in a pipe each refresh follows the last.
+        if (opts.watch && process.stdout.isTTY) process.stdout.write('\x1b[H\x1b[2J');
+        console.log(statsView(stats));
+      }
+      if (!opts.watch) return;
+      await sleep(opts.interval * 1000);
+    }
+  });
 
 program
   .command('ocr')
-  .description('run the OCR engine in this process on local files')
-  .argument('<paths...>', 'files or folders (PNG, JPEG, TIFF, WebP, PDF)')
+  .description('run the OCR engine in this process on local files (no pipeline)')
+  .argument('<paths...>', 'files, folders or quoted globs (PNG, JPEG, TIFF, WebP, PDF)')
   .option('--out <dir>', 'where NAME.json / NAME.txt go', 'ocr-out')
   .addOption(formatOption())
   .option(
@@ -74,145 +210,39 @@ program
   .option('--providers <list>', `execution providers (${EXECUTION_PROVIDERS.join(',')})`, providers, ['cpu'])
   .option('--dpi <n>', 'resolution PDF pages are rendered at', positiveInt, 200)
   .option('--threads <n>', 'engine threads (default: one per core on the CPU, two on a GPU)', positiveInt)
-  .action(
-    async (
-      paths: string[],
-      opts: {
-        out: string;
-        format: Format;
-        batchSize: number;
-        providers: ExecutionProvider[];
-        dpi: number;
-        threads?: number;
-      },
-    ) => {
-      const files = await collectDocuments(paths);
-      if (files.length === 0) throw new Error('no supported documents found');
-      await mkdir(opts.out, { recursive: true });
-      const engine = await OcrEngine.create({
-        executionProviders: opts.providers,
-        recBatchSize: opts.batchSize,
-        pdfDpi: opts.dpi,
-        ...(opts.threads ? { threads: opts.threads } : {}),
-      });
-      const bar = progressBar(files.length, 'files');
-      const started = performance.now();
-      let pages = 0;
-      let done = 0;
-      const failures: string[] = [];
-      // Several files in flight: the next ones are decoded while the engine runs, and the
-      // engine batches the pages of those waiting for it.
-      const queue = [...files];
-      const readFiles = async () => {
-        for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
-          try {
-            const result = await engine.recognize(await readFile(file));
-            pages += result.pages.length;
-            await writeOutputs(opts.out, outputStem(file), result, opts.format);
-          } catch (error) {
-            failures.push(`${file}: ${error instanceof Error ? error.message : String(error)}`);
-          }
-          done += 1;
-          const seconds = (performance.now() - started) / 1000;
-          bar.update(done, { name: file, rate: (done / seconds).toFixed(2) });
-        }
-      };
-      await Promise.all(Array.from({ length: FILES_IN_FLIGHT }, readFiles));
-      bar.stop();
-      await engine.close();
-      const seconds = (performance.now() - started) / 1000;
-      for (const failure of failures) console.error(`failed: ${failure}`);
-      console.log(
-        `${pages} pages from ${files.length - failures.length} files in ${seconds.toFixed(1)} s · ${(pages / seconds).toFixed(2)} pages/s → ${opts.out}`,
-      );
-      if (failures.length > 0) process.exitCode = 1;
-    },
-  );
+  .action(async (paths: string[], opts: OcrCommandOptions) => {
+    // The engine loads only for this command.
+    const { runOcr } = await import('./ocrq/ocr.ts');
+    process.exitCode = await runOcr(paths, opts);
+  });
+
+addLocalStackOptions(
+  program.command('up').description('run the whole pipeline on this machine (what `npm start` runs)'),
+).action(async (opts: UpOptions) => {
+  const { runLocalStack } = await import('../local/up.ts');
+  await runLocalStack(opts);
+});
 
 program
-  .command('submit')
-  .description('send files through the pipeline API (local or deployed)')
-  .argument('<paths...>', 'files or folders')
-  .requiredOption('--endpoint <url>', 'API base URL, e.g. http://127.0.0.1:8080')
-  .requiredOption('--api-key <key>', 'API key (sent as x-api-key)')
-  .option('--wait', 'wait for the jobs to finish')
-  .option('--out <dir>', 'with --wait: where NAME.json / NAME.txt go')
-  .addOption(formatOption())
-  .addOption(
-    new Option('--priority <queue>', 'express or bulk (default: by size)').choices(['express', 'bulk']),
-  )
-  .option('--json', 'print one JSON line per job instead of a summary')
-  .action(
-    async (
-      paths: string[],
-      opts: {
-        endpoint: string;
-        apiKey: string;
-        wait?: boolean;
-        out?: string;
-        format: Format;
-        priority?: 'express' | 'bulk';
-        json?: boolean;
-      },
-    ) => {
-      const client = new OcrqClient({ endpoint: opts.endpoint, apiKey: opts.apiKey });
-      const files = await collectDocuments(paths);
-      if (files.length === 0) throw new Error('no supported documents found');
-      if (opts.out) await mkdir(opts.out, { recursive: true });
-      const jobs: Array<{ file: string; jobId: string; status: string; error?: unknown }> = [];
-      const bar = opts.json ? undefined : progressBar(files.length, 'uploads');
-      for (const [i, file] of files.entries()) {
-        try {
-          const job = await client.submit(file.split('/').pop() ?? file, await readFile(file), {
-            priority: opts.priority,
-          });
-          jobs.push({ file, jobId: job.jobId, status: job.status });
-        } catch (error) {
-          jobs.push({
-            file,
-            jobId: '',
-            status: 'NOT_SUBMITTED',
-            error: error instanceof Error ? error.message : error,
-          });
-        }
-        bar?.update(i + 1, { name: file });
-      }
-      bar?.stop();
-      if (opts.wait) {
-        const waitBar = opts.json ? undefined : progressBar(jobs.length, 'jobs');
-        let finished = 0;
-        for (const job of jobs.filter((j) => j.jobId)) {
-          const view = await client.waitForJob(job.jobId, { intervalMs: 1000, timeoutMs: 24 * 3600_000 });
-          job.status = view.status;
-          if (view.error) job.error = view.error;
-          if (opts.out && view.status === 'SUCCEEDED' && view.result) {
-            const stem = outputStem(job.file);
-            if (opts.format !== 'text')
-              await writeFile(join(opts.out, `${stem}.json`), await client.fetchResult(view.result.json));
-            if (opts.format !== 'json')
-              await writeFile(join(opts.out, `${stem}.txt`), await client.fetchResult(view.result.text));
-          }
-          waitBar?.update(++finished, { name: job.file });
-        }
-        waitBar?.stop();
-      }
-      for (const job of jobs) {
-        if (opts.json) console.log(JSON.stringify(job));
-        else
-          console.log(
-            `${job.status.padEnd(15)} ${job.jobId || '-'}  ${job.file}${job.error ? `  ${JSON.stringify(job.error)}` : ''}`,
-          );
-      }
-      const bad = jobs.filter(
-        (j) =>
-          j.status === 'NOT_SUBMITTED' ||
-          (opts.wait && (j.status !== 'SUCCEEDED' || !FINISHED_STATUSES.has(j.status))),
-      );
-      if (bad.length > 0) process.exitCode = 1;
-    },
-  );
+  .command('login')
+  .description('check an endpoint and key and save them as a profile (0600 file)')
+  .requiredOption('--endpoint <url>', 'API base URL')
+  .option('--api-key <key>', 'API key (else $OCRQ_API_KEY)')
+  .option('--profile <name>', 'profile name', 'default')
+  .action(async (opts: { endpoint: string; apiKey?: string; profile: string }) => {
+    const apiKey = opts.apiKey ?? process.env.OCRQ_API_KEY;
+    if (!apiKey) throw new CliError('NO_API_KEY', 'pass --api-key or set OCRQ_API_KEY');
+    const connection = { endpoint: opts.endpoint, apiKey };
+    // A key the API refuses is not saved: this throws UNAUTHORIZED first.
+    await new OcrClient(connection).listJobsPage({ pageSize: 1 });
+    const path = await saveProfile(connection, opts.profile);
+    console.log(`saved profile ${opts.profile} for ${connection.endpoint} in ${path}`);
+  });
 
-program.parseAsync().catch((error: unknown) => {
-  console.error(`ocrq: ${error instanceof Error ? error.message : String(error)}`);
+try {
+  await program.parseAsync();
+} catch (error) {
+  if (error instanceof CommanderError && error.exitCode === 0) process.exit(0);
+  console.error(errorLine(error));
   process.exit(1);
-});
+}

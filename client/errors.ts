@@ -26,6 +26,8 @@ export class OcrApiError extends Error {
 /** No answer came: the endpoint is unreachable, the connection broke, or DNS failed. */
 export class OcrNetworkError extends Error {
   readonly code = 'NETWORK_ERROR';
+  /** The system's reason when it gave one (`ECONNREFUSED`, `ENOTFOUND`, `ECONNRESET`, …). */
+  readonly reason?: string;
 
   constructor(
     /** The URL that could not be reached (without its query, which may hold a signature). */
@@ -34,6 +36,14 @@ export class OcrNetworkError extends Error {
   ) {
     super(`could not reach ${url}: ${describeCause(options.cause)}`, options);
     this.name = 'OcrNetworkError';
+    const reason = rootCause(options.cause);
+    const code = reason instanceof Error ? (reason as Error & { code?: unknown }).code : undefined;
+    if (typeof code === 'string') this.reason = code;
+  }
+
+  /** Whether nothing listens there at all (no use trying again at once), rather than a broken connection. */
+  get unreachable(): boolean {
+    return this.reason === 'ECONNREFUSED' || this.reason === 'ENOTFOUND';
   }
 }
 
@@ -53,9 +63,14 @@ export class OcrTimeoutError extends Error {
 }
 
 /** fetch's "fetch failed" hides the reason in `cause` (ECONNREFUSED, ENOTFOUND, …): show it. */
-function describeCause(cause: unknown): string {
+function rootCause(cause: unknown): unknown {
   let reason: unknown = cause;
   while (reason instanceof Error && reason.cause instanceof Error) reason = reason.cause;
+  return reason;
+}
+
+function describeCause(cause: unknown): string {
+  const reason = rootCause(cause);
   if (reason instanceof Error) {
     const code = (reason as Error & { code?: unknown }).code;
     return typeof code === 'string' && !reason.message.includes(code)

@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { OcrApiError, OcrNetworkError } from './errors.ts';
+import { pause } from './transport.ts';
 import type { PartUpload, UploadState } from './types.ts';
 
 /** Most part URLs one `POST …/upload/parts` hands out. */
@@ -94,7 +94,7 @@ async function putPart(
         (error instanceof OcrApiError && (error.status >= 500 || error.status === 403));
       if (!retryable || attempt >= PART_ATTEMPTS) throw error;
       if (error instanceof OcrApiError && error.status === 403) urls.delete(partNumber);
-      await sleep(250 * 2 ** attempt, undefined, { signal });
+      await pause(250 * 2 ** attempt, signal);
     }
   }
 }

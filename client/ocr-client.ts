@@ -1,6 +1,5 @@
 import { openAsBlob } from 'node:fs';
 import { basename } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { contentTypeOf } from './content-types.ts';
 import { OcrApiError, OcrTimeoutError } from './errors.ts';
 import { type MultipartOptions, uploadMultipart } from './multipart.ts';
@@ -8,6 +7,7 @@ import {
   DEFAULT_RETRY_POLICY,
   errorOf,
   fetchOrThrow,
+  pause,
   type RetryPolicy,
   sendWithRetries,
 } from './transport.ts';
@@ -213,7 +213,7 @@ export class OcrClient {
     const timer = Number.isFinite(deadline)
       ? setTimeout(() => timeout.abort(), options.timeoutMs)
       : undefined;
-    let pause = first;
+    let wait = first;
     let seen = '';
     let status = 'UNKNOWN';
     try {
@@ -223,9 +223,9 @@ export class OcrClient {
         options.onProgress?.(job);
         if (FINISHED_STATUSES.has(job.status)) return job;
         const now = `${job.status}/${job.pages.done}/${job.pages.total}`;
-        pause = now === seen ? Math.min(longest, pause * 1.5) : first;
+        wait = now === seen ? Math.min(longest, wait * 1.5) : first;
         seen = now;
-        await sleep(Math.min(pause, Math.max(0, deadline - Date.now())), undefined, { signal });
+        await pause(Math.min(wait, Math.max(0, deadline - Date.now())), signal);
       }
     } catch (error) {
       if (timeout.signal.aborted && !options.signal?.aborted) {

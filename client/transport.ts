@@ -91,8 +91,8 @@ export async function sendWithRetries(
     try {
       response = await fetchOrThrow(fetchImpl, url, { ...init, signal: options.signal });
     } catch (error) {
-      if (!(error instanceof OcrNetworkError) || !canRetry) throw error;
-      await sleep(backoffMs(policy, attempt), undefined, { signal: options.signal });
+      if (!(error instanceof OcrNetworkError) || error.unreachable || !canRetry) throw error;
+      await pause(backoffMs(policy, attempt), options.signal);
       continue;
     }
     if (!RETRYABLE_STATUSES.has(response.status) || !canRetry) return response;
@@ -100,7 +100,17 @@ export async function sendWithRetries(
     const waitMs = asked === undefined ? backoffMs(policy, attempt) : asked * 1000;
     if (waitMs > policy.maxDelayMs) return response;
     await response.body?.cancel().catch(() => undefined);
-    await sleep(waitMs, undefined, { signal: options.signal });
+    await pause(waitMs, options.signal);
+  }
+}
+
+/** Waits `ms`; an abort rejects with the signal's own reason (as fetch does), not a generic AbortError. */
+export async function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await sleep(ms, undefined, { signal });
+  } catch (error) {
+    if (signal?.aborted) throw signal.reason;
+    throw error;
   }
 }
 

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { addLocalStackOptions, runLocalStack, type UpOptions } from './up.ts';
+import { runLocalStack } from './up.ts';
+import { addLocalStackOptions, type UpOptions } from './up-options.ts';
 
 /** `npm start -- [options]`: the local stack (`ocrq up` runs the same). */
 const program = addLocalStackOptions(

@@ -1,47 +1,16 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
-import { type Command, InvalidArgumentError } from 'commander';
 import { OcrClient } from '../client/index.ts';
 import { parseProviders } from '../gpu-worker/src/ocr/index.ts';
 import { listSamples } from './samples/index.ts';
 import { formatEnvFile, parseApiKeys, startLocalStack } from './stack.ts';
+import type { UpOptions } from './up-options.ts';
 
 /**
  * Running the local stack from a command line: `npm start --` (local/main.ts) and `ocrq up`
- * share these options and this run, so the two cannot drift apart.
+ * share this run (and local/up-options.ts), so the two cannot drift apart.
  */
-
-function nonNegativeInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
-  return n;
-}
-
-export interface UpOptions {
-  once?: boolean;
-  port: number;
-  workers: number;
-  providers: string;
-  samples: boolean;
-  workerEnv?: string;
-}
-
-/** The local stack's options (the DESIGN contract: `--once`, `--port N`, `--workers N`). */
-export function addLocalStackOptions(command: Command): Command {
-  return command
-    .option('--once', 'exit after the samples instead of serving until Ctrl-C')
-    .option('--port <n>', 'API port (0 = any free port)', nonNegativeInt, 8080)
-    .option(
-      '--workers <n>',
-      'workers polling the queues in this process (0: none; run them with `npm run worker -- --env-file PATH`)',
-      nonNegativeInt,
-      1,
-    )
-    .option('--worker-env <path>', 'where to write the worker environment file (default: a temporary file)')
-    .option('--providers <list>', 'execution providers for the engine', 'cpu')
-    .option('--no-samples', 'do not send the bundled samples');
-}
 
 async function runSamples(client: OcrClient): Promise<number> {
   let failures = 0;
