@@ -13,6 +13,7 @@ import { Notifications } from './constructs/notifications.ts';
 import { Observability } from './constructs/observability.ts';
 import { Reconciler } from './constructs/reconciler.ts';
 import { DocumentStorage } from './constructs/storage.ts';
+import { WebhookDispatcher } from './constructs/webhook-dispatcher.ts';
 import { WorkQueues } from './constructs/work-queues.ts';
 import { WorkerScaling } from './constructs/worker-scaling.ts';
 import { WorkerService } from './constructs/worker-service.ts';
@@ -56,6 +57,7 @@ export class OcrPipelineStack extends Stack {
   readonly ingest: Ingest;
   readonly deadLetterSweep: DeadLetterSweep;
   readonly reconciler: Reconciler;
+  readonly webhooks: WebhookDispatcher;
   /** The validated deployment settings the stack was built with. */
   readonly deployment: Settings;
   readonly network: WorkerNetwork;
@@ -76,6 +78,18 @@ export class OcrPipelineStack extends Stack {
       allowedOrigins,
       logRetention: deployment.logRetentionDays,
       limits: { chunkPages: deployment.chunkPages, ...props.settings?.limits },
+      multipart: {
+        thresholdBytes: deployment.multipartThresholdBytes,
+        partBytes: deployment.multipartPartBytes,
+        maxUploadBytes: deployment.maxMultipartUploadBytes,
+        ...props.settings?.multipart,
+      },
+      webhooks: {
+        timeoutMs: deployment.webhookTimeoutSeconds * 1000,
+        retrySpanSeconds: deployment.webhookRetryHours * 3600,
+        secretGraceSeconds: deployment.webhookSecretGraceHours * 3600,
+        ...props.settings?.webhooks,
+      },
     };
 
     this.storage = new DocumentStorage(this, 'Storage', {
@@ -103,6 +117,7 @@ export class OcrPipelineStack extends Stack {
       cloudWatchRole: props.apiGatewayCloudWatchRole,
     });
     this.ingest = new Ingest(this, 'Ingest', { resources, settings });
+    this.webhooks = new WebhookDispatcher(this, 'Webhooks', { resources, settings });
     this.deadLetterSweep = new DeadLetterSweep(this, 'DeadLetterSweep', { resources, settings });
     this.reconciler = new Reconciler(this, 'Reconciler', {
       resources,
@@ -143,7 +158,10 @@ export class OcrPipelineStack extends Stack {
 
     this.observability = new Observability(this, 'Observability', {
       queues: this.queues,
-      failureQueues: { 'ingest failures': this.ingest.failures },
+      failureQueues: {
+        'ingest failures': this.ingest.failures,
+        'webhook dead letters': this.webhooks.deadLetterQueue,
+      },
       api: this.api.api,
       fleet: { cluster: this.network.cluster, service: this.worker.service, logGroup: this.worker.logGroup },
       alarmEmail: props.alarmEmail,
@@ -164,6 +182,11 @@ export class OcrPipelineStack extends Stack {
     output('ExpressDlqUrl', this.queues.expressDlq.queueUrl, 'Express dead-letter queue');
     output('BulkDlqUrl', this.queues.bulkDlq.queueUrl, 'Bulk dead-letter queue');
     output('EventsTopicArn', this.notifications.topic.topicArn, 'Job events topic');
+    output(
+      'WebhookQueueUrl',
+      this.webhooks.queue.queueUrl,
+      'Events on their way to webhooks (retries included)',
+    );
     output('IngestFailuresQueueUrl', this.ingest.failures.queueUrl, 'S3 events ingest gave up on');
     output('ClusterName', this.network.cluster.clusterName, 'ECS cluster of the GPU workers');
     output('WorkerServiceName', this.worker.service.serviceName, 'GPU worker service (scales from zero)');

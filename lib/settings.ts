@@ -6,7 +6,12 @@
  */
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { z } from 'zod';
-import { DEFAULT_LIMITS } from '../lambdas/shared/config.ts';
+import {
+  DEFAULT_LIMITS,
+  DEFAULT_MULTIPART,
+  DEFAULT_WEBHOOKS,
+  S3_MIN_PART_BYTES,
+} from '../lambdas/shared/config.ts';
 
 /** The providers `gpu-worker/src/ocr/options.ts` knows; repeated here so lib/ stays off the engine. */
 const EXECUTION_PROVIDERS = ['tensorrt', 'cuda', 'cpu'] as const;
@@ -85,6 +90,18 @@ const SettingsSchema = z.object({
    * month at idle, no route to the internet). S3 and DynamoDB use free gateway endpoints either way.
    */
   egress: z.enum(['nat', 'endpoints']).default('nat'),
+  /** Documents above this many bytes upload as presigned multipart (the single-PUT maximum by default). */
+  multipartThresholdBytes: int(1, Number.MAX_SAFE_INTEGER).default(DEFAULT_MULTIPART.thresholdBytes),
+  /** Bytes per part (S3's smallest is 5 MiB, its largest 5 GiB); grown where an upload would pass 10,000 parts. */
+  multipartPartBytes: int(S3_MIN_PART_BYTES, 5 * 1024 ** 3).default(DEFAULT_MULTIPART.partBytes),
+  /** The largest document a multipart upload may bring (S3's limit is 5 TiB; PDFs have a lower one, see the README). */
+  maxMultipartUploadBytes: int(1, 5 * 1024 ** 4).default(DEFAULT_MULTIPART.maxUploadBytes),
+  /** How long one webhook POST may take before it counts as failed (the dispatcher's timeout follows). */
+  webhookTimeoutSeconds: int(1, 15).default(DEFAULT_WEBHOOKS.timeoutMs / 1000),
+  /** How long after its first attempt a webhook delivery is retried before it is given up. */
+  webhookRetryHours: int(1, 96).default(DEFAULT_WEBHOOKS.retrySpanSeconds / 3600),
+  /** How long a rotated-out webhook secret still signs deliveries. */
+  webhookSecretGraceHours: int(0, 720).default(DEFAULT_WEBHOOKS.secretGraceSeconds / 3600),
 });
 
 export type Settings = z.output<typeof SettingsSchema>;

@@ -1,11 +1,14 @@
 import type { AddressInfo } from 'node:net';
 import dynalite from 'dynalite';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
+import { startS3Front } from './s3-front.ts';
 
 export interface Emulators {
   /** fauxqs: S3, SQS and SNS on one endpoint. */
   aws: FauxqsServer;
   awsEndpoint: string;
+  /** fauxqs's S3 behind a front that adds ListParts (see `s3-front.ts`): the S3 clients' endpoint. */
+  s3Endpoint: string;
   /** dynalite: DynamoDB (in memory unless a path is given). */
   dynamoEndpoint: string;
   stop(): Promise<void>;
@@ -32,11 +35,14 @@ export async function startEmulators(options: { region: string; dynamoPath?: str
     dynamo.listen(0, '127.0.0.1', () => resolve());
   });
   const { port } = dynamo.address() as AddressInfo;
+  const s3Front = await startS3Front({ host: '127.0.0.1', port: aws.port });
   return {
     aws,
     awsEndpoint: `http://127.0.0.1:${aws.port}`,
+    s3Endpoint: s3Front.endpoint,
     dynamoEndpoint: `http://127.0.0.1:${port}`,
     async stop() {
+      await s3Front.stop();
       await Promise.all([
         aws.stop(),
         new Promise<void>((resolve) => {

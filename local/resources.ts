@@ -1,9 +1,30 @@
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
-import type { Config } from '../lambdas/shared/config.ts';
-import { QUEUE_SETTINGS, RESOURCE_NAMES, TABLE, TABLE_INDEXES } from '../lambdas/shared/resources.ts';
+import {
+  type Config,
+  DEFAULT_MULTIPART,
+  DEFAULT_WEBHOOKS,
+  type MultipartSettings,
+} from '../lambdas/shared/config.ts';
+import {
+  QUEUE_SETTINGS,
+  RESOURCE_NAMES,
+  TABLE,
+  TABLE_INDEXES,
+  WEBHOOK_QUEUE_SETTINGS,
+} from '../lambdas/shared/resources.ts';
 import type { Emulators } from './emulators.ts';
 
 const DAY = 86_400;
+
+/**
+ * Multipart uploads in the local stack: fauxqs answers its own 413 to any request body above
+ * 11 MiB, so documents above 10 MiB upload in parts of 8 MiB (at most 11 MiB each, locally).
+ */
+export const LOCAL_MULTIPART: MultipartSettings = {
+  ...DEFAULT_MULTIPART,
+  thresholdBytes: 10 * 1024 * 1024,
+  partBytes: 8 * 1024 * 1024,
+};
 
 /**
  * Creates in the emulators what the CDK stack creates in AWS, from the same names and
@@ -11,7 +32,10 @@ const DAY = 86_400;
  */
 export async function provisionLocalResources(
   emulators: Emulators,
-  settings: Pick<Config, 'region' | 'maxUploadBytes' | 'resultUrlTtlSeconds' | 'jobTtlDays' | 'limits'>,
+  settings: Pick<
+    Config,
+    'region' | 'maxUploadBytes' | 'resultUrlTtlSeconds' | 'jobTtlDays' | 'limits' | 'multipart' | 'webhooks'
+  >,
 ): Promise<Config> {
   const { aws } = emulators;
   const queueAttributes = (dlqArn: string) => ({
@@ -32,6 +56,25 @@ export async function provisionLocalResources(
   const bulk = aws.createQueue(RESOURCE_NAMES.bulkQueue, { attributes: queueAttributes(bulkDlq.queueArn) });
   const ingestFailures = aws.createQueue(RESOURCE_NAMES.ingestFailures, { attributes: dlqAttributes });
   const { topicArn } = aws.createTopic(RESOURCE_NAMES.eventsTopic);
+  const webhookDlq = aws.createQueue(RESOURCE_NAMES.webhookDlq, { attributes: dlqAttributes });
+  const webhookQueue = aws.createQueue(RESOURCE_NAMES.webhookQueue, {
+    attributes: {
+      VisibilityTimeout: String(WEBHOOK_QUEUE_SETTINGS.visibilityTimeoutSeconds),
+      MessageRetentionPeriod: String(WEBHOOK_QUEUE_SETTINGS.retentionDays * DAY),
+      RedrivePolicy: JSON.stringify({
+        deadLetterTargetArn: webhookDlq.queueArn,
+        maxReceiveCount: WEBHOOK_QUEUE_SETTINGS.maxReceiveCount,
+      }),
+    },
+  });
+  aws.subscribe({
+    topic: RESOURCE_NAMES.eventsTopic,
+    queue: RESOURCE_NAMES.webhookQueue,
+    attributes: {
+      RawMessageDelivery: 'true',
+      FilterPolicy: JSON.stringify(WEBHOOK_QUEUE_SETTINGS.filterPolicy),
+    },
+  });
   aws.createBucket(RESOURCE_NAMES.bucket);
 
   const dynamo = new DynamoDBClient({
@@ -73,6 +116,7 @@ export async function provisionLocalResources(
 
   return {
     ...settings,
+    multipart: settings.multipart ?? LOCAL_MULTIPART,
     tableName: RESOURCE_NAMES.table,
     bucketName: RESOURCE_NAMES.bucket,
     queues: { express: express.queueUrl, bulk: bulk.queueUrl },
@@ -81,6 +125,17 @@ export async function provisionLocalResources(
     // A developer's browser app on any local port may call the local API.
     allowedOrigins: ['*'],
     ingestFailuresQueue: ingestFailures.queueUrl,
-    endpoints: { default: emulators.awsEndpoint, dynamodb: emulators.dynamoEndpoint },
+    // A developer may receive webhooks on localhost, over plain http; nothing else opens up.
+    webhooks: {
+      ...DEFAULT_WEBHOOKS,
+      ...settings.webhooks,
+      queueUrl: webhookQueue.queueUrl,
+      allowLoopback: true,
+    },
+    endpoints: {
+      default: emulators.awsEndpoint,
+      dynamodb: emulators.dynamoEndpoint,
+      s3: emulators.s3Endpoint,
+    },
   };
 }

@@ -14,16 +14,28 @@ import { makeQueueStatsHandler } from '../lambdas/queue-stats/queue-stats.ts';
 import { makeReconcilerHandler, type ReconcileOptions } from '../lambdas/reconciler/reconciler.ts';
 import { makeRedriveHandler } from '../lambdas/redrive/redrive.ts';
 import { makeRetryJobHandler } from '../lambdas/retry-job/retry-job.ts';
-import { configToEnv, DEFAULT_LIMITS, type Limits } from '../lambdas/shared/config.ts';
+import {
+  configToEnv,
+  DEFAULT_LIMITS,
+  DEFAULT_WEBHOOKS,
+  type Limits,
+  type MultipartSettings,
+  type WebhookSettings,
+} from '../lambdas/shared/config.ts';
 import { ConfigError } from '../lambdas/shared/errors.ts';
 import { METRIC, WORKER_SERVICE } from '../lambdas/shared/metric-names.ts';
 import { PrometheusRegistry, parsePushedRecords } from '../lambdas/shared/metrics.ts';
+import { RESOURCE_NAMES, WEBHOOK_QUEUE_SETTINGS } from '../lambdas/shared/resources.ts';
 import { API_ROUTES } from '../lambdas/shared/routes.ts';
 import { createRuntime, type Runtime } from '../lambdas/shared/runtime.ts';
+import { makeUploadHandler } from '../lambdas/upload/upload.ts';
+import { makeWebhookDispatcherHandler } from '../lambdas/webhook-dispatcher/webhook-dispatcher.ts';
+import { makeWebhookSecretHandler } from '../lambdas/webhook-secret/webhook-secret.ts';
 import { type ApiServer, type ProxyHandler, type Route, startApiServer } from './api-server.ts';
 import { type Emulators, startEmulators } from './emulators.ts';
-import { provisionLocalResources } from './resources.ts';
+import { LOCAL_MULTIPART, provisionLocalResources } from './resources.ts';
 import { objectCreatedRecord, S3EventBridge } from './s3-events.ts';
+import { SqsEventSource } from './sqs-events.ts';
 
 export interface LocalStackOptions {
   /** API port; 0 picks a free one. */
@@ -35,6 +47,10 @@ export interface LocalStackOptions {
   region?: string;
   maxUploadBytes?: number;
   limits?: Partial<Limits>;
+  /** Multipart uploads; default `LOCAL_MULTIPART` (10 MiB threshold, under fauxqs's body limit). */
+  multipart?: Partial<MultipartSettings>;
+  /** Webhook delivery settings (tests shorten the retries); loopback receivers are always allowed here. */
+  webhooks?: Partial<WebhookSettings>;
   /** Keep the job table on disk here. Default: in memory. */
   dynamoPath?: string;
   engine?: Partial<EngineOptions>;
@@ -89,6 +105,8 @@ export function apiRoutes(runtime: Runtime): Route[] {
     'get-job': makeGetJobHandler,
     'cancel-job': makeCancelJobHandler,
     'retry-job': makeRetryJobHandler,
+    upload: makeUploadHandler,
+    'webhook-secret': makeWebhookSecretHandler,
     'get-result': makeGetResultHandler,
     'queue-stats': makeQueueStatsHandler,
     redrive: makeRedriveHandler,
@@ -137,6 +155,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       resultUrlTtlSeconds: 3600,
       jobTtlDays: 7,
       limits: { ...DEFAULT_LIMITS, ...options.limits },
+      multipart: { ...LOCAL_MULTIPART, ...options.multipart },
+      webhooks: { ...DEFAULT_WEBHOOKS, ...options.webhooks },
     });
     const config = options.clientEndpoints
       ? {
@@ -197,6 +217,23 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     bridge.start();
     stopped.push(() => bridge.stop());
+
+    // The events topic → webhook queue subscription exists in fauxqs; here the queue's records
+    // reach the dispatcher as Lambda's event source would hand them over.
+    if (runtime.webhookQueue) {
+      const webhooks = new SqsEventSource(
+        runtime.webhookQueue,
+        makeWebhookDispatcherHandler(runtime, { metrics }),
+        {
+          queueArn: `arn:aws:sqs:${region}:000000000000:${RESOURCE_NAMES.webhookQueue}`,
+          region,
+          visibilitySeconds: WEBHOOK_QUEUE_SETTINGS.visibilityTimeoutSeconds,
+          onError: (error) => logger.error('webhook dispatch failed', { error: error as Error }),
+        },
+      );
+      webhooks.start();
+      stopped.push(() => webhooks.stop());
+    }
 
     // In AWS schedules run the dlq sweep every minute and the reconciler every five, each never
     // overlapping itself; here they run every few seconds, with the same guarantee.

@@ -13,6 +13,10 @@ export async function cancelJob(runtime: Runtime, tenantId: string, jobId: strin
   if (!job) throw new NotFoundError(`job ${jobId} not found`);
   try {
     const { job: cancelled } = await runtime.lifecycle.cancel(tenantId, jobId);
+    // Parts of an upload that will never be completed cost storage until the lifecycle rule runs.
+    if (cancelled.upload && job.status === 'AWAITING_UPLOAD') {
+      await runtime.blobs.abortMultipart(cancelled.inputKey, cancelled.upload.uploadId);
+    }
     return presentJob(runtime, cancelled, base);
   } catch (error) {
     if (error instanceof InvalidTransitionError) {

@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { multipartSettings, webhookSettings } from '../shared/config.ts';
 import { isSupportedContentType, SUPPORTED_CONTENT_TYPES } from '../shared/documents/file-types.ts';
 import {
+  ApiError,
   ConflictError,
   PayloadTooLargeError,
   ServiceBusyError,
@@ -9,6 +11,7 @@ import {
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../shared/errors.ts';
+import { DEFAULT_WEBHOOK_EVENTS, JOB_EVENT_TYPES } from '../shared/events.ts';
 import {
   type ApiEvent,
   type ApiHandler,
@@ -18,9 +21,11 @@ import {
   json,
   parseJsonBody,
 } from '../shared/http.ts';
-import { type Job, PRIORITIES } from '../shared/job.ts';
-import { objectKeys, UPLOAD_URL_TTL_SECONDS } from '../shared/resources.ts';
+import { ENGINES, type Job, type MultipartUpload, PRIORITIES } from '../shared/job.ts';
+import { planParts } from '../shared/multipart.ts';
+import { INCOMPLETE_UPLOAD_DAYS, objectKeys, UPLOAD_URL_TTL_SECONDS } from '../shared/resources.ts';
 import type { Runtime } from '../shared/runtime.ts';
+import { checkWebhookTarget, WebhookAddressError } from '../shared/webhooks/address-guard.ts';
 
 export const CreateJobBodySchema = z.object({
   fileName: z
@@ -31,7 +36,19 @@ export const CreateJobBodySchema = z.object({
   contentType: z.string().min(1),
   sizeBytes: z.number().int().positive(),
   priority: z.enum(PRIORITIES).optional(),
-  webhook: z.object({ url: z.string().url().startsWith('https://', 'must be an https URL') }).optional(),
+  /** `paddle` (PP-OCR, the default), `textract`, or `auto` (PP-OCR, hard pages again by Textract). */
+  engine: z.enum(ENGINES).optional(),
+  /** Where the job's events are POSTed (checked by the address guard below), and which ones. */
+  webhook: z
+    .object({
+      url: z.string().min(1).max(2048),
+      events: z.array(z.enum(JOB_EVENT_TYPES)).min(1).max(JOB_EVENT_TYPES.length).optional(),
+    })
+    .optional(),
+  /** Publish `job.progress` per chunk of pages (to the topic, and to the webhook if it wants it). */
+  progressEvents: z.boolean().optional(),
+  /** Upload in parts (presigned multipart) whatever the size; larger documents always do. */
+  multipart: z.boolean().optional(),
 });
 export type CreateJobBody = z.infer<typeof CreateJobBodySchema>;
 
@@ -96,6 +113,21 @@ export async function checkCapacity(runtime: Runtime, tenantId: string): Promise
 }
 
 /**
+ * Refuses a webhook URL the dispatcher would not deliver to (see the address guard: https, no
+ * credentials, every resolved address public; loopback where the stack allows it), and makes
+ * sure the tenant has a signing secret before its first delivery.
+ */
+async function checkWebhook(runtime: Runtime, tenantId: string, url: string): Promise<void> {
+  try {
+    await checkWebhookTarget(url, { allowLoopback: webhookSettings(runtime.config).allowLoopback });
+  } catch (error) {
+    if (error instanceof WebhookAddressError) throw new ApiError(400, error.code, error.message);
+    throw error;
+  }
+  await runtime.webhookSecrets.get(tenantId);
+}
+
+/**
  * POST /v1/jobs: records the job as AWAITING_UPLOAD and hands back a presigned upload.
  * With an Idempotency-Key, the same key and body give back the same job (`replayed`), and the
  * same key with another body is refused (409).
@@ -113,7 +145,14 @@ export async function createJob(
       `contentType ${body.contentType} is not supported; use one of ${SUPPORTED_CONTENT_TYPES.join(', ')}`,
     );
   }
-  if (body.sizeBytes > runtime.config.maxUploadBytes) {
+  const multipart = multipartSettings(runtime.config);
+  const inParts = body.multipart === true || body.sizeBytes > multipart.thresholdBytes;
+  if (inParts && body.sizeBytes > multipart.maxUploadBytes) {
+    throw new PayloadTooLargeError(
+      `sizeBytes ${body.sizeBytes} exceeds the maximum multipart upload size of ${multipart.maxUploadBytes} bytes`,
+    );
+  }
+  if (!inParts && body.sizeBytes > runtime.config.maxUploadBytes) {
     throw new PayloadTooLargeError(
       `sizeBytes ${body.sizeBytes} exceeds the maximum upload size of ${runtime.config.maxUploadBytes} bytes`,
     );
@@ -123,7 +162,23 @@ export async function createJob(
   // A replay answers with the job it made, whatever the load is now: only new work is refused.
   const earlier = idempotencyKey ? await runtime.jobs.get(tenantId, jobId) : undefined;
   if (earlier) return replay(runtime, earlier, hash, base);
+  if (body.engine === 'textract' && !runtime.config.textract) {
+    throw new ApiError(
+      400,
+      'ENGINE_UNAVAILABLE',
+      "engine textract is not available on this deployment; use paddle or auto (auto then keeps PP-OCR's pages)",
+    );
+  }
+  if (body.webhook) await checkWebhook(runtime, tenantId, body.webhook.url);
   await checkCapacity(runtime, tenantId);
+  const inputKey = objectKeys.input(tenantId, jobId);
+  // The multipart upload exists before the job that names it, so a stored job always has one.
+  const upload = inParts
+    ? {
+        uploadId: await runtime.blobs.createMultipart(inputKey, contentType),
+        ...planParts(body.sizeBytes, multipart),
+      }
+    : undefined;
   const now = new Date().toISOString();
   const job: Job = {
     tenantId,
@@ -134,8 +189,18 @@ export async function createJob(
     sizeBytes: body.sizeBytes,
     priority: body.priority ?? 'express',
     priorityRequested: body.priority !== undefined,
-    webhookUrl: body.webhook?.url,
-    inputKey: objectKeys.input(tenantId, jobId),
+    engine: body.engine ?? 'paddle',
+    ...(body.webhook
+      ? {
+          webhook: {
+            url: body.webhook.url,
+            events: [...new Set(body.webhook.events ?? DEFAULT_WEBHOOK_EVENTS)],
+          },
+        }
+      : {}),
+    ...(body.progressEvents ? { progressEvents: true } : {}),
+    inputKey,
+    ...(upload ? { upload } : {}),
     pages: { done: 0, total: 0 },
     createdAt: now,
     updatedAt: now,
@@ -146,6 +211,8 @@ export async function createJob(
   try {
     await runtime.jobs.create(job);
   } catch (error) {
+    // No job names this multipart upload: drop it (a replay answers with the winner's).
+    if (upload) await runtime.blobs.abortMultipart(inputKey, upload.uploadId).catch(() => undefined);
     if (!(error instanceof ConflictError) || !idempotencyKey) throw error;
     // The same key raced this request to the create.
     const existing = await runtime.jobs.get(tenantId, jobId);
@@ -173,6 +240,7 @@ async function jobResponse(runtime: Runtime, stored: Job, base: string) {
     links: { self: `${base}/v1/jobs/${stored.jobId}` },
   };
   if (stored.status !== 'AWAITING_UPLOAD') return response;
+  if (stored.upload) return multipartResponse(stored, stored.upload, response, base);
   // A replay gets a fresh upload URL: the first one may have expired.
   const upload = await runtime.blobs.presignUpload(
     stored.inputKey,
@@ -181,6 +249,37 @@ async function jobResponse(runtime: Runtime, stored: Job, base: string) {
     UPLOAD_URL_TTL_SECONDS,
   );
   return { ...response, upload };
+}
+
+/**
+ * A multipart job's answer: the part plan and where to get part URLs, list the parts and
+ * complete. The upload lasts until the bucket's lifecycle rule aborts it or the job expires.
+ */
+function multipartResponse(
+  stored: Job,
+  upload: MultipartUpload,
+  response: { jobId: string; status: Job['status']; links: { self: string } },
+  base: string,
+) {
+  const abortedAt = Date.parse(stored.createdAt) + INCOMPLETE_UPLOAD_DAYS * 86_400_000;
+  const expiresAt = Math.min(abortedAt, (stored.expiresAt ?? Number.POSITIVE_INFINITY) * 1000);
+  const self = `${base}/v1/jobs/${stored.jobId}`;
+  return {
+    ...response,
+    upload: {
+      method: 'MULTIPART' as const,
+      uploadId: upload.uploadId,
+      partSizeBytes: upload.partSizeBytes,
+      partCount: upload.partCount,
+      expiresAt: new Date(expiresAt).toISOString(),
+    },
+    links: {
+      ...response.links,
+      upload: `${self}/upload`,
+      uploadParts: `${self}/upload/parts`,
+      completeUpload: `${self}/upload/complete`,
+    },
+  };
 }
 
 export function makeCreateJobHandler(runtime: Runtime): ApiHandler {

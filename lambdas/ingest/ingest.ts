@@ -1,11 +1,12 @@
 import type { S3Event } from 'aws-lambda';
-import type { Limits } from '../shared/config.ts';
+import { type Config, type Limits, multipartSettings } from '../shared/config.ts';
 import { isMultiPage, SNIFF_BYTES, sniffContentType } from '../shared/documents/file-types.ts';
 import {
   IMAGE_HEADER_BYTES,
   imageDimensions,
   pageTooLargeFor,
 } from '../shared/documents/image-dimensions.ts';
+import { documentTooLargeFor } from '../shared/documents/limits.ts';
 import { countPages } from '../shared/documents/page-count.ts';
 import { isPermanent, jobErrorOf } from '../shared/errors.ts';
 import type { Job, JobError, Priority } from '../shared/job.ts';
@@ -93,7 +94,12 @@ export async function ingestObject(runtime: Runtime, key: string): Promise<Inges
   // limit fails here, not in a worker after its download and decode.
   const first = await blobs.readHead(key, isMultiPage(job.contentType) ? SNIFF_BYTES : IMAGE_HEADER_BYTES);
   const now = new Date().toISOString();
-  let problem = checkUpload(job, head.sizeBytes, first, config.maxUploadBytes);
+  // A job that uploaded in parts may be larger than a single PUT.
+  const maxBytes = job.upload ? multipartSettings(config).maxUploadBytes : config.maxUploadBytes;
+  let problem = checkUpload(job, head.sizeBytes, first, maxBytes);
+  // Refused from its size before a byte more is read: a PDF beyond what PDFium can hold.
+  const tooLarge = problem ? undefined : documentTooLargeFor(job.contentType, head.sizeBytes);
+  if (tooLarge) problem = jobErrorOf(tooLarge);
   let pages = 0;
   if (!problem) {
     try {
@@ -136,7 +142,7 @@ export async function ingestObject(runtime: Runtime, key: string): Promise<Inges
         sizeBytes: head.sizeBytes,
         priority: choosePriority(job, pages, config.limits),
         pages: { done: 0, total: pages },
-        chunks: { total: Math.ceil(pages / config.limits.chunkPages), pages: config.limits.chunkPages },
+        chunks: chunking(job, pages, config),
       },
       ['expiresAt'],
     );
@@ -148,6 +154,17 @@ export async function ingestObject(runtime: Runtime, key: string): Promise<Inges
   if (!moved.changed) return 'duplicate';
   await lifecycle.enqueue(moved.job);
   return 'queued';
+}
+
+/**
+ * How a document is split into work messages: chunks of `chunkPages`, except that a `textract`
+ * job Textract reads as a whole (multi-page, with a completion channel) is one chunk: its one
+ * asynchronous detection covers every page, and several chunks would each pay for all of them.
+ */
+export function chunking(job: Job, pages: number, config: Config): { total: number; pages: number } {
+  const whole = job.engine === 'textract' && config.textract?.completion !== undefined && pages > 1;
+  const size = whole ? pages : config.limits.chunkPages;
+  return { total: Math.ceil(pages / size), pages: size };
 }
 
 /** S3 URL-encodes keys in event records, with '+' for spaces. */

@@ -1,16 +1,24 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { z } from 'zod';
+import { WEBHOOK_HEADERS } from '../../client/webhook-signature.ts';
 import { CreateJobBodySchema } from '../create-job/create-job.ts';
+import { RESULT_FORMATS } from '../get-job/get-job.ts';
 import { ListJobsQuerySchema } from '../list-jobs/list-jobs.ts';
 import { RedriveBodySchema } from '../redrive/redrive.ts';
 import { API_ROUTES } from '../shared/routes.ts';
+import { CompleteUploadBodySchema, UploadPartsBodySchema } from '../upload/upload.ts';
 import {
+  CompletedUploadSchema,
   CreatedJobSchema,
   ErrorResponseSchema,
+  JobEventSchema,
   JobListSchema,
   JobViewSchema,
   QueueStatsSchema,
   RedriveResultSchema,
+  UploadPartsSchema,
+  UploadStateSchema,
+  WebhookSecretSchema,
 } from './schemas.ts';
 
 const schema = (s: z.ZodType) => z.toJSONSchema(s, { target: 'draft-2020-12', io: 'output' });
@@ -79,15 +87,58 @@ const OPERATIONS: Record<string, Record<string, unknown>> = {
   getResult: {
     parameters: [
       JOB_ID,
-      { name: 'format', in: 'query', required: false, schema: { enum: ['json', 'text'] } },
+      { name: 'format', in: 'query', required: false, schema: { enum: [...RESULT_FORMATS] } },
     ],
     responses: {
       '302': {
         description: 'Redirect to a presigned download',
         headers: { Location: { schema: { type: 'string' } } },
       },
-      '404': error('No such job'),
+      '404': error(
+        'No such job, or a format this job does not have (hOCR and PDF of jobs finished before them)',
+      ),
       '409': error('The job has not succeeded'),
+    },
+  },
+  getUpload: {
+    parameters: [JOB_ID],
+    responses: {
+      '200': { description: 'The part plan and the parts S3 holds', content: jsonContent('UploadState') },
+      '404': error('No such job'),
+      '409': error(
+        'Not a multipart job (UPLOAD_NOT_MULTIPART), or its upload is over (UPLOAD_COMPLETED, UPLOAD_EXPIRED)',
+      ),
+    },
+  },
+  presignUploadParts: {
+    parameters: [JOB_ID],
+    requestBody: {
+      required: true,
+      content: { 'application/json': { schema: schema(UploadPartsBodySchema) } },
+    },
+    responses: {
+      '200': {
+        description:
+          "Presigned PUTs (15 min): send exactly the part's bytes with its headers, keep the ETag answered",
+        content: jsonContent('UploadParts'),
+      },
+      '404': error('No such job'),
+      '409': error('Not a multipart job, or its upload is over'),
+    },
+  },
+  completeUpload: {
+    parameters: [JOB_ID],
+    requestBody: {
+      required: false,
+      content: { 'application/json': { schema: schema(CompleteUploadBodySchema) } },
+    },
+    responses: {
+      '202': {
+        description: 'The parts were joined; the document goes to ingest',
+        content: jsonContent('CompletedUpload'),
+      },
+      '404': error('No such job'),
+      '409': error('Not a multipart job, or its upload expired'),
     },
   },
   getQueueStats: {
@@ -96,6 +147,19 @@ const OPERATIONS: Record<string, Record<string, unknown>> = {
   redrive: {
     requestBody: { required: false, content: { 'application/json': { schema: schema(RedriveBodySchema) } } },
     responses: { '200': { description: 'What was moved', content: jsonContent('RedriveResult') } },
+  },
+  getWebhookSecret: {
+    responses: {
+      '200': { description: "The tenant's signing secret", content: jsonContent('WebhookSecret') },
+    },
+  },
+  rotateWebhookSecret: {
+    responses: {
+      '200': {
+        description: 'The new secret; deliveries are signed with the old one too until previousExpiresAt',
+        content: jsonContent('WebhookSecret'),
+      },
+    },
   },
   getOpenApi: { security: [], responses: { '200': { description: 'The OpenAPI document' } } },
 };
@@ -132,6 +196,25 @@ export function openApiDocument(serverUrl?: string) {
     ...(serverUrl ? { servers: [{ url: serverUrl }] } : {}),
     security: [{ apiKey: [] }],
     paths,
+    webhooks: {
+      jobEvent: {
+        post: {
+          summary: "A job's event, POSTed to the job's webhook.url",
+          description:
+            'Signed: ocrq-signature holds v1=hex(HMAC-SHA256(secret, ocrq-timestamp + "." + raw body)), one entry per valid secret. ' +
+            'Verify it over the raw body and refuse old timestamps (verifyWebhook in ocr-pipeline/client). ' +
+            'ocrq-delivery-id is the event id, the same on every attempt. Answer 2xx within 10 s; anything else is retried with backoff for 24 h.',
+          parameters: Object.values(WEBHOOK_HEADERS).map((name) => ({
+            name,
+            in: 'header',
+            required: true,
+            schema: { type: 'string' },
+          })),
+          requestBody: { required: true, content: jsonContent('JobEvent') },
+          responses: { '200': { description: 'Received (any 2xx)' } },
+        },
+      },
+    },
     components: {
       securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' } },
       schemas: {
@@ -141,6 +224,11 @@ export function openApiDocument(serverUrl?: string) {
         JobList: schema(JobListSchema),
         QueueStats: schema(QueueStatsSchema),
         RedriveResult: schema(RedriveResultSchema),
+        WebhookSecret: schema(WebhookSecretSchema),
+        JobEvent: schema(JobEventSchema),
+        UploadState: schema(UploadStateSchema),
+        UploadParts: schema(UploadPartsSchema),
+        CompletedUpload: schema(CompletedUploadSchema),
       },
     },
   };

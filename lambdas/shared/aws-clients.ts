@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { TextractClient } from '@aws-sdk/client-textract';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from './config.ts';
 
@@ -10,6 +11,8 @@ export interface AwsClients {
   s3: S3Client;
   sqs: SQSClient;
   sns: SNSClient;
+  /** Textract, where configured: always the real service (its region, the default credentials). */
+  textract?: TextractClient;
 }
 
 /**
@@ -26,8 +29,14 @@ export function createAwsClients(config: Config): AwsClients {
   const dynamo = new DynamoDBClient({ ...base, endpoint: config.endpoints.dynamodb });
   return {
     dynamo: DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }),
-    s3: new S3Client({ ...base, endpoint: config.endpoints.default, forcePathStyle: local }),
+    s3: new S3Client({
+      ...base,
+      endpoint: config.endpoints.s3 ?? config.endpoints.default,
+      forcePathStyle: local,
+    }),
     sqs: new SQSClient({ ...base, endpoint: config.endpoints.default, useQueueUrlAsEndpoint: !local }),
     sns: new SNSClient({ ...base, endpoint: config.endpoints.default }),
+    // No endpoint override and no emulator credentials: the local stack calls the real Textract.
+    ...(config.textract ? { textract: new TextractClient({ region: config.textract.region }) } : {}),
   };
 }

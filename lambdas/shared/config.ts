@@ -33,6 +33,80 @@ export const DEFAULT_LIMITS: Limits = {
 const intFromEnv = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 /**
+ * Amazon Textract, where a deployment has it: the region its client calls (never the local
+ * stack's emulators) and, in AWS, the channel multi-page detections report completion on.
+ */
+export interface TextractSettings {
+  region: string;
+  completion?: { topicArn: string; roleArn: string; queueUrl: string };
+}
+
+/** When the `auto` engine sends a page PP-OCR read to Textract (gpu-worker/src/engines/escalation.ts). */
+export interface AutoThresholds {
+  /** Mean line confidence (0..1) under which a page is hard. */
+  minConfidence: number;
+  /** Share of dark pixels from which a page counts as inked … */
+  minInk: number;
+  /** … and fewer recognised characters than this make an inked page hard. */
+  minTextChars: number;
+}
+
+export const DEFAULT_AUTO_THRESHOLDS: AutoThresholds = { minConfidence: 0.8, minInk: 0.02, minTextChars: 10 };
+
+const MIB = 1024 * 1024;
+
+/** S3's smallest part (all parts but the last) and its most parts per upload. */
+export const S3_MIN_PART_BYTES = 5 * MIB;
+export const S3_MAX_PARTS = 10_000;
+
+/**
+ * Presigned multipart uploads, for documents too large for one PUT. Above `thresholdBytes` (or
+ * when the client asks) a job uploads in parts of `partBytes` (grown where needed so that no
+ * upload has more than {@link S3_MAX_PARTS} parts), up to `maxUploadBytes` in all.
+ */
+export interface MultipartSettings {
+  thresholdBytes: number;
+  partBytes: number;
+  maxUploadBytes: number;
+}
+
+/**
+ * In AWS the threshold is the single-PUT maximum, so no request valid before multipart existed
+ * changes shape. The local stack lowers it under its S3 emulator's 11 MiB body limit.
+ */
+export const DEFAULT_MULTIPART: MultipartSettings = {
+  thresholdBytes: 50 * MIB,
+  partBytes: 8 * MIB,
+  maxUploadBytes: 5 * 1024 * MIB,
+};
+
+/** Webhook delivery: the dispatcher's queue, its attempts, and the address guard's setting. */
+export interface WebhookSettings {
+  /** The queue the events topic feeds with the events webhooks want; absent: no webhooks. */
+  queueUrl?: string;
+  /** How long one POST may take before it counts as failed. */
+  timeoutMs: number;
+  /** The first retry's delay; each next one doubles, up to `retryMaxSeconds`, with jitter. */
+  retryBaseSeconds: number;
+  retryMaxSeconds: number;
+  /** How long after its first attempt an event is given up on. */
+  retrySpanSeconds: number;
+  /** How long a rotated-out secret still signs deliveries. */
+  secretGraceSeconds: number;
+  /** Let webhooks reach loopback receivers, plain http included: the local stack only. */
+  allowLoopback: boolean;
+}
+
+export const DEFAULT_WEBHOOKS: WebhookSettings = {
+  timeoutMs: 10_000,
+  retryBaseSeconds: 10,
+  retryMaxSeconds: 3600,
+  retrySpanSeconds: 86_400,
+  secretGraceSeconds: 86_400,
+  allowLoopback: false,
+};
+
+/**
  * Runtime configuration, read from the environment once at start and validated, so a
  * misconfigured function or worker fails at boot with a message naming the variable.
  * `OCRQ_ENDPOINT_URL` points every AWS client at one endpoint (the local stack's emulators);
@@ -52,6 +126,21 @@ const ConfigSchema = z.object({
   /** Browser origins the API answers with CORS headers (comma-separated; `*` for any). */
   OCRQ_ALLOWED_ORIGINS: z.string().default(''),
   OCRQ_MAX_UPLOAD_BYTES: intFromEnv(50 * 1024 * 1024),
+  OCRQ_MULTIPART_THRESHOLD_BYTES: intFromEnv(DEFAULT_MULTIPART.thresholdBytes),
+  OCRQ_MULTIPART_PART_BYTES: intFromEnv(DEFAULT_MULTIPART.partBytes).refine(
+    (bytes) => bytes >= S3_MIN_PART_BYTES,
+    {
+      message: `must be at least ${S3_MIN_PART_BYTES} (S3's smallest part)`,
+    },
+  ),
+  OCRQ_MAX_MULTIPART_UPLOAD_BYTES: intFromEnv(DEFAULT_MULTIPART.maxUploadBytes),
+  OCRQ_WEBHOOK_QUEUE_URL: z.string().url().optional(),
+  OCRQ_WEBHOOK_TIMEOUT_MS: intFromEnv(DEFAULT_WEBHOOKS.timeoutMs),
+  OCRQ_WEBHOOK_RETRY_BASE_SECONDS: intFromEnv(DEFAULT_WEBHOOKS.retryBaseSeconds),
+  OCRQ_WEBHOOK_RETRY_MAX_SECONDS: intFromEnv(DEFAULT_WEBHOOKS.retryMaxSeconds),
+  OCRQ_WEBHOOK_RETRY_SPAN_SECONDS: intFromEnv(DEFAULT_WEBHOOKS.retrySpanSeconds),
+  OCRQ_WEBHOOK_SECRET_GRACE_SECONDS: intFromEnv(DEFAULT_WEBHOOKS.secretGraceSeconds),
+  OCRQ_WEBHOOK_ALLOW_LOOPBACK: z.enum(['true', 'false']).default('false'),
   OCRQ_RESULT_URL_TTL_SECONDS: intFromEnv(3600),
   OCRQ_JOB_TTL_DAYS: intFromEnv(7),
   OCRQ_CHUNK_PAGES: intFromEnv(DEFAULT_LIMITS.chunkPages),
@@ -64,7 +153,21 @@ const ConfigSchema = z.object({
   /** How long a function that works through a backlog in steps may run (set by the CDK stack). */
   OCRQ_TIME_BUDGET_MS: z.coerce.number().int().positive().optional(),
   OCRQ_ENDPOINT_URL: z.string().url().optional(),
+  /** Overrides the endpoint for S3 (the local stack's S3 front, which adds ListParts to fauxqs). */
+  OCRQ_S3_ENDPOINT_URL: z.string().url().optional(),
   OCRQ_DYNAMODB_ENDPOINT_URL: z.string().url().optional(),
+  /** Textract's region: set, Textract is on (`engine: textract|auto`); unset, it is off. */
+  OCRQ_TEXTRACT_REGION: z.string().min(1).optional(),
+  /** The completion channel of multi-page detections: topic, the role Textract publishes with, queue. */
+  OCRQ_TEXTRACT_TOPIC_ARN: z.string().min(1).optional(),
+  OCRQ_TEXTRACT_ROLE_ARN: z.string().min(1).optional(),
+  OCRQ_TEXTRACT_QUEUE_URL: z.string().url().optional(),
+  /** `auto`: pages with a lower mean line confidence (0..1) go to Textract. */
+  OCRQ_AUTO_MIN_CONFIDENCE: z.coerce.number().min(0).max(1).default(DEFAULT_AUTO_THRESHOLDS.minConfidence),
+  /** `auto`: a page with at least this share of dark pixels (0..1) … */
+  OCRQ_AUTO_MIN_INK: z.coerce.number().min(0).max(1).default(DEFAULT_AUTO_THRESHOLDS.minInk),
+  /** … and fewer recognised characters than this goes to Textract (ink but almost no text). */
+  OCRQ_AUTO_MIN_TEXT: z.coerce.number().int().min(0).default(DEFAULT_AUTO_THRESHOLDS.minTextChars),
 });
 
 export interface Config {
@@ -79,13 +182,22 @@ export interface Config {
   allowedOrigins: string[];
   /** Ingest's failure queue, where one is configured. */
   ingestFailuresQueue?: string;
+  /** The most a single presigned PUT may upload. */
   maxUploadBytes: number;
+  /** Multipart uploads; {@link DEFAULT_MULTIPART} where absent. */
+  multipart?: MultipartSettings;
+  /** Webhook delivery; {@link DEFAULT_WEBHOOKS} (and no queue) where absent. */
+  webhooks?: WebhookSettings;
   resultUrlTtlSeconds: number;
   jobTtlDays: number;
   limits: Limits;
-  endpoints: { default?: string; dynamodb?: string };
+  endpoints: { default?: string; dynamodb?: string; s3?: string };
   /** Milliseconds a backlog-draining function (sweep, redrive, reconciler) may spend; see the CDK stack. */
   timeBudgetMs?: number;
+  /** Textract; absent: `engine: textract` is refused (ENGINE_UNAVAILABLE) and `auto` keeps PP-OCR's pages. */
+  textract?: TextractSettings;
+  /** The `auto` engine's thresholds; {@link DEFAULT_AUTO_THRESHOLDS} where absent. */
+  auto?: AutoThresholds;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -110,6 +222,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       .filter(Boolean),
     ...(e.OCRQ_INGEST_FAILURES_QUEUE_URL ? { ingestFailuresQueue: e.OCRQ_INGEST_FAILURES_QUEUE_URL } : {}),
     maxUploadBytes: e.OCRQ_MAX_UPLOAD_BYTES,
+    multipart: {
+      thresholdBytes: e.OCRQ_MULTIPART_THRESHOLD_BYTES,
+      partBytes: e.OCRQ_MULTIPART_PART_BYTES,
+      maxUploadBytes: e.OCRQ_MAX_MULTIPART_UPLOAD_BYTES,
+    },
+    webhooks: {
+      ...(e.OCRQ_WEBHOOK_QUEUE_URL ? { queueUrl: e.OCRQ_WEBHOOK_QUEUE_URL } : {}),
+      timeoutMs: e.OCRQ_WEBHOOK_TIMEOUT_MS,
+      retryBaseSeconds: e.OCRQ_WEBHOOK_RETRY_BASE_SECONDS,
+      retryMaxSeconds: e.OCRQ_WEBHOOK_RETRY_MAX_SECONDS,
+      retrySpanSeconds: e.OCRQ_WEBHOOK_RETRY_SPAN_SECONDS,
+      secretGraceSeconds: e.OCRQ_WEBHOOK_SECRET_GRACE_SECONDS,
+      allowLoopback: e.OCRQ_WEBHOOK_ALLOW_LOOPBACK === 'true',
+    },
     resultUrlTtlSeconds: e.OCRQ_RESULT_URL_TTL_SECONDS,
     jobTtlDays: e.OCRQ_JOB_TTL_DAYS,
     limits: {
@@ -125,6 +251,28 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     endpoints: {
       default: e.OCRQ_ENDPOINT_URL,
       dynamodb: e.OCRQ_DYNAMODB_ENDPOINT_URL ?? e.OCRQ_ENDPOINT_URL,
+      ...(e.OCRQ_S3_ENDPOINT_URL ? { s3: e.OCRQ_S3_ENDPOINT_URL } : {}),
+    },
+    ...(e.OCRQ_TEXTRACT_REGION
+      ? {
+          textract: {
+            region: e.OCRQ_TEXTRACT_REGION,
+            ...(e.OCRQ_TEXTRACT_TOPIC_ARN && e.OCRQ_TEXTRACT_ROLE_ARN && e.OCRQ_TEXTRACT_QUEUE_URL
+              ? {
+                  completion: {
+                    topicArn: e.OCRQ_TEXTRACT_TOPIC_ARN,
+                    roleArn: e.OCRQ_TEXTRACT_ROLE_ARN,
+                    queueUrl: e.OCRQ_TEXTRACT_QUEUE_URL,
+                  },
+                }
+              : {}),
+          },
+        }
+      : {}),
+    auto: {
+      minConfidence: e.OCRQ_AUTO_MIN_CONFIDENCE,
+      minInk: e.OCRQ_AUTO_MIN_INK,
+      minTextChars: e.OCRQ_AUTO_MIN_TEXT,
     },
   };
 }
@@ -155,5 +303,41 @@ export function configToEnv(config: Config): Record<string, string> {
   if (config.deadLetterQueues.bulk) env.OCRQ_BULK_DLQ_URL = config.deadLetterQueues.bulk;
   if (config.endpoints.default) env.OCRQ_ENDPOINT_URL = config.endpoints.default;
   if (config.endpoints.dynamodb) env.OCRQ_DYNAMODB_ENDPOINT_URL = config.endpoints.dynamodb;
+  if (config.endpoints.s3) env.OCRQ_S3_ENDPOINT_URL = config.endpoints.s3;
+  const multipart = multipartSettings(config);
+  env.OCRQ_MULTIPART_THRESHOLD_BYTES = String(multipart.thresholdBytes);
+  env.OCRQ_MULTIPART_PART_BYTES = String(multipart.partBytes);
+  env.OCRQ_MAX_MULTIPART_UPLOAD_BYTES = String(multipart.maxUploadBytes);
+  const webhooks = webhookSettings(config);
+  if (webhooks.queueUrl) env.OCRQ_WEBHOOK_QUEUE_URL = webhooks.queueUrl;
+  env.OCRQ_WEBHOOK_TIMEOUT_MS = String(webhooks.timeoutMs);
+  env.OCRQ_WEBHOOK_RETRY_BASE_SECONDS = String(webhooks.retryBaseSeconds);
+  env.OCRQ_WEBHOOK_RETRY_MAX_SECONDS = String(webhooks.retryMaxSeconds);
+  env.OCRQ_WEBHOOK_RETRY_SPAN_SECONDS = String(webhooks.retrySpanSeconds);
+  env.OCRQ_WEBHOOK_SECRET_GRACE_SECONDS = String(webhooks.secretGraceSeconds);
+  env.OCRQ_WEBHOOK_ALLOW_LOOPBACK = String(webhooks.allowLoopback);
+  if (config.textract) {
+    env.OCRQ_TEXTRACT_REGION = config.textract.region;
+    const { completion } = config.textract;
+    if (completion) {
+      env.OCRQ_TEXTRACT_TOPIC_ARN = completion.topicArn;
+      env.OCRQ_TEXTRACT_ROLE_ARN = completion.roleArn;
+      env.OCRQ_TEXTRACT_QUEUE_URL = completion.queueUrl;
+    }
+  }
+  const auto = config.auto ?? DEFAULT_AUTO_THRESHOLDS;
+  env.OCRQ_AUTO_MIN_CONFIDENCE = String(auto.minConfidence);
+  env.OCRQ_AUTO_MIN_INK = String(auto.minInk);
+  env.OCRQ_AUTO_MIN_TEXT = String(auto.minTextChars);
   return env;
+}
+
+/** The webhook settings of a Config, with the defaults for one built without them. */
+export function webhookSettings(config: Pick<Config, 'webhooks'>): WebhookSettings {
+  return config.webhooks ?? DEFAULT_WEBHOOKS;
+}
+
+/** The multipart settings of a Config, with the defaults for one built without them. */
+export function multipartSettings(config: Pick<Config, 'multipart'>): MultipartSettings {
+  return config.multipart ?? DEFAULT_MULTIPART;
 }

@@ -119,6 +119,7 @@ const DOCUMENT_JOB_CODES: Record<DocumentErrorCode, JobErrorCode> = {
   DOCUMENT_INVALID: 'INVALID_INPUT',
   DOCUMENT_ENCRYPTED: 'ENCRYPTED_DOCUMENT',
   PAGE_TOO_LARGE: 'PAGE_TOO_LARGE',
+  DOCUMENT_TOO_LARGE: 'DOCUMENT_TOO_LARGE',
 };
 const LIBRARY_JOB_CODES: ReadonlyMap<string, JobErrorCode> = new Map([
   ...Object.entries(DOCUMENT_JOB_CODES),

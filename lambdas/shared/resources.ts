@@ -11,6 +11,8 @@ export const RESOURCE_NAMES = {
   bulkDlq: 'ocr-pipeline-bulk-dlq',
   eventsTopic: 'ocr-pipeline-events',
   ingestFailures: 'ocr-pipeline-ingest-failures',
+  webhookQueue: 'ocr-pipeline-webhooks',
+  webhookDlq: 'ocr-pipeline-webhooks-dlq',
 } as const;
 
 /** DynamoDB layout: one table, generic keys, items told apart by prefix. */
@@ -48,11 +50,28 @@ export const QUEUE_SETTINGS = {
   dlqRetentionDays: 14,
 } as const;
 
+/**
+ * The webhook dispatcher's queue. The events topic feeds it through a subscription with raw
+ * delivery that takes only the events a job's webhook wants (the `webhook` message attribute).
+ */
+export const WEBHOOK_QUEUE_SETTINGS = {
+  /** Six times the dispatcher's longest timeout (30 s), as Lambda's SQS event source asks. */
+  visibilityTimeoutSeconds: 180,
+  /** Deliveries of one message before its DLQ: only crashes count, a failed POST is a new message. */
+  maxReceiveCount: 5,
+  retentionDays: 4,
+  /** The subscription's filter policy. */
+  filterPolicy: { webhook: ['true'] },
+} as const;
+
 /** S3 key layout: inputs and results live under the tenant so prefixes scope everything. */
 export const objectKeys = {
   input: (tenantId: string, jobId: string) => `inputs/${tenantId}/${jobId}/source`,
   resultJson: (tenantId: string, jobId: string) => `results/${tenantId}/${jobId}/result.json`,
   resultText: (tenantId: string, jobId: string) => `results/${tenantId}/${jobId}/result.txt`,
+  resultHocr: (tenantId: string, jobId: string) => `results/${tenantId}/${jobId}/result.hocr`,
+  /** The searchable PDF: the document's pages (or images) with an invisible text layer. */
+  resultPdf: (tenantId: string, jobId: string) => `results/${tenantId}/${jobId}/result.pdf`,
   /** One page's result, written by the worker of its chunk; assembled in page order at the end. */
   pageResult: (tenantId: string, jobId: string, page: number) =>
     `results/${tenantId}/${jobId}/pages/${String(page).padStart(5, '0')}.json`,
@@ -64,3 +83,9 @@ export const objectKeys = {
 } as const;
 
 export const UPLOAD_URL_TTL_SECONDS = 15 * 60;
+
+/**
+ * Days after which the bucket's lifecycle rule aborts an unfinished multipart upload (and frees
+ * its parts): how long a large upload may be resumed.
+ */
+export const INCOMPLETE_UPLOAD_DAYS = 2;

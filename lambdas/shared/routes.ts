@@ -50,6 +50,27 @@ export const API_ROUTES: readonly RouteDefinition[] = [
   },
   {
     method: 'GET',
+    path: '/v1/jobs/{jobId}/upload',
+    handler: 'upload',
+    operationId: 'getUpload',
+    summary: "A multipart upload's plan and the parts already uploaded (to resume)",
+  },
+  {
+    method: 'POST',
+    path: '/v1/jobs/{jobId}/upload/parts',
+    handler: 'upload',
+    operationId: 'presignUploadParts',
+    summary: 'Presigned URLs for parts of a multipart upload',
+  },
+  {
+    method: 'POST',
+    path: '/v1/jobs/{jobId}/upload/complete',
+    handler: 'upload',
+    operationId: 'completeUpload',
+    summary: 'Join the uploaded parts into the document, which then goes to ingest',
+  },
+  {
+    method: 'GET',
     path: '/v1/jobs/{jobId}/result',
     handler: 'get-result',
     operationId: 'getResult',
@@ -68,6 +89,20 @@ export const API_ROUTES: readonly RouteDefinition[] = [
     handler: 'redrive',
     operationId: 'redrive',
     summary: "Move the tenant's dead letters back to their queue",
+  },
+  {
+    method: 'GET',
+    path: '/v1/webhook-secret',
+    handler: 'webhook-secret',
+    operationId: 'getWebhookSecret',
+    summary: "The tenant's webhook signing secret (created on first use)",
+  },
+  {
+    method: 'POST',
+    path: '/v1/webhook-secret/rotate',
+    handler: 'webhook-secret',
+    operationId: 'rotateWebhookSecret',
+    summary: 'A new webhook signing secret; the old one still signs for a grace period',
   },
   {
     method: 'GET',

@@ -34,9 +34,17 @@ export const API_HANDLER_ACCESS: Readonly<Record<string, Access>> = {
     table.grantReadData(fn);
     bucket.grantRead(fn, `${KEY_PREFIXES.results}*`);
   },
-  'cancel-job': (fn, { table, eventsTopic }) => {
+  'cancel-job': (fn, { table, bucket, eventsTopic }) => {
     table.grantReadWriteData(fn);
     eventsTopic.grantPublish(fn);
+    // Cancelling a job that uploads in parts aborts its multipart upload (s3:AbortMultipartUpload).
+    bucket.grantPut(fn, `${KEY_PREFIXES.inputs}*`);
+  },
+  // Lists, presigns and completes the parts of multipart uploads: the part URLs run as this role,
+  // and parts of an SSE-KMS object need the key to encrypt and to be joined.
+  upload: (fn, { table, bucket }) => {
+    table.grantReadData(fn);
+    bucket.grantReadWrite(fn, `${KEY_PREFIXES.inputs}*`);
   },
   'retry-job': (fn, { table, queues, eventsTopic }) => {
     table.grantReadWriteData(fn);
@@ -55,6 +63,10 @@ export const API_HANDLER_ACCESS: Readonly<Record<string, Access>> = {
     table.grantReadWriteData(fn);
     queues.grantConsumeDeadLetters(fn);
     queues.grantSendMessages(fn);
+  },
+  // Reads the tenant's secret, creating it on first use, and writes it on rotation.
+  'webhook-secret': (fn, { table }) => {
+    table.grantReadWriteData(fn);
   },
   // Serves the OpenAPI document built from the route table: no AWS access, no API key.
   openapi: () => {},

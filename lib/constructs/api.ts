@@ -179,6 +179,7 @@ export class JobsApi extends Construct {
           contentType: { type: JsonSchemaType.STRING, minLength: 1 },
           sizeBytes: { type: JsonSchemaType.INTEGER, minimum: 1 },
           priority: { type: JsonSchemaType.STRING, enum: [...PRIORITIES] },
+          multipart: { type: JsonSchemaType.BOOLEAN },
           webhook: {
             type: JsonSchemaType.OBJECT,
             required: ['url'],

@@ -10,7 +10,15 @@ import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { configToEnv, DEFAULT_LIMITS, type Limits } from '../../lambdas/shared/config.ts';
+import {
+  configToEnv,
+  DEFAULT_LIMITS,
+  DEFAULT_MULTIPART,
+  DEFAULT_WEBHOOKS,
+  type Limits,
+  type MultipartSettings,
+  type WebhookSettings,
+} from '../../lambdas/shared/config.ts';
 import type { WorkQueues } from './work-queues.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -47,6 +55,10 @@ export interface PipelineResources extends PipelineEnvironmentSources {
 export interface PipelineSettings {
   /** @default 50 MiB */
   readonly maxUploadBytes?: number;
+  /** Threshold, part size and maximum of presigned multipart uploads. @default DEFAULT_MULTIPART */
+  readonly multipart?: Partial<MultipartSettings>;
+  /** Webhook delivery: timeout, retry span and backoff, secret grace. @default DEFAULT_WEBHOOKS */
+  readonly webhooks?: Partial<Omit<WebhookSettings, 'queueUrl' | 'allowLoopback'>>;
   /** Lifetime of presigned result URLs. @default 3600 */
   readonly resultUrlTtlSeconds?: number;
   /** Days a finished job stays in the table. @default 7 */
@@ -81,6 +93,9 @@ export function pipelineEnvironment(
     eventsTopicArn: resources.eventsTopic.topicArn,
     allowedOrigins: [...(settings.allowedOrigins ?? [])],
     maxUploadBytes: settings.maxUploadBytes ?? 50 * 1024 * 1024,
+    multipart: { ...DEFAULT_MULTIPART, ...settings.multipart },
+    // Never loopback in AWS; the dispatcher adds its queue's URL to its own environment.
+    webhooks: { ...DEFAULT_WEBHOOKS, ...settings.webhooks, allowLoopback: false },
     resultUrlTtlSeconds: settings.resultUrlTtlSeconds ?? 3600,
     jobTtlDays: settings.jobTtlDays ?? 7,
     limits: { ...DEFAULT_LIMITS, ...settings.limits },

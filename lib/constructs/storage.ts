@@ -9,6 +9,7 @@ import {
   ObjectOwnership,
 } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { INCOMPLETE_UPLOAD_DAYS } from '../../lambdas/shared/resources.ts';
 
 /**
  * The top-level prefixes of the key layout in `lambdas/shared/resources.ts` (`objectKeys`):
@@ -101,7 +102,10 @@ export class DocumentStorage extends Construct {
       lifecycleRules: [
         expireUnder(KEY_PREFIXES.inputs),
         expireUnder(KEY_PREFIXES.results),
-        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+        {
+          id: 'abort-incomplete-uploads',
+          abortIncompleteMultipartUploadAfter: Duration.days(INCOMPLETE_UPLOAD_DAYS),
+        },
       ],
       cors: props.allowedOrigins?.length
         ? [

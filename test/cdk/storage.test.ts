@@ -79,7 +79,7 @@ describe('DocumentStorage', () => {
         Rules: Match.arrayWith([
           Match.objectLike({ Prefix: 'inputs/', ExpirationInDays: 7, Status: 'Enabled' }),
           Match.objectLike({ Prefix: 'results/', ExpirationInDays: 7, Status: 'Enabled' }),
-          Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' }),
+          Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 2 }, Status: 'Enabled' }),
         ]),
       },
     });

@@ -6,7 +6,7 @@ import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aw
 import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { type Config, DEFAULT_LIMITS } from '../../lambdas/shared/config.ts';
+import { type Config, DEFAULT_AUTO_THRESHOLDS, DEFAULT_LIMITS, DEFAULT_MULTIPART } from '../../lambdas/shared/config.ts';
 import type { Job } from '../../lambdas/shared/job.ts';
 import { createRuntime } from '../../lambdas/shared/runtime.ts';
 
@@ -21,6 +21,7 @@ export const TEST_CONFIG: Config = {
   eventsTopicArn: 'arn:aws:sns:us-east-1:123456789012:events',
   allowedOrigins: [],
   maxUploadBytes: 1_000_000,
+  multipart: DEFAULT_MULTIPART,
   resultUrlTtlSeconds: 600,
   jobTtlDays: 7,
   deadLetterQueues: {
@@ -28,6 +29,7 @@ export const TEST_CONFIG: Config = {
     bulk: 'https://sqs.us-east-1.amazonaws.com/123456789012/bulk-dlq',
   },
   limits: DEFAULT_LIMITS,
+  auto: DEFAULT_AUTO_THRESHOLDS,
   endpoints: {},
 };
 

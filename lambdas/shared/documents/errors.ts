@@ -1,7 +1,11 @@
 import { PermanentError } from '../permanent-error.ts';
 
 /** What is wrong with a document, in this library's own words (the pipeline maps them to job codes). */
-export type DocumentErrorCode = 'DOCUMENT_INVALID' | 'DOCUMENT_ENCRYPTED' | 'PAGE_TOO_LARGE';
+export type DocumentErrorCode =
+  | 'DOCUMENT_INVALID'
+  | 'DOCUMENT_ENCRYPTED'
+  | 'PAGE_TOO_LARGE'
+  | 'DOCUMENT_TOO_LARGE';
 
 /** A fact about a document that no retry can change. */
 export abstract class DocumentError extends PermanentError {
@@ -35,5 +39,16 @@ export class PageTooLargeError extends DocumentError {
     readonly maxPixels: number,
   ) {
     super('PAGE_TOO_LARGE', message);
+  }
+}
+
+/** A document larger than this library can read whole (see `MAX_PDF_BYTES`); refused before reading it. */
+export class DocumentTooLargeError extends DocumentError {
+  constructor(
+    message: string,
+    readonly sizeBytes: number,
+    readonly maxBytes: number,
+  ) {
+    super('DOCUMENT_TOO_LARGE', message);
   }
 }

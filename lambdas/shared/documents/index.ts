@@ -1,4 +1,10 @@
-export { DocumentError, EncryptedDocumentError, InvalidDocumentError, PageTooLargeError } from './errors.ts';
+export {
+  DocumentError,
+  DocumentTooLargeError,
+  EncryptedDocumentError,
+  InvalidDocumentError,
+  PageTooLargeError,
+} from './errors.ts';
 export {
   isMultiPage,
   isSupportedContentType,
@@ -13,7 +19,7 @@ export {
   imageDimensions,
   pageTooLargeFor,
 } from './image-dimensions.ts';
-export { DEFAULT_MAX_PAGE_PIXELS } from './limits.ts';
+export { DEFAULT_MAX_PAGE_PIXELS, documentTooLargeFor, MAX_PDF_BYTES } from './limits.ts';
 export { countPages, countTiffPages } from './page-count.ts';
 export {
   DEFAULT_PDF_DPI,

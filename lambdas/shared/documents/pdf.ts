@@ -1,4 +1,5 @@
 import { EncryptedDocumentError, InvalidDocumentError, PageTooLargeError } from './errors.ts';
+import { documentTooLargeFor } from './limits.ts';
 import { discardPdfium, type PdfiumBindings, pdfium } from './pdfium.ts';
 
 /**
@@ -78,6 +79,8 @@ export interface PdfDocument {
  */
 export async function openPdf(bytes: Uint8Array): Promise<PdfDocument> {
   if (bytes.byteLength === 0) throw new InvalidDocumentError('the PDF is empty (zero bytes)');
+  const tooLarge = documentTooLargeFor('application/pdf', bytes.byteLength);
+  if (tooLarge) throw tooLarge;
   const lib = await pdfium();
   return guard(lib, () => PdfiumDocument.open(lib, bytes));
 }
