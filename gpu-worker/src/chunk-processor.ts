@@ -1,16 +1,26 @@
+import { createHash } from 'node:crypto';
+import type { EngineTally } from '../../lambdas/shared/adapters/stats-store.ts';
+import { DEFAULT_AUTO_THRESHOLDS } from '../../lambdas/shared/config.ts';
 import { PermanentJobError } from '../../lambdas/shared/errors.ts';
 import type { Job } from '../../lambdas/shared/job.ts';
 import { isTerminal } from '../../lambdas/shared/job.ts';
 import type { WorkMessage } from '../../lambdas/shared/messages.ts';
 import { objectKeys } from '../../lambdas/shared/resources.ts';
 import type { Runtime } from '../../lambdas/shared/runtime.ts';
+import { type EnginePage, EngineRouter, type PaddleRecognizer } from './engines/engine-router.ts';
+import { TextractRecognizer } from './engines/textract-recognizer.ts';
 import type { OcrResult, PageResult } from './ocr/index.ts';
+import { resultHocr } from './outputs/hocr.ts';
+import { searchablePdf } from './outputs/searchable-pdf.ts';
 import { resultText } from './result-format.ts';
 
-/** What the worker needs of the OCR engine: a document's bytes in, pages of lines out. */
-export interface DocumentRecognizer {
-  /** OCRs pages `firstPage` … `firstPage + pageCount - 1` (1-based), numbered as in the document. */
-  recognize(input: Buffer, pages?: { firstPage: number; pageCount: number }): Promise<OcrResult>;
+/**
+ * What the worker needs of the OCR engine: a document's bytes in, pages of lines out; decoding
+ * apart (`decode`, `recognizeDecoded`) for the `auto` and `textract` engines, and the DPI PDF
+ * pages are rendered at, which Textract's boxes are scaled to.
+ */
+export interface DocumentRecognizer extends PaddleRecognizer {
+  readonly options?: { pdfDpi: number };
 }
 
 /** What became of a chunk: `chunk-done` when the job still has other chunks to go. */
@@ -33,10 +43,24 @@ export interface ChunkTimings {
  * decides what a failure means for the message.
  */
 export class ChunkProcessor {
+  private readonly engines: EngineRouter;
+
   constructor(
     private readonly runtime: Runtime,
-    private readonly engine: DocumentRecognizer,
-  ) {}
+    engine: DocumentRecognizer,
+  ) {
+    const textract = runtime.textract
+      ? new TextractRecognizer(runtime.textract, runtime.textractCompletions, {
+          ...(engine.options ? { pdfDpi: engine.options.pdfDpi } : {}),
+        })
+      : undefined;
+    this.engines = new EngineRouter(
+      engine,
+      textract,
+      runtime.config.auto ?? DEFAULT_AUTO_THRESHOLDS,
+      runtime.logger,
+    );
+  }
 
   async process(work: WorkMessage, timings: ChunkTimings = {}): Promise<ChunkOutcome> {
     const { jobs, logger } = this.runtime;
@@ -57,12 +81,17 @@ export class ChunkProcessor {
     if (!started.changed) await jobs.touchProgress(job.tenantId, job.jobId);
     let current = job;
     if (!job.chunksDone?.has(work.chunk.index)) {
-      const pages = await this.recognizeChunk(work, timings);
+      const { pages, engines } = await this.recognizeChunk(job, work, timings);
       const counted = await jobs.completeChunk(job.tenantId, job.jobId, work.chunk.index, pages);
-      if (counted.changed)
+      if (counted.changed) {
         await this.runtime.stats.recordPages(pages).catch((error: unknown) => {
           logger.warn('could not record pages in the throughput stats', { pages, error: error as Error });
         });
+        await this.runtime.stats.recordEngines(engines).catch((error: unknown) => {
+          logger.warn('could not record the engines in the throughput stats', { error: error as Error });
+        });
+        await this.runtime.lifecycle.progress(counted.job, work.chunk.index);
+      }
       current = counted.job;
     }
     const total = current.chunks?.total ?? 1;
@@ -72,16 +101,32 @@ export class ChunkProcessor {
     return 'succeeded';
   }
 
-  /** OCRs the chunk's pages and stores each page's result at its own key; returns the page count. */
-  private async recognizeChunk(work: WorkMessage, timings: ChunkTimings): Promise<number> {
+  /**
+   * OCRs the chunk's pages on the job's engine and stores each page's result at its own key;
+   * returns the page count and what each engine did (for the per-engine statistics).
+   */
+  private async recognizeChunk(
+    job: Job,
+    work: WorkMessage,
+    timings: ChunkTimings,
+  ): Promise<{ pages: number; engines: EngineTally[] }> {
     const { blobs } = this.runtime;
     const downloadStarted = performance.now();
     const input = await blobs.get(work.inputKey);
     const engineStarted = performance.now();
     timings.decodeMs = engineStarted - downloadStarted;
-    const result = await this.engine.recognize(input, {
-      firstPage: work.chunk.firstPage,
-      pageCount: work.chunk.pageCount,
+    const result = await this.engines.recognize({
+      engine: work.engine ?? job.engine ?? 'paddle',
+      input,
+      inputKey: work.inputKey,
+      contentType: work.contentType,
+      selection: { firstPage: work.chunk.firstPage, pageCount: work.chunk.pageCount },
+      totalPages: job.pages.total,
+      // One Textract detection per chunk and queuing: a redelivery finds the same one, a requeue starts anew.
+      token: createHash('sha256')
+        .update(`${job.jobId}/${work.chunk.index}/${job.queuedAt ?? ''}`)
+        .digest('base64url')
+        .slice(0, 40),
     });
     timings.engineMs = performance.now() - engineStarted;
     timings.pages = result.pages.length;
@@ -95,7 +140,7 @@ export class ChunkProcessor {
         ),
       ),
     );
-    return result.pages.length;
+    return { pages: result.pages.length, engines: tallyEngines(result.pages) };
   }
 
   /** Joins the page results in page order into result.json and result.txt, then SUCCEEDED (once). */
@@ -117,6 +162,48 @@ export class ChunkProcessor {
     const textKey = objectKeys.resultText(job.tenantId, job.jobId);
     await blobs.put(jsonKey, JSON.stringify(result), 'application/json');
     await blobs.put(textKey, resultText(result), 'text/plain; charset=utf-8');
-    await lifecycle.succeed(job, { jsonKey, textKey }, pages.length);
+    const hocrKey = objectKeys.resultHocr(job.tenantId, job.jobId);
+    await blobs.put(
+      hocrKey,
+      resultHocr(result, { title: job.fileName }),
+      'application/xhtml+xml; charset=utf-8',
+    );
+    const pdfKey = await this.writeSearchablePdf(job, result);
+    await lifecycle.succeed(job, { jsonKey, textKey, hocrKey, ...(pdfKey ? { pdfKey } : {}) }, pages.length);
   }
+
+  /**
+   * The searchable PDF beside the other results. A document pdf-lib cannot rewrite (PDFium read
+   * it, pdf-lib's parser is stricter) costs the job this one format, not its OCR: logged, skipped.
+   */
+  private async writeSearchablePdf(job: Job, result: OcrResult): Promise<string | undefined> {
+    const { blobs, logger } = this.runtime;
+    const source = await blobs.get(job.inputKey);
+    let pdf: Uint8Array;
+    try {
+      pdf = await searchablePdf(result, { bytes: source, contentType: job.contentType });
+    } catch (error) {
+      logger.warn('could not build the searchable PDF; the job has no PDF result', {
+        jobId: job.jobId,
+        error: error as Error,
+      });
+      return undefined;
+    }
+    const key = objectKeys.resultPdf(job.tenantId, job.jobId);
+    await blobs.put(key, Buffer.from(pdf), 'application/pdf');
+    return key;
+  }
+}
+
+/** Pages, engine time and escalations per engine of a chunk's pages. */
+function tallyEngines(pages: readonly EnginePage[]): EngineTally[] {
+  const tallies = new Map<string, EngineTally>();
+  for (const page of pages) {
+    const tally = tallies.get(page.engine) ?? { engine: page.engine, pages: 0, ms: 0, escalations: 0 };
+    tally.pages++;
+    tally.ms += page.ms;
+    if (page.escalated) tally.escalations++;
+    tallies.set(page.engine, tally);
+  }
+  return [...tallies.values()];
 }

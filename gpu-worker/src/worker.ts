@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReceivedMessage } from '../../lambdas/shared/adapters/work-queue.ts';
 import { isPermanent, jobErrorOf } from '../../lambdas/shared/errors.ts';
-import type { JobError } from '../../lambdas/shared/job.ts';
+import { JOB_ERROR_CODES, type JobError, type JobErrorCode } from '../../lambdas/shared/job.ts';
 import { movedOn } from '../../lambdas/shared/lifecycle.ts';
 import { InvalidMessageError, parseWorkMessage, type WorkMessage } from '../../lambdas/shared/messages.ts';
 import { METRIC } from '../../lambdas/shared/metric-names.ts';
@@ -360,7 +360,7 @@ export class Worker {
       this.hooks.metrics?.record(
         METRIC.workerErrors,
         1,
-        isPermanent(error) ? error.code : 'PROCESSING_ERROR',
+        isPermanent(error) ? error.code : transientCode(error),
       );
       if (isPermanent(error)) {
         await this.failJob(work, jobErrorOf(error));
@@ -368,7 +368,7 @@ export class Worker {
       }
       const attempts = await jobs
         .recordFailedAttempt(work.tenantId, work.jobId, work.chunk.index, {
-          code: 'PROCESSING_ERROR',
+          code: transientCode(error),
           message: error instanceof Error ? error.message : String(error),
         })
         .catch((recordError: unknown) => {
@@ -409,4 +409,15 @@ export class Worker {
     this.processed += 1;
     return outcome;
   }
+}
+
+/**
+ * The code a transient failure is recorded with: its own where it names a job code (Textract's
+ * throttling and failed detections), else PROCESSING_ERROR.
+ */
+function transientCode(error: unknown): JobErrorCode {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && (JOB_ERROR_CODES as readonly string[]).includes(code)
+    ? (code as JobErrorCode)
+    : 'PROCESSING_ERROR';
 }

@@ -4,6 +4,8 @@ import type { Runtime } from '../shared/runtime.ts';
 
 /** How recent a worker heartbeat must be for the worker to count as running. */
 const WORKER_SEEN_SECONDS = 60;
+/** The engines a page can come from (`auto` is PP-OCR, then Textract for the hard pages). */
+const PAGE_ENGINES = ['paddle', 'textract'] as const;
 /** Minutes over which pages per minute is averaged. */
 const THROUGHPUT_MINUTES = 5;
 
@@ -34,14 +36,17 @@ export async function queueStats(runtime: Runtime, now = new Date()) {
       }),
     ),
   );
-  const [workers, pagesPerMinute] = await Promise.all([
+  const [workers, pagesPerMinute, engines] = await Promise.all([
     runtime.stats.activeWorkers(WORKER_SEEN_SECONDS, now),
     runtime.stats.pagesPerMinute(THROUGHPUT_MINUTES, now),
+    runtime.stats.engineStats(PAGE_ENGINES, THROUGHPUT_MINUTES, now),
   ]);
   return {
     queues,
     workers,
     pagesPerMinute: Math.round(pagesPerMinute * 10) / 10,
+    // Per engine that read pages (an `auto` job's pages count under the engine that kept them).
+    engines,
     throughputWindowMinutes: THROUGHPUT_MINUTES,
     generatedAt: now.toISOString(),
   };

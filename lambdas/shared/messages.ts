@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Job } from './job.ts';
+import { ENGINES, type Job } from './job.ts';
 
 /**
  * The work message a queue carries: one chunk of one job's pages. Versioned so that workers
@@ -18,6 +18,8 @@ export const WorkMessageSchema = z.object({
     pageCount: z.number().int().positive(),
   }),
   enqueuedAt: z.string(),
+  /** The job's engine; absent in messages of jobs created before engines existed (`paddle`). */
+  engine: z.enum(ENGINES).optional(),
 });
 export type WorkMessage = z.infer<typeof WorkMessageSchema>;
 
@@ -58,6 +60,7 @@ export function chunkMessages(
       contentType: job.contentType,
       chunk: { index, firstPage: first, pageCount: Math.min(chunkPages, totalPages - first + 1) },
       enqueuedAt,
+      ...(job.engine && job.engine !== 'paddle' ? { engine: job.engine } : {}),
     });
   }
   return messages;

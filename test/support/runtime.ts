@@ -6,7 +6,12 @@ import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aw
 import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { type Config, DEFAULT_AUTO_THRESHOLDS, DEFAULT_LIMITS, DEFAULT_MULTIPART } from '../../lambdas/shared/config.ts';
+import {
+  type Config,
+  DEFAULT_AUTO_THRESHOLDS,
+  DEFAULT_LIMITS,
+  DEFAULT_MULTIPART,
+} from '../../lambdas/shared/config.ts';
 import type { Job } from '../../lambdas/shared/job.ts';
 import { createRuntime } from '../../lambdas/shared/runtime.ts';
 

@@ -25,7 +25,9 @@ import {
   TextractThrottledError,
   textractPage,
 } from '../../lambdas/shared/adapters/textract.ts';
+import { configToEnv, loadConfig } from '../../lambdas/shared/config.ts';
 import { jobErrorOf } from '../../lambdas/shared/errors.ts';
+import { createRuntime } from '../../lambdas/shared/runtime.ts';
 import { textractLine, textractPageBlocks } from '../support/textract-blocks.ts';
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
@@ -210,5 +212,44 @@ describe('TextractCompletions', () => {
       'r-orphan',
       'r-mine',
     ]);
+  });
+});
+
+describe('Textract configuration', () => {
+  const base = {
+    OCRQ_TABLE_NAME: 't',
+    OCRQ_BUCKET_NAME: 'b',
+    OCRQ_EXPRESS_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/1/express',
+    OCRQ_EVENTS_TOPIC_ARN: 'arn:aws:sns:us-east-1:1:events',
+  };
+
+  it('is off without OCRQ_TEXTRACT_REGION, and the runtime then has no Textract', () => {
+    const config = loadConfig(base);
+    expect(config.textract).toBeUndefined();
+    expect(createRuntime(config).textract).toBeUndefined();
+  });
+
+  it('reads the region, the completion channel and the auto thresholds, and writes them back', () => {
+    const config = loadConfig({
+      ...base,
+      OCRQ_TEXTRACT_REGION: 'eu-west-1',
+      OCRQ_TEXTRACT_TOPIC_ARN: 'arn:aws:sns:eu-west-1:1:textract',
+      OCRQ_TEXTRACT_ROLE_ARN: 'arn:aws:iam::1:role/textract',
+      OCRQ_TEXTRACT_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/1/textract',
+      OCRQ_AUTO_MIN_CONFIDENCE: '0.7',
+    });
+    expect(config.textract).toEqual({
+      region: 'eu-west-1',
+      completion: {
+        topicArn: 'arn:aws:sns:eu-west-1:1:textract',
+        roleArn: 'arn:aws:iam::1:role/textract',
+        queueUrl: 'https://sqs.eu-west-1.amazonaws.com/1/textract',
+      },
+    });
+    expect(config.auto).toEqual({ minConfidence: 0.7, minInk: 0.02, minTextChars: 10 });
+    expect(loadConfig(configToEnv(config)).textract).toEqual(config.textract);
+    const runtime = createRuntime(config);
+    expect(runtime.textract?.canStartJobs).toBe(true);
+    expect(runtime.textractCompletions).toBeDefined();
   });
 });

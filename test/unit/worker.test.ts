@@ -130,8 +130,12 @@ describe('Worker.process', () => {
       'results/tenant-a/job-1/pages/00001.json',
       'results/tenant-a/job-1/result.json',
       'results/tenant-a/job-1/result.txt',
+      // The searchable PDF is left out: the fake input is no image (logged, the OCR result stands).
+      'results/tenant-a/job-1/result.hocr',
     ]);
-    expect(JSON.parse(String(puts[1]!.Body))).toEqual(RESULT);
+    expect(JSON.parse(String(puts[1]!.Body))).toEqual({
+      pages: RESULT.pages.map((page) => ({ ...page, engine: 'paddle', ms: expect.any(Number) })),
+    });
     expect(puts[2]!.Body).toBe('Hello world\nSecond line\n');
     expect(ctx.mocks.sqs.commandCalls(DeleteMessageCommand)).toHaveLength(1);
     const event = JSON.parse(ctx.mocks.sns.commandCalls(PublishCommand)[0]!.args[0].input.Message!);

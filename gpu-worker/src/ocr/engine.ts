@@ -67,6 +67,14 @@ export class OcrEngine {
   }
 
   /**
+   * OCRs pages already decoded, batched like {@link recognize}: for callers that need the pixels
+   * too (the `auto` engine measures ink and sends hard pages on to Textract).
+   */
+  recognizeDecoded(pages: DecodedPage[]): Promise<PageResult[]> {
+    return this.batcher.submit(pages);
+  }
+
+  /**
    * OCRs decoded pages, from one document or several: detection in groups of same-sized pages,
    * then recognition over all their lines at once.
    */
