@@ -111,11 +111,22 @@ describe('ApiFunctions', () => {
     expect(policy).not.toMatch(/dynamodb:(PutItem|UpdateItem)|s3:|sqs:|sns:/);
   });
 
-  it('lets cancel-job update jobs and publish the event', () => {
+  it('lets cancel-job update jobs, publish the event and abort a multipart upload', () => {
     const policy = policyOf('ApiFunctionsCancelJob');
     expect(policy).toMatch(/dynamodb:UpdateItem/);
     expect(policy).toMatch(/sns:Publish/);
-    expect(policy).not.toMatch(/s3:|sqs:/);
+    expect(policy).toMatch(/s3:Abort\*/);
+    expect(policy).not.toMatch(/s3:GetObject|sqs:/);
+  });
+
+  it('lets upload list, presign and complete parts under inputs/ only, and not change jobs', () => {
+    const policy = policyOf('ApiFunctionsUpload');
+    expect(policy).toMatch(/s3:List\*/);
+    expect(policy).toMatch(/s3:PutObject/);
+    expect(policy).toMatch(/kms:Decrypt/);
+    expect(policy).toMatch(/kms:GenerateDataKey/);
+    expect(policy).toMatch(/inputs\/\*/);
+    expect(policy).not.toMatch(/results\/|dynamodb:(PutItem|UpdateItem)|sqs:|sns:/);
   });
 
   it('lets queue-stats read the depth of every queue, dead letters included', () => {

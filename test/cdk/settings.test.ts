@@ -21,6 +21,9 @@ describe('deployment settings', () => {
       logRetentionDays: 30,
       chunkPages: DEFAULT_LIMITS.chunkPages,
       egress: 'nat',
+      multipartThresholdBytes: 50 * 1024 * 1024,
+      multipartPartBytes: 8 * 1024 * 1024,
+      maxMultipartUploadBytes: 5 * 1024 ** 3,
     });
     expect(SETTING_KEYS.sort()).toEqual(Object.keys(SETTINGS_DEFAULTS).sort());
   });
