@@ -20,6 +20,7 @@ import {
   DEFAULT_WEBHOOKS,
   type Limits,
   type MultipartSettings,
+  type TextractSettings,
   type WebhookSettings,
 } from '../lambdas/shared/config.ts';
 import { ConfigError } from '../lambdas/shared/errors.ts';
@@ -36,6 +37,7 @@ import { type Emulators, startEmulators } from './emulators.ts';
 import { LOCAL_MULTIPART, provisionLocalResources } from './resources.ts';
 import { objectCreatedRecord, S3EventBridge } from './s3-events.ts';
 import { SqsEventSource } from './sqs-events.ts';
+import { localTextract } from './textract.ts';
 
 export interface LocalStackOptions {
   /** API port; 0 picks a free one. */
@@ -54,6 +56,11 @@ export interface LocalStackOptions {
   /** Keep the job table on disk here. Default: in memory. */
   dynamoPath?: string;
   engine?: Partial<EngineOptions>;
+  /**
+   * Textract for this stack; default: on with `OCRQ_TEXTRACT_REGION` and AWS credentials (see
+   * local/textract.ts), `false` keeps it off whatever the environment says.
+   */
+  textract?: TextractSettings | false;
   /** A recognizer to use instead of the OCR engine (tests of the control plane). */
   recognizer?: DocumentRecognizer;
   worker?: Partial<WorkerOptions>;
@@ -167,6 +174,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           }),
         }
       : provisioned;
+    const textract =
+      options.textract ?? (await localTextract(process.env, (message) => logger.warn(message)));
+    if (textract) config.textract = textract;
     const metrics = new PrometheusRegistry(WORKER_SERVICE);
     const runtime = createRuntime(config, { logger, metrics });
     const apiKeys = options.apiKeys ?? { local: `local-${randomBytes(12).toString('base64url')}` };

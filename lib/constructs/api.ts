@@ -20,6 +20,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { UnauthorizedError } from '../../lambdas/shared/errors.ts';
+import { JOB_EVENT_TYPES } from '../../lambdas/shared/events.ts';
 import { PRIORITIES } from '../../lambdas/shared/job.ts';
 import { API_ROUTES, type RouteDefinition } from '../../lambdas/shared/routes.ts';
 
@@ -183,8 +184,16 @@ export class JobsApi extends Construct {
           webhook: {
             type: JsonSchemaType.OBJECT,
             required: ['url'],
-            properties: { url: { type: JsonSchemaType.STRING, pattern: '^https://' } },
+            properties: {
+              url: { type: JsonSchemaType.STRING, pattern: '^https://', maxLength: 2048 },
+              events: {
+                type: JsonSchemaType.ARRAY,
+                minItems: 1,
+                items: { type: JsonSchemaType.STRING, enum: [...JOB_EVENT_TYPES] },
+              },
+            },
           },
+          progressEvents: { type: JsonSchemaType.BOOLEAN },
         },
       },
     });

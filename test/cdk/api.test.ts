@@ -156,7 +156,7 @@ describe('JobsApi', () => {
     });
   });
 
-  it('describes the create body: required fields, integer size, priority enum, https webhook', () => {
+  it('describes the create body: required fields, integer size, priority enum, https webhook and its events', () => {
     const [model] = Object.values(template.findResources('AWS::ApiGateway::Model'));
     expect(model?.Properties.ContentType).toBe('application/json');
     const schema = model?.Properties.Schema;
@@ -166,7 +166,18 @@ describe('JobsApi', () => {
       contentType: { type: 'string' },
       sizeBytes: { type: 'integer', minimum: 1 },
       priority: { type: 'string', enum: ['express', 'bulk'] },
-      webhook: { type: 'object', required: ['url'], properties: { url: { type: 'string' } } },
+      webhook: {
+        type: 'object',
+        required: ['url'],
+        properties: {
+          url: { type: 'string', pattern: '^https://' },
+          events: {
+            type: 'array',
+            items: { enum: ['job.queued', 'job.progress', 'job.succeeded', 'job.failed', 'job.cancelled'] },
+          },
+        },
+      },
+      progressEvents: { type: 'boolean' },
     });
   });
 

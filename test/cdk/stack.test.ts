@@ -22,7 +22,7 @@ describe('OcrPipelineStack', () => {
   it('composes one of each concern', () => {
     template.resourceCountIs('AWS::S3::Bucket', 2); // documents + access logs
     template.resourceCountIs('AWS::DynamoDB::Table', 1);
-    template.resourceCountIs('AWS::SQS::Queue', 5); // express, bulk, their DLQs, ingest failures
+    template.resourceCountIs('AWS::SQS::Queue', 7); // express, bulk, their DLQs, ingest failures, webhooks + DLQ
     template.resourceCountIs('AWS::SNS::Topic', 2); // job events, operators' alarms
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     template.resourceCountIs('AWS::ApiGateway::RestApi', 1);

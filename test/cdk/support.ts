@@ -25,6 +25,8 @@ export const PIPELINE_HANDLERS = [
   'reconciler',
   'redrive',
   'retry-job',
+  'webhook-dispatcher',
+  'webhook-secret',
 ];
 
 /** The feature flags `cdk synth` runs with, so the tests see the same templates. */
