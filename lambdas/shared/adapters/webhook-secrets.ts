@@ -53,12 +53,16 @@ export class WebhookSecretStore {
         new PutCommand({
           TableName: this.tableName,
           Item: { ...key(tenantId), tenantId, ...next, version: version + 1 },
-          ConditionExpression: version === 0 ? 'attribute_not_exists(#pk)' : '#version = :version',
-          ExpressionAttributeNames: {
-            '#pk': TABLE.partitionKey,
-            ...(version === 0 ? {} : { '#version': 'version' }),
-          },
-          ...(version === 0 ? {} : { ExpressionAttributeValues: { ':version': version } }),
+          ...(version === 0
+            ? {
+                ConditionExpression: 'attribute_not_exists(#pk)',
+                ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+              }
+            : {
+                ConditionExpression: '#version = :version',
+                ExpressionAttributeNames: { '#version': 'version' },
+                ExpressionAttributeValues: { ':version': version },
+              }),
         }),
       );
       return true;
