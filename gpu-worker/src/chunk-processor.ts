@@ -34,6 +34,8 @@ export interface ChunkTimings {
   decodeMs?: number;
   engineMs?: number;
   pages?: number;
+  /** What each engine did (the per-engine metrics). */
+  engines?: EngineTally[];
 }
 
 /**
@@ -140,7 +142,8 @@ export class ChunkProcessor {
         ),
       ),
     );
-    return { pages: result.pages.length, engines: tallyEngines(result.pages) };
+    timings.engines = tallyEngines(result.pages);
+    return { pages: result.pages.length, engines: timings.engines };
   }
 
   /** Joins the page results in page order into result.json and result.txt, then SUCCEEDED (once). */

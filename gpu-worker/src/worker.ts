@@ -339,6 +339,12 @@ export class Worker {
     if (timings.engineMs !== undefined) metrics.record(METRIC.engineTime, timings.engineMs);
     if (timings.pages !== undefined && (outcome === 'succeeded' || outcome === 'chunk-done'))
       metrics.record(METRIC.pages, timings.pages);
+    if (outcome !== 'succeeded' && outcome !== 'chunk-done') return;
+    for (const tally of timings.engines ?? []) {
+      metrics.record(METRIC.enginePages, tally.pages, tally.engine);
+      if (tally.pages > 0) metrics.record(METRIC.enginePageTime, tally.ms / tally.pages, tally.engine);
+      if (tally.escalations > 0) metrics.record(METRIC.escalations, tally.escalations, tally.engine);
+    }
   }
 
   /**

@@ -11,6 +11,8 @@ export const WORKER_SERVICE = 'gpu-worker';
 
 /** Extra dimension of the error and outcome counters. */
 export const ERROR_CODE_DIMENSION = 'ErrorCode';
+/** Extra dimension of the per-engine metrics: the engine that read the pages (`paddle`, `textract`). */
+export const ENGINE_DIMENSION = 'Engine';
 
 export const METRIC = {
   /** Pages the engine finished (Count). */
@@ -31,4 +33,10 @@ export const METRIC = {
   workerErrors: 'WorkerErrors',
   /** Webhook delivery attempts (Count), by outcome (`delivered`, `retrying`, `gave-up`) in the ErrorCode dimension. */
   webhookAttempts: 'WebhookAttempts',
+  /** Pages read by each engine (Count), by Engine. */
+  enginePages: 'EnginePages',
+  /** Engine time per page (Milliseconds, one value per chunk and engine), by Engine. */
+  enginePageTime: 'EnginePageMs',
+  /** Pages `auto` sent on to another engine after PP-OCR found them hard (Count), by Engine. */
+  escalations: 'Escalations',
 } as const;

@@ -1,7 +1,13 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MetricsOptions } from '@aws-lambda-powertools/metrics/types';
 import type { JobError } from './job.ts';
-import { ERROR_CODE_DIMENSION, METRIC, METRICS_NAMESPACE, SERVICE_DIMENSION } from './metric-names.ts';
+import {
+  ENGINE_DIMENSION,
+  ERROR_CODE_DIMENSION,
+  METRIC,
+  METRICS_NAMESPACE,
+  SERVICE_DIMENSION,
+} from './metric-names.ts';
 
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
 
@@ -10,7 +16,15 @@ export type MetricName = (typeof METRIC)[keyof typeof METRIC];
  * distribution of which sum and count are kept (batch size, times). Times are recorded in
  * milliseconds (the EMF unit) and served in seconds to Prometheus, as its conventions ask.
  */
-const METRIC_KINDS: Record<MetricName, { kind: 'counter' | 'summary'; unit: 'Count' | 'Milliseconds' }> = {
+const METRIC_KINDS: Record<
+  MetricName,
+  {
+    kind: 'counter' | 'summary';
+    unit: 'Count' | 'Milliseconds';
+    /** The second dimension the third argument of `record` fills: ErrorCode unless named here. */
+    dimension?: typeof ENGINE_DIMENSION;
+  }
+> = {
   [METRIC.pages]: { kind: 'counter', unit: 'Count' },
   [METRIC.batchPages]: { kind: 'summary', unit: 'Count' },
   [METRIC.queueWait]: { kind: 'summary', unit: 'Milliseconds' },
@@ -20,13 +34,21 @@ const METRIC_KINDS: Record<MetricName, { kind: 'counter' | 'summary'; unit: 'Cou
   [METRIC.jobsFailed]: { kind: 'counter', unit: 'Count' },
   [METRIC.workerErrors]: { kind: 'counter', unit: 'Count' },
   [METRIC.webhookAttempts]: { kind: 'counter', unit: 'Count' },
+  [METRIC.enginePages]: { kind: 'counter', unit: 'Count', dimension: ENGINE_DIMENSION },
+  [METRIC.enginePageTime]: { kind: 'summary', unit: 'Milliseconds', dimension: ENGINE_DIMENSION },
+  [METRIC.escalations]: { kind: 'counter', unit: 'Count', dimension: ENGINE_DIMENSION },
 };
+
+/** The dimension a metric's third `record` argument fills: `ErrorCode`, or `Engine` for the engine metrics. */
+export function secondDimension(name: MetricName): string {
+  return METRIC_KINDS[name].dimension ?? ERROR_CODE_DIMENSION;
+}
 
 /** One figure: a count to add, or one observation of a distribution. */
 export interface MetricRecord {
   name: MetricName;
   value: number;
-  /** The `ErrorCode` dimension of the error and outcome counters. */
+  /** The `ErrorCode` dimension of the error and outcome counters (`Engine` of the engine metrics). */
   errorCode?: string;
 }
 
@@ -62,7 +84,7 @@ export class EmfMetrics implements MetricsSink {
     const unit = METRIC_KINDS[name].unit === 'Milliseconds' ? MetricUnit.Milliseconds : MetricUnit.Count;
     if (errorCode) {
       const single = this.metrics.singleMetric();
-      single.addDimension(ERROR_CODE_DIMENSION, errorCode);
+      single.addDimension(secondDimension(name), errorCode);
       single.addMetric(name, unit, value);
       return;
     }
@@ -145,7 +167,10 @@ export class PrometheusRegistry implements MetricsSink {
       for (const [key, entry] of entries) {
         const code = key.split('\u0000')[1];
         const labels = [`${SERVICE_DIMENSION}="${escapeLabel(this.service)}"`];
-        if (code) labels.push(`error_code="${escapeLabel(code)}"`);
+        if (code) {
+          const label = METRIC_KINDS[name].dimension === ENGINE_DIMENSION ? 'engine' : 'error_code';
+          labels.push(`${label}="${escapeLabel(code)}"`);
+        }
         const l = `{${labels.join(',')}}`;
         if (kind === 'counter') lines.push(`${promName}${l} ${entry.sum}`);
         else {

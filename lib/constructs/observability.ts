@@ -26,6 +26,7 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
+  ENGINE_DIMENSION,
   ERROR_CODE_DIMENSION,
   METRIC,
   METRICS_NAMESPACE,
@@ -98,6 +99,15 @@ function byErrorCode(metricName: string, label: string, onlyWorker = false): Mat
       ? `${label} ${dimension(ERROR_CODE_DIMENSION)}`
       : `${label} ${dimension(ERROR_CODE_DIMENSION)} (${dimension(SERVICE_DIMENSION)})`,
     period: FIVE_MINUTES,
+  });
+}
+
+/** One line per engine (the worker's `Engine` dimension) of a metric, with `statistic` over `period`. */
+function byEngine(metricName: string, statistic: string, label: string, period: Duration): MathExpression {
+  return new MathExpression({
+    expression: `SEARCH('{${METRICS_NAMESPACE},${ENGINE_DIMENSION},${SERVICE_DIMENSION}} MetricName="${metricName}" ${SERVICE_DIMENSION}="${WORKER_SERVICE}"', '${statistic}', ${period.toSeconds()})`,
+    label: `${label} \${PROP('Dim.${ENGINE_DIMENSION}')}`,
+    period,
   });
 }
 
@@ -266,6 +276,12 @@ export class Observability extends Construct {
         [stage.metricCount({ statistic: Stats.SUM, period: FIVE_MINUTES, label: 'requests' })],
       ),
       new AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 8, height: 6 }),
+      graph(
+        'Engines: pages per minute, escalations (per 5 min)',
+        [byEngine(METRIC.enginePages, 'Sum', 'pages/min', Duration.minutes(1))],
+        [byEngine(METRIC.escalations, 'Sum', 'escalated to', FIVE_MINUTES)],
+      ),
+      graph('Engines: ms per page', [byEngine(METRIC.enginePageTime, 'Average', 'ms/page', FIVE_MINUTES)]),
       ...(fleet.logGroup
         ? [
             new LogQueryWidget({

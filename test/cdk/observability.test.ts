@@ -208,4 +208,13 @@ describe('Observability', () => {
     expect(bareBody).not.toContain('RunningTaskCount');
     expect(bareBody).toContain('PagesProcessed');
   });
+
+  it('shows each engine: pages per minute, escalations and time per page by the Engine dimension', () => {
+    const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+    const body = JSON.stringify(dashboard?.Properties.DashboardBody);
+    for (const metric of ['EnginePages', 'Escalations', 'EnginePageMs']) {
+      expect(body).toContain(`{OcrPipeline,Engine,service} MetricName=\\\\\\"${metric}\\\\\\"`);
+    }
+    expect(body).toContain("PROP('Dim.Engine')");
+  });
 });

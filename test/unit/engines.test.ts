@@ -17,6 +17,7 @@ import { inkShare, pageDifficulty } from '../../gpu-worker/src/engines/escalatio
 import { TextractRecognizer } from '../../gpu-worker/src/engines/textract-recognizer.ts';
 import type { DecodedPage, PageResult, RgbImage } from '../../gpu-worker/src/ocr/index.ts';
 import { Textract, TextractCompletions } from '../../lambdas/shared/adapters/textract.ts';
+import { PrometheusRegistry, secondDimension } from '../../lambdas/shared/metrics.ts';
 import { numberedPdf } from '../support/documents.ts';
 import { textractLine } from '../support/textract-blocks.ts';
 
@@ -258,5 +259,22 @@ describe('TextractRecognizer, multi-page documents', () => {
       [2, 'second page', 1654, 2339],
       [3, 'third page', 1654, 2339],
     ]);
+  });
+});
+
+describe('per-engine metrics', () => {
+  it('carry the engine as their second dimension: Engine in EMF, engine in Prometheus', () => {
+    expect(secondDimension('EnginePages')).toBe('Engine');
+    expect(secondDimension('EnginePageMs')).toBe('Engine');
+    expect(secondDimension('WorkerErrors')).toBe('ErrorCode');
+    const registry = new PrometheusRegistry('gpu-worker');
+    registry.record('EnginePages', 7, 'paddle');
+    registry.record('EnginePages', 2, 'textract');
+    registry.record('EnginePageMs', 1500, 'textract');
+    registry.record('Escalations', 2, 'textract');
+    const text = registry.render();
+    expect(text).toContain('ocrpipeline_engine_pages_total{service="gpu-worker",engine="paddle"} 7');
+    expect(text).toContain('ocrpipeline_engine_page_seconds_sum{service="gpu-worker",engine="textract"} 1.5');
+    expect(text).toContain('ocrpipeline_escalations_total{service="gpu-worker",engine="textract"} 2');
   });
 });
