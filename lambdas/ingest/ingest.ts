@@ -7,12 +7,18 @@ import {
   pageTooLargeFor,
 } from '../shared/documents/image-dimensions.ts';
 import { documentTooLargeFor } from '../shared/documents/limits.ts';
-import { countPages } from '../shared/documents/page-count.ts';
+import { countPages, countTiffPagesRanged } from '../shared/documents/page-count.ts';
 import { isPermanent, jobErrorOf } from '../shared/errors.ts';
 import type { Job, JobError, Priority } from '../shared/job.ts';
 import { movedOn } from '../shared/lifecycle.ts';
 import { objectKeys } from '../shared/resources.ts';
 import type { Runtime } from '../shared/runtime.ts';
+
+/**
+ * Multi-page documents up to this size are read whole to count their pages; a larger TIFF (a
+ * scan uploaded in parts) is walked with ranged reads of its page directories instead.
+ */
+export const WHOLE_READ_BYTES = 64 * 1024 * 1024;
 
 const TYPE_NAMES: Record<string, string> = {
   'image/png': 'a PNG image',
@@ -103,9 +109,16 @@ export async function ingestObject(runtime: Runtime, key: string): Promise<Inges
   let pages = 0;
   if (!problem) {
     try {
-      // Only multi-page formats need the whole object to be counted.
-      const bytes = isMultiPage(job.contentType) ? await blobs.get(key) : first;
-      pages = await countPages(bytes, job.contentType);
+      // Only multi-page formats need the whole object to be counted; a large TIFF not even that.
+      const ranged = job.contentType === 'image/tiff' && head.sizeBytes > WHOLE_READ_BYTES;
+      const bytes = ranged
+        ? await blobs.readHead(key, IMAGE_HEADER_BYTES)
+        : isMultiPage(job.contentType)
+          ? await blobs.get(key)
+          : first;
+      pages = ranged
+        ? await countTiffPagesRanged(head.sizeBytes, (offset, length) => blobs.readRange(key, offset, length))
+        : await countPages(bytes, job.contentType);
       const size = imageDimensions(bytes, job.contentType);
       const tooLarge = size && pageTooLargeFor(size);
       if (tooLarge) problem = jobErrorOf(tooLarge);

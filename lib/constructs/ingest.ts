@@ -47,8 +47,10 @@ export class Ingest extends Construct {
       logRetention: props.settings?.logRetention,
       description: 'S3 upload under inputs/: check the document and queue the job',
       environment: pipelineEnvironment(props.resources, props.settings),
-      // Counting the pages of a multi-page document reads all of it (up to OCRQ_MAX_UPLOAD_BYTES).
-      memorySize: 1024,
+      // Counting a PDF's pages holds all of it twice (its bytes, and their copy in PDFium's
+      // WebAssembly memory): a PDF at MAX_PDF_BYTES (1 GiB) peaked at 2.24 GB RSS. Large TIFFs
+      // are walked with ranged reads.
+      memorySize: 3008,
       timeout: Duration.seconds(60),
       // PDF pages are counted by PDFium, as the worker that renders them does.
       bundleFiles: ['node_modules/@hyzyla/pdfium/dist/pdfium.wasm'],

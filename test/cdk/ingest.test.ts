@@ -29,7 +29,7 @@ describe('Ingest', () => {
       Architectures: ['arm64'],
       Handler: 'index.handler',
       Timeout: 60,
-      MemorySize: 1024,
+      MemorySize: 3008,
       TracingConfig: { Mode: 'Active' },
     });
     const variables = fn.Properties.Environment.Variables;

@@ -1,7 +1,12 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { EncryptedDocumentError, InvalidDocumentError } from '../../lambdas/shared/documents/errors.ts';
-import { countPages, countTiffPages } from '../../lambdas/shared/documents/page-count.ts';
+import {
+  countPages,
+  countTiffPages,
+  countTiffPagesRanged,
+  TIFF_READ_BLOCK_BYTES,
+} from '../../lambdas/shared/documents/page-count.ts';
 import { isPermanent, jobErrorOf } from '../../lambdas/shared/errors.ts';
 import {
   bigEndianTiff,
@@ -61,6 +66,40 @@ describe('countPages', () => {
     expect(() => countTiffPages(noPages)).toThrow(/no pages/);
     expect(() => countTiffPages(Uint8Array.from([0x49, 0x49, 44, 0, 8, 0, 0, 0]))).toThrow(/not a TIFF/);
     expect(() => countTiffPages(garbage(64))).toThrow(InvalidDocumentError);
+  });
+
+  it('counts a TIFF through ranged reads of its page directories alone, with the same refusals', async () => {
+    const ranged = async (bytes: Uint8Array) => {
+      const reads: Array<[number, number]> = [];
+      const pages = await countTiffPagesRanged(bytes.byteLength, async (offset, length) => {
+        reads.push([offset, length]);
+        return bytes.subarray(offset, offset + length);
+      });
+      return { pages, reads };
+    };
+    for (const tiff of [
+      await multiPageTiff(12),
+      await multiPageTiff(4, { bigtiff: true }),
+      bigEndianTiff(5),
+    ]) {
+      const { pages, reads } = await ranged(tiff);
+      expect(pages).toBe(countTiffPages(tiff));
+      expect(reads.every(([offset, length]) => offset >= 0 && offset + length <= tiff.byteLength)).toBe(true);
+    }
+    // A 40 MB file whose directories sit 10 MB apart: four pages, a handful of block reads.
+    const spread = bigEndianTiff(4, (page, next) => (page < 3 ? (page + 1) * 10_000_000 : next));
+    const padded = new Uint8Array(40_000_200);
+    padded.set(spread.subarray(0, 8 + 114));
+    for (const page of [1, 2, 3])
+      padded.set(spread.subarray(8 + page * 114, 8 + (page + 1) * 114), page * 10_000_000);
+    const counted = await ranged(padded);
+    expect(counted.pages).toBe(countTiffPages(padded));
+    expect(counted.pages).toBe(4);
+    expect(counted.reads.length).toBeLessThanOrEqual(5);
+    expect(counted.reads.every(([, length]) => length <= TIFF_READ_BLOCK_BYTES)).toBe(true);
+    const loops = bigEndianTiff(3, (page, next) => (page === 2 ? 8 : next));
+    await expect(ranged(loops)).rejects.toThrow(/loops/);
+    await expect(ranged(bigEndianTiff(4).subarray(0, 8 + 2 * 114 + 50))).rejects.toThrow(/truncated/);
   });
 
   it('throws typed permanent errors for encrypted and broken documents', async () => {

@@ -241,10 +241,19 @@ export class BlobStore {
 
   /** The first `length` bytes of an object (fewer if it is shorter). */
   async readHead(key: string, length: number): Promise<Uint8Array> {
+    return this.readRange(key, 0, length);
+  }
+
+  /** `length` bytes of an object from `offset` (fewer past its end): a ranged GET. */
+  async readRange(key: string, offset: number, length: number): Promise<Uint8Array> {
     let out: GetObjectCommandOutput;
     try {
       out = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=0-${Math.max(0, length - 1)}` }),
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Range: `bytes=${offset}-${offset + Math.max(0, length - 1)}`,
+        }),
       );
     } catch (error) {
       // S3 answers a range of an empty object with 416 InvalidRange (no byte 0 to start at): an
@@ -253,13 +262,35 @@ export class BlobStore {
       throw error;
     }
     const bytes = (await out.Body?.transformToByteArray()) ?? new Uint8Array();
-    // An emulator or proxy may ignore Range; never hand back more than asked for.
-    return bytes.subarray(0, length);
+    // An emulator or proxy may ignore Range (no Content-Range: the whole object came); never
+    // hand back more than asked for.
+    const start = out.ContentRange ? 0 : offset;
+    return bytes.subarray(start, start + length);
   }
 
+  /**
+   * A whole object. Its bytes are copied as they arrive into one buffer of the announced length,
+   * so a large document costs its size in memory once, not twice (chunks, then their join).
+   */
   async get(key: string): Promise<Buffer> {
     const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-    return Buffer.from((await out.Body?.transformToByteArray()) ?? new Uint8Array());
+    const body = out.Body as
+      | (AsyncIterable<Uint8Array> & { transformToByteArray(): Promise<Uint8Array> })
+      | undefined;
+    if (!body) return Buffer.alloc(0);
+    const length = out.ContentLength;
+    if (length === undefined || !(Symbol.asyncIterator in body)) {
+      return Buffer.from(await body.transformToByteArray());
+    }
+    const bytes = Buffer.allocUnsafe(length);
+    let filled = 0;
+    for await (const chunk of body) {
+      if (filled + chunk.byteLength > length) throw new Error(`${key}: more bytes than its length ${length}`);
+      bytes.set(chunk, filled);
+      filled += chunk.byteLength;
+    }
+    if (filled !== length) throw new Error(`${key}: ${filled} of ${length} bytes arrived`);
+    return bytes;
   }
 
   /**
@@ -267,13 +298,13 @@ export class BlobStore {
    * document): fauxqs takes no request body over 11 MiB, and S3 none over 5 GB.
    */
   async put(key: string, body: Buffer | string, contentType: string): Promise<void> {
-    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-    if (bytes.byteLength <= PUT_PART_BYTES) {
+    if (Buffer.byteLength(body) <= PUT_PART_BYTES) {
       await this.client.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, ContentType: contentType }),
+        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType }),
       );
       return;
     }
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
     const uploadId = await this.createMultipart(key, contentType);
     try {
       const parts: CompletedPart[] = [];
