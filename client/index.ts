@@ -20,8 +20,11 @@ export type { RetryPolicy } from './transport.ts';
 export {
   type CreatedJob,
   type CreateJobRequest,
+  type Engine,
+  type EngineFigures,
   FINISHED_STATUSES,
   type Job,
+  type JobEventType,
   type JobList,
   type JobStatus,
   type JobSummary,
@@ -35,6 +38,7 @@ export {
   type ResultFormat,
   type SingleUpload,
   type UploadState,
+  type WebhookAttempt,
 } from './types.ts';
 export {
   signWebhook,

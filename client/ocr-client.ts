@@ -49,7 +49,8 @@ export interface SubmitOptions extends MultipartOptions {
   contentType?: string;
   priority?: Priority;
   engine?: CreateJobRequest['engine'];
-  webhook?: { url: string };
+  webhook?: CreateJobRequest['webhook'];
+  progressEvents?: boolean;
   /** The same key and request give back the same job: a create repeated after a crash is harmless. */
   idempotencyKey?: string;
   /** Ask for a multipart upload whatever the size. */
@@ -185,6 +186,7 @@ export class OcrClient {
         ...(options.priority ? { priority: options.priority } : {}),
         ...(options.engine ? { engine: options.engine } : {}),
         ...(options.webhook ? { webhook: options.webhook } : {}),
+        ...(options.progressEvents ? { progressEvents: true } : {}),
         ...(options.multipart ? { multipart: true } : {}),
       },
       { idempotencyKey: options.idempotencyKey, signal: options.signal },

@@ -24,6 +24,12 @@ export const FINISHED_STATUSES: ReadonlySet<JobStatus> = new Set([
 
 export type Priority = 'express' | 'bulk';
 
+/** `paddle` (PP-OCR, the default), `textract`, or `auto` (PP-OCR, hard pages again by Textract). */
+export type Engine = 'paddle' | 'textract' | 'auto';
+
+/** The events a webhook can ask for (a job's end by default). */
+export type JobEventType = 'job.queued' | 'job.progress' | 'job.succeeded' | 'job.failed' | 'job.cancelled';
+
 /** Formats `getResult` downloads (hocr and pdf where the deployment produces them). */
 export type ResultFormat = 'json' | 'text' | 'hocr' | 'pdf';
 
@@ -41,6 +47,7 @@ export interface JobSummary {
   contentType: string;
   sizeBytes: number;
   priority: Priority;
+  engine?: Engine;
   pages: { done: number; total: number };
   createdAt: string;
   updatedAt: string;
@@ -53,9 +60,24 @@ export interface JobSummary {
   links: { self: string };
 }
 
+/** One POST of an event to the job's webhook. */
+export interface WebhookAttempt {
+  eventId: string;
+  eventType: JobEventType;
+  attempt: number;
+  at: string;
+  statusCode?: number;
+  latencyMs: number;
+  error?: string;
+  outcome: 'delivered' | 'retrying' | 'gave-up';
+}
+
 /** A job as `GET /v1/jobs/{id}` shows it: the summary, result links once done, and the ETA. */
 export interface Job extends JobSummary {
-  result?: { json: string; text: string; expiresAt: string };
+  /** Presigned downloads; hOCR and PDF where the deployment produced them. */
+  result?: { json: string; text: string; hocr?: string; pdf?: string; expiresAt: string };
+  webhook?: { url: string; events: JobEventType[]; attempts: WebhookAttempt[] };
+  progressEvents?: boolean;
   estimate?: {
     queue: Priority;
     position?: number;
@@ -69,8 +91,11 @@ export interface CreateJobRequest {
   contentType: string;
   sizeBytes: number;
   priority?: Priority;
-  engine?: 'paddle' | 'textract' | 'auto';
-  webhook?: { url: string };
+  engine?: Engine;
+  /** An https URL the API POSTs the job's events to (signed: see `verifyWebhook`). */
+  webhook?: { url: string; events?: JobEventType[] };
+  /** Publish `job.progress` per chunk of pages. */
+  progressEvents?: boolean;
   /** Ask for a multipart upload whatever the size (the server also picks it above its threshold). */
   multipart?: boolean;
 }
@@ -132,10 +157,20 @@ export interface QueueFigures {
   oldestAgeSeconds: number;
 }
 
+export interface EngineFigures {
+  pages: number;
+  pagesPerMinute: number;
+  meanMsPerPage: number | null;
+  /** Pages `auto` sent to this engine after PP-OCR found them hard. */
+  escalations: number;
+}
+
 export interface QueueStats {
   queues: { express: QueueFigures; bulk: QueueFigures };
   workers: number;
   pagesPerMinute: number;
+  /** Per engine (deployments that have engines). */
+  engines?: { paddle: EngineFigures; textract: EngineFigures };
   throughputWindowMinutes: number;
   generatedAt: string;
 }

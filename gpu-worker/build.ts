@@ -6,7 +6,7 @@
  *   npx tsx gpu-worker/build.ts [OUT_DIR]     (default: dist)
  */
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
+import { type BuildOptions, build } from 'esbuild';
 
 /** Packages the bundle imports at run time from node_modules (native code, models, wasm, thread bootstrap). */
 export const WORKER_EXTERNALS = [
@@ -21,23 +21,39 @@ export const WORKER_EXTERNALS = [
 const REQUIRE_BANNER =
   "import { createRequire as __ocrqCreateRequire } from 'node:module'; const require = __ocrqCreateRequire(import.meta.url);";
 
+/**
+ * esbuild's settings for Node bundles in this repo (ESM for Node 20+, source maps, a `require`
+ * for inlined CommonJS): the worker image here, and the installed `ocrq` (bin/build.ts).
+ */
+export function bundleForNode(
+  options: Pick<
+    BuildOptions,
+    'entryPoints' | 'outdir' | 'outExtension' | 'external' | 'packages' | 'splitting' | 'target'
+  >,
+) {
+  return build({
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    sourcemap: true,
+    banner: { js: REQUIRE_BANNER },
+    logLevel: 'warning',
+    ...options,
+  });
+}
+
 export async function buildWorker(outdir: string): Promise<void> {
   const source = (path: string) => fileURLToPath(new URL(path, import.meta.url));
-  await build({
+  await bundleForNode({
     entryPoints: {
       worker: source('./src/main.ts'),
       'engine-thread': source('./src/ocr/engine-thread.ts'),
     },
     outdir,
     outExtension: { '.js': '.mjs' },
-    bundle: true,
-    platform: 'node',
     target: 'node22',
-    format: 'esm',
-    sourcemap: true,
     external: WORKER_EXTERNALS,
-    banner: { js: REQUIRE_BANNER },
-    logLevel: 'warning',
   });
 }
 
