@@ -11,6 +11,7 @@ import {
   DEFAULT_AUTO_THRESHOLDS,
   DEFAULT_LIMITS,
   DEFAULT_MULTIPART,
+  DEFAULT_WEBHOOKS,
 } from '../../lambdas/shared/config.ts';
 import type { Job } from '../../lambdas/shared/job.ts';
 import { createRuntime } from '../../lambdas/shared/runtime.ts';
@@ -27,6 +28,7 @@ export const TEST_CONFIG: Config = {
   allowedOrigins: [],
   maxUploadBytes: 1_000_000,
   multipart: DEFAULT_MULTIPART,
+  webhooks: DEFAULT_WEBHOOKS,
   resultUrlTtlSeconds: 600,
   jobTtlDays: 7,
   deadLetterQueues: {

@@ -105,6 +105,28 @@ describe('create-job', () => {
         webhook: { url: 'http://x.test' },
       }),
       400,
+      'WEBHOOK_URL_NOT_ALLOWED',
+    ],
+    [
+      'a webhook on a private address',
+      JSON.stringify({
+        fileName: 'a.png',
+        contentType: 'image/png',
+        sizeBytes: 1,
+        webhook: { url: 'https://10.1.2.3/hook' },
+      }),
+      400,
+      'WEBHOOK_URL_NOT_ALLOWED',
+    ],
+    [
+      'a webhook event that does not exist',
+      JSON.stringify({
+        fileName: 'a.png',
+        contentType: 'image/png',
+        sizeBytes: 1,
+        webhook: { url: 'https://93.184.216.34/hook', events: ['job.exploded'] },
+      }),
+      400,
       'VALIDATION_ERROR',
     ],
     [
