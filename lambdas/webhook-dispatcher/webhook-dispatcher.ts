@@ -23,15 +23,14 @@ import { postWebhook } from '../shared/webhooks/post.ts';
  * goes back for the rest of the wait without an attempt.
  */
 
-const EventSchema = z
-  .object({
-    version: z.literal(EVENT_SCHEMA_VERSION),
-    id: z.string().min(1),
-    type: z.enum(JOB_EVENT_TYPES),
-    tenantId: z.string().min(1),
-    jobId: z.string().min(1),
-  })
-  .passthrough();
+/** What the dispatcher needs of an event; the rest is carried as it came. */
+const EventSchema = z.looseObject({
+  version: z.literal(EVENT_SCHEMA_VERSION),
+  id: z.string().min(1),
+  type: z.enum(JOB_EVENT_TYPES),
+  tenantId: z.string().min(1),
+  jobId: z.string().min(1),
+});
 
 /** A retry the dispatcher scheduled: the event, which attempt comes next, and when. */
 const RetrySchema = z.object({
@@ -142,7 +141,7 @@ export async function dispatch(
   if (outcome === 'retrying') {
     const next: WebhookRetry = {
       kind: 'webhook-retry',
-      event: retry?.event ?? EventSchema.parse(event),
+      event: EventSchema.parse(event),
       attempt: attempt + 1,
       firstAttemptAt,
       notBefore: nextAt.toISOString(),
