@@ -33,6 +33,10 @@ export function createAwsClients(config: Config): AwsClients {
       ...base,
       endpoint: config.endpoints.s3 ?? config.endpoints.default,
       forcePathStyle: local,
+      // The SDK's default (WHEN_SUPPORTED, since 3.729) signs the CRC32 of the empty body it has at
+      // presign time (`x-amz-checksum-crc32=AAAAAA==`) into every presigned PUT and UploadPart URL,
+      // and S3 then refuses the real bytes (aws/aws-sdk-js-v3#6994). fauxqs does not check it.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
     }),
     sqs: new SQSClient({ ...base, endpoint: config.endpoints.default, useQueueUrlAsEndpoint: !local }),
     sns: new SNSClient({ ...base, endpoint: config.endpoints.default }),

@@ -3,6 +3,8 @@ import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { createJob } from '../../lambdas/create-job/create-job.ts';
 import { CreatedJobSchema } from '../../lambdas/openapi/schemas.ts';
+import { BlobStore } from '../../lambdas/shared/adapters/blob-store.ts';
+import { createAwsClients } from '../../lambdas/shared/aws-clients.ts';
 import { configToEnv, DEFAULT_MULTIPART, loadConfig, S3_MAX_PARTS } from '../../lambdas/shared/config.ts';
 import { ConfigError } from '../../lambdas/shared/errors.ts';
 import type { Job } from '../../lambdas/shared/job.ts';
@@ -165,5 +167,21 @@ describe('create-job with multipart', () => {
       partCount: 1,
     });
     expect(mocks.s3.commandCalls(CreateMultipartUploadCommand)).toHaveLength(1);
+  });
+});
+
+describe('presigned upload URLs', () => {
+  it('carry no checksum of the empty body the SDK would sign in (S3 would refuse the real bytes)', async () => {
+    // The clients the functions build (with an endpoint, so with the local stack's credentials).
+    const s3 = createAwsClients({ ...TEST_CONFIG, endpoints: { default: 'http://127.0.0.1:9' } }).s3;
+    const blobs = new BlobStore(s3, 'docs');
+    const put = await blobs.presignUpload('inputs/t/j/source', 'application/pdf', 10, 60);
+    const part = await blobs.presignUploadPart('inputs/t/j/source', 'upload-1', 2, 10, 60);
+    for (const url of [put.url, part.url]) {
+      const query = new URL(url).searchParams;
+      expect([...query.keys()].filter((k) => /checksum/i.test(k))).toEqual([]);
+      expect(query.get('X-Amz-SignedHeaders')).toContain('content-length');
+    }
+    expect(new URL(part.url).searchParams.get('partNumber')).toBe('2');
   });
 });
