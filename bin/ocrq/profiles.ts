@@ -56,9 +56,10 @@ export async function resolveConnection(
   flags: ConnectionFlags,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Connection> {
-  const named = flags.profile ?? env.OCRQ_PROFILE;
-  let endpoint = flags.endpoint ?? env.OCRQ_ENDPOINT;
-  let apiKey = flags.apiKey ?? env.OCRQ_API_KEY;
+  // A variable set to nothing counts as not set.
+  const named = flags.profile ?? (env.OCRQ_PROFILE || undefined);
+  let endpoint = flags.endpoint ?? (env.OCRQ_ENDPOINT || undefined);
+  let apiKey = flags.apiKey ?? (env.OCRQ_API_KEY || undefined);
   if (!endpoint || !apiKey || named) {
     const path = configPath(env);
     const profile = (await readConfig(path)).profiles[named ?? DEFAULT_PROFILE];
