@@ -44,7 +44,9 @@ export const API_HANDLER_ACCESS: Readonly<Record<string, Access>> = {
   // and parts of an SSE-KMS object need the key to encrypt and to be joined.
   upload: (fn, { table, bucket }) => {
     table.grantReadData(fn);
-    bucket.grantReadWrite(fn, `${KEY_PREFIXES.inputs}*`);
+    // ListParts (s3:List*) and the key to decrypt parts; PutObject and the key to encrypt them.
+    bucket.grantRead(fn, `${KEY_PREFIXES.inputs}*`);
+    bucket.grantPut(fn, `${KEY_PREFIXES.inputs}*`);
   },
   'retry-job': (fn, { table, queues, eventsTopic }) => {
     table.grantReadWriteData(fn);
