@@ -13,6 +13,7 @@ import { Notifications } from './constructs/notifications.ts';
 import { Observability } from './constructs/observability.ts';
 import { Reconciler } from './constructs/reconciler.ts';
 import { DocumentStorage } from './constructs/storage.ts';
+import { TextractEngine } from './constructs/textract.ts';
 import { WebhookDispatcher } from './constructs/webhook-dispatcher.ts';
 import { WorkQueues } from './constructs/work-queues.ts';
 import { WorkerScaling } from './constructs/worker-scaling.ts';
@@ -58,6 +59,8 @@ export class OcrPipelineStack extends Stack {
   readonly deadLetterSweep: DeadLetterSweep;
   readonly reconciler: Reconciler;
   readonly webhooks: WebhookDispatcher;
+  /** Textract's completion topic, queue and role; absent where the deployment turned it off. */
+  readonly textract?: TextractEngine;
   /** The validated deployment settings the stack was built with. */
   readonly deployment: Settings;
   readonly network: WorkerNetwork;
@@ -72,7 +75,9 @@ export class OcrPipelineStack extends Stack {
     this.deployment = parseSettings(props.deployment);
     const deployment = this.deployment;
     const allowedOrigins = props.allowedOrigins ?? deployment.allowedOrigins;
+    this.textract = deployment.textract ? new TextractEngine(this, 'Textract') : undefined;
     const settings: PipelineSettings = {
+      ...(this.textract ? { textract: this.textract.settings } : {}),
       jobTtlDays: props.objectExpirationDays,
       ...props.settings,
       allowedOrigins,
@@ -147,6 +152,7 @@ export class OcrPipelineStack extends Stack {
       executionProviders: deployment.executionProviders,
       logRetention: deployment.logRetentionDays,
     });
+    this.textract?.grantUse(this.worker.taskDefinition.taskRole);
     this.workerScaling = new WorkerScaling(this, 'WorkerScaling', {
       service: this.worker.service,
       cluster: this.network.cluster,

@@ -102,6 +102,14 @@ const SettingsSchema = z.object({
   webhookRetryHours: int(1, 96).default(DEFAULT_WEBHOOKS.retrySpanSeconds / 3600),
   /** How long a rotated-out webhook secret still signs deliveries. */
   webhookSecretGraceHours: int(0, 720).default(DEFAULT_WEBHOOKS.secretGraceSeconds / 3600),
+  /**
+   * Amazon Textract as a second engine (`engine: textract|auto`). `false` (e.g. in a region
+   * without Textract) leaves out its topic, queue and grants: `textract` jobs are refused with
+   * ENGINE_UNAVAILABLE and `auto` keeps PP-OCR's pages.
+   */
+  textract: z
+    .union([z.boolean(), z.enum(['true', 'false']).transform((value) => value === 'true')])
+    .default(true),
 });
 
 export type Settings = z.output<typeof SettingsSchema>;

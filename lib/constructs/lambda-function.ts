@@ -17,6 +17,7 @@ import {
   DEFAULT_WEBHOOKS,
   type Limits,
   type MultipartSettings,
+  type TextractSettings,
   type WebhookSettings,
 } from '../../lambdas/shared/config.ts';
 import type { WorkQueues } from './work-queues.ts';
@@ -59,6 +60,8 @@ export interface PipelineSettings {
   readonly multipart?: Partial<MultipartSettings>;
   /** Webhook delivery: timeout, retry span and backoff, secret grace. @default DEFAULT_WEBHOOKS */
   readonly webhooks?: Partial<Omit<WebhookSettings, 'queueUrl' | 'allowLoopback'>>;
+  /** Textract's region and completion channel; absent: Textract is off. @default none */
+  readonly textract?: TextractSettings;
   /** Lifetime of presigned result URLs. @default 3600 */
   readonly resultUrlTtlSeconds?: number;
   /** Days a finished job stays in the table. @default 7 */
@@ -100,6 +103,7 @@ export function pipelineEnvironment(
     jobTtlDays: settings.jobTtlDays ?? 7,
     limits: { ...DEFAULT_LIMITS, ...settings.limits },
     endpoints: {},
+    ...(settings.textract ? { textract: settings.textract } : {}),
   });
   return env;
 }

@@ -24,6 +24,7 @@ describe('deployment settings', () => {
       multipartThresholdBytes: 50 * 1024 * 1024,
       multipartPartBytes: 8 * 1024 * 1024,
       maxMultipartUploadBytes: 5 * 1024 ** 3,
+      textract: true,
     });
     expect(SETTING_KEYS.sort()).toEqual(Object.keys(SETTINGS_DEFAULTS).sort());
   });

@@ -22,8 +22,8 @@ describe('OcrPipelineStack', () => {
   it('composes one of each concern', () => {
     template.resourceCountIs('AWS::S3::Bucket', 2); // documents + access logs
     template.resourceCountIs('AWS::DynamoDB::Table', 1);
-    template.resourceCountIs('AWS::SQS::Queue', 7); // express, bulk, their DLQs, ingest failures, webhooks + DLQ
-    template.resourceCountIs('AWS::SNS::Topic', 2); // job events, operators' alarms
+    template.resourceCountIs('AWS::SQS::Queue', 9); // express, bulk, their DLQs, ingest failures, webhooks + DLQ, Textract completions + DLQ
+    template.resourceCountIs('AWS::SNS::Topic', 3); // job events, operators' alarms, Textract completions
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     template.resourceCountIs('AWS::ApiGateway::RestApi', 1);
     template.resourceCountIs('Custom::S3BucketNotifications', 1);

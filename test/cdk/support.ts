@@ -6,6 +6,7 @@ import { JobTable } from '../../lib/constructs/job-table.ts';
 import type { PipelineResources } from '../../lib/constructs/lambda-function.ts';
 import { Notifications } from '../../lib/constructs/notifications.ts';
 import { DocumentStorage } from '../../lib/constructs/storage.ts';
+import { TEXTRACT_ACTIONS } from '../../lib/constructs/textract.ts';
 import { WorkQueues } from '../../lib/constructs/work-queues.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -122,7 +123,11 @@ export function wildcardWrites(template: Template): string[] {
   for (const { policy, statement } of allowStatements(template)) {
     if (!asArray(statement.Resource).includes('*')) continue;
     for (const action of asArray(statement.Action)) {
-      if (!WILDCARD_OK.test(action) && !ECS_AGENT_WILDCARD_ACTIONS.includes(action))
+      if (
+        !WILDCARD_OK.test(action) &&
+        !ECS_AGENT_WILDCARD_ACTIONS.includes(action) &&
+        !(TEXTRACT_ACTIONS as readonly string[]).includes(action)
+      )
         problems.push(`${action} on * in ${policy}`);
     }
   }
