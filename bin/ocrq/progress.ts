@@ -65,7 +65,7 @@ export class ProgressDisplay {
     if (this.stream.isTTY) {
       this.bar = new SingleBar({
         format:
-          '{bar} {value}/{total} files · ↑{uploaded} · queued {queued} · processing {processing} · done {done} · failed {failed} · {rate} pages/s · ETA {etaText}',
+          '{bar} {value}/{total} files · uploaded {uploaded} · queued {queued} · processing {processing} · done {done} · failed {failed} · {rate} pages/s · ETA {etaText}',
         hideCursor: true,
         stream: this.stream,
         barsize: 24,

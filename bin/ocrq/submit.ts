@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access, mkdir, rename, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -121,6 +121,8 @@ export async function runSubmit(
   if (files.length === 0) throw new CliError('NO_DOCUMENTS', 'no supported documents found');
   if (opts.out) await mkdir(opts.out, { recursive: true });
   const manifest = opts.out ? await Manifest.open(opts.out) : undefined;
+  // Without a manifest nothing resumes: a run of its own makes new jobs, as a user expects.
+  const salt = manifest?.runId ?? randomUUID();
   const states: FileState[] = files.map((file) => ({ file, status: 'PENDING' }));
   const started = performance.now();
   let submitting = true;
@@ -201,7 +203,7 @@ export async function runSubmit(
       const created = await client.submit(state.file, {
         ...(opts.priority ? { priority: opts.priority } : {}),
         ...(opts.webhook ? { webhook: { url: opts.webhook } } : {}),
-        idempotencyKey: idempotencyKey(manifest?.runId ?? '', sha256, basename(state.file), opts),
+        idempotencyKey: idempotencyKey(salt, sha256, basename(state.file), opts),
       });
       await manifest?.recordSubmitted(state.file, sha256, created.jobId);
       Object.assign(state, { status: 'UPLOADED', jobId: created.jobId });
