@@ -25,6 +25,9 @@ describe('deployment settings', () => {
       multipartPartBytes: 8 * 1024 * 1024,
       maxMultipartUploadBytes: 5 * 1024 ** 3,
       textract: true,
+      webhookTimeoutSeconds: 10,
+      webhookRetryHours: 24,
+      webhookSecretGraceHours: 24,
     });
     expect(SETTING_KEYS.sort()).toEqual(Object.keys(SETTINGS_DEFAULTS).sort());
   });
@@ -72,6 +75,8 @@ describe('deployment settings', () => {
     [{ logRetentionDays: 10 }, "logRetentionDays: one of CloudWatch Logs' retention periods"],
     [{ chunkPages: 0 }, 'chunkPages'],
     [{ egress: 'vpn' }, 'egress'],
+    [{ webhookTimeoutSeconds: 30 }, 'webhookTimeoutSeconds'],
+    [{ webhookRetryHours: 0 }, 'webhookRetryHours'],
   ])('refuses %j, naming the key', (input, message) => {
     expect(() => parseSettings(input)).toThrow(message);
   });
