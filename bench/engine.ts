@@ -5,6 +5,13 @@
  *
  *   npm run bench:engine -- --data ../shared/eval [--batch-sizes 1,8,32] [--json out.json] [--out DIR]
  *     [--threads N] [--set recMinWidth=320 --set detLimitSideLen=1280 …]
+ *     [--engine paddle|auto|textract] [--min-confidence 0.8 --min-ink 0.02 --min-text 10]
+ *     [--textract-region eu-west-1]
+ *
+ * `--engine auto` adds, per folder, the pages the `auto` engine would send to Textract at the
+ * thresholds (and why), PP-OCR's word F1 on them and on the rest, and, with Textract (a region
+ * and AWS credentials), the word F1 with Textract's pages in their place. `--engine textract`
+ * reads every page with Textract (credentials needed).
  *
  * Models are loaded before timing starts. Two batches are in flight, as in the worker: the next
  * batch's files are read and decoded while the engine runs the current one. --out writes
@@ -13,6 +20,7 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Command } from 'commander';
+import { inkShare } from '../gpu-worker/src/engines/escalation.ts';
 import {
   DEFAULT_ENGINE_OPTIONS,
   type DecodedPage,
@@ -23,6 +31,8 @@ import {
   parseProviders,
   threadCounts,
 } from '../gpu-worker/src/ocr/index.ts';
+import { DEFAULT_AUTO_THRESHOLDS } from '../lambdas/shared/config.ts';
+import { type AutoFigures, autoFigures, type BenchPage, benchTextract } from './engine-choice.ts';
 import { lineErrors, wordPrecisionRecall } from './metrics.ts';
 
 const program = new Command()
@@ -38,6 +48,15 @@ const program = new Command()
     (value: string, all: string[]) => [...all, value],
     [] as string[],
   )
+  .option(
+    '--engine <name>',
+    'paddle, auto (which pages escalate, and F1 with and without) or textract',
+    'paddle',
+  )
+  .option('--min-confidence <n>', 'auto: mean line confidence under which a page is hard', Number)
+  .option('--min-ink <n>', 'auto: share of dark pixels from which a page counts as inked', Number)
+  .option('--min-text <n>', 'auto: an inked page with fewer characters is hard', Number)
+  .option('--textract-region <region>', 'call Textract in this region (default: $OCRQ_TEXTRACT_REGION)')
   .option('--json <file>', 'write the figures as JSON too')
   .option('--out <dir>', 'write each page result as DIR/<batch>/<folder>/NAME.json')
   .parse();
@@ -49,9 +68,21 @@ const opts = program.opts<{
   providers: string;
   threads?: number;
   set: string[];
+  engine: string;
+  minConfidence?: number;
+  minInk?: number;
+  minText?: number;
+  textractRegion?: string;
   json?: string;
   out?: string;
 }>();
+if (!['paddle', 'auto', 'textract'].includes(opts.engine))
+  throw new Error(`--engine ${opts.engine}: expected paddle, auto or textract`);
+const thresholds = {
+  minConfidence: opts.minConfidence ?? DEFAULT_AUTO_THRESHOLDS.minConfidence,
+  minInk: opts.minInk ?? DEFAULT_AUTO_THRESHOLDS.minInk,
+  minTextChars: opts.minText ?? DEFAULT_AUTO_THRESHOLDS.minTextChars,
+};
 
 interface Row {
   batch: number;
@@ -65,6 +96,8 @@ interface Row {
   lineCer?: number;
   /** Word counts behind P/R: matched, output, reference. */
   words: { matched: number; output: number; reference: number };
+  /** `--engine auto`: what escalation would do to this folder. */
+  auto?: AutoFigures;
 }
 
 /** One row over all folders: total pages over total time, words pooled. */
@@ -135,6 +168,16 @@ async function main(): Promise<void> {
     executionProviders: parseProviders(opts.providers),
     ...(opts.threads ? { threads: opts.threads } : {}),
   });
+  const textract =
+    opts.engine === 'paddle'
+      ? undefined
+      : await benchTextract(opts.textractRegion ?? process.env.OCRQ_TEXTRACT_REGION);
+  if (opts.engine === 'textract' && !textract)
+    throw new Error('--engine textract needs a region (--textract-region) and AWS credentials');
+  if (opts.engine === 'auto' && !textract)
+    console.error(
+      'Textract is not available: auto reports the pages it would escalate, not the F1 with them',
+    );
   // Warm up: the first run of each session allocates and optimises.
   const firstFolder = join(opts.data, folders[0]!);
   await engine.recognize(await readFile(join(firstFolder, (await listPages(firstFolder))[0]!)));
@@ -155,6 +198,7 @@ async function main(): Promise<void> {
       for (let start = 0; start < files.length; start += batch)
         groups.push(files.slice(start, start + batch));
       const perGroup: PageResult[][] = new Array(groups.length);
+      const inks: number[][] = new Array(groups.length);
       let nextGroup = 0;
       const runGroups = async () => {
         for (let g = nextGroup++; g < groups.length; g = nextGroup++) {
@@ -167,19 +211,26 @@ async function main(): Promise<void> {
             );
             decoded.push(page!);
           }
-          perGroup[g] = await engine.recognizePages(decoded);
+          inks[g] = decoded.map((page) => inkShare(page.image));
+          perGroup[g] =
+            opts.engine === 'textract' && textract
+              ? await Promise.all(decoded.map((page) => textract.recognizeImage(page.image, 1)))
+              : await engine.recognizePages(decoded);
         }
       };
       await Promise.all([runGroups(), runGroups()]);
       const results = groups.flatMap((group, g) =>
-        perGroup[g]!.map((page, i) => ({ file: group[i]!, page })),
+        perGroup[g]!.map((page, i) => ({ file: group[i]!, page, ink: inks[g]![i]! })),
       );
+      const benchPages: BenchPage[] = [];
       const seconds = (performance.now() - started) / 1000;
       for (const { file, page } of results) {
         const stem = file.replace(/\.[^.]+$/, '');
         const text = page.lines.map((l) => l.text).join('\n');
         hyp += `${text}\n`;
-        ref += `${await readFile(join(dir, `${stem}.gt.txt`), 'utf8').catch(() => '')}\n`;
+        const reference = await readFile(join(dir, `${stem}.gt.txt`), 'utf8').catch(() => '');
+        ref += `${reference}\n`;
+        benchPages.push({ file, page, ink: results.find((r) => r.file === file)!.ink, reference });
         const boxes = await groundTruthBoxes(join(dir, `${stem}.boxes.csv`));
         if (boxes) {
           hasBoxes = true;
@@ -206,6 +257,19 @@ async function main(): Promise<void> {
         ...(hasBoxes ? { lineCer: Math.round((edits / Math.max(1, refChars)) * 1000) / 1000 } : {}),
         words: { matched: words.matched, output: words.hypTotal, reference: words.refTotal },
       };
+      if (opts.engine === 'auto') {
+        row.auto = await autoFigures(benchPages, thresholds, textract, async (file) => {
+          const [page] = await decodeImagePages(
+            await readFile(join(dir, file)),
+            engine.options.maxPagePixels,
+            {
+              firstPage: 1,
+              pageCount: 1,
+            },
+          );
+          return page!.image;
+        });
+      }
       batchRows.push(row);
       console.error(
         `batch ${batch} ${folder}: ${row.pages} pages, ${row.pagesPerSecond} pages/s, F1 ${row.f1}`,
@@ -225,6 +289,25 @@ async function main(): Promise<void> {
     ),
   ];
   console.log(lines.join('\n'));
+  const autoRows = rows.filter((r) => r.auto);
+  if (autoRows.length > 0) {
+    const show = (value: number | null) => (value === null ? 'n/a' : String(value));
+    console.log(
+      [
+        '',
+        `auto at min confidence ${thresholds.minConfidence}, min ink ${thresholds.minInk}, min text ${thresholds.minTextChars}:`,
+        '| batch | folder | pages | escalated | share | reasons | F1 PP-OCR | F1 PP-OCR on escalated | F1 PP-OCR on kept | F1 with escalation | F1 Textract on escalated |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+        ...autoRows.map((r) => {
+          const a = r.auto!;
+          const reasons = Object.entries(a.reasons)
+            .map(([reason, n]) => `${reason} ${n}`)
+            .join(', ');
+          return `| ${r.batch} | ${r.folder} | ${a.pages} | ${a.escalated} | ${a.escalatedShare} | ${reasons} | ${a.f1Paddle} | ${show(a.f1PaddleOnEscalated)} | ${show(a.f1PaddleOnKept)} | ${show(a.f1WithEscalation)} | ${show(a.f1TextractOnEscalated)} |`;
+        }),
+      ].join('\n'),
+    );
+  }
   if (opts.json) {
     await mkdir(dirname(opts.json), { recursive: true });
     await writeFile(
@@ -233,6 +316,8 @@ async function main(): Promise<void> {
         {
           machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
           providers: opts.providers,
+          engine: opts.engine,
+          ...(opts.engine === 'auto' ? { thresholds, textract: textract !== undefined } : {}),
           options,
           threads: threadCounts(options),
           rows,
