@@ -199,8 +199,12 @@ program
   .command('ocr')
   .description('run the OCR engine in this process on local files (no pipeline)')
   .argument('<paths...>', 'files, folders or quoted globs (PNG, JPEG, TIFF, WebP, PDF)')
-  .option('--out <dir>', 'where NAME.json / NAME.txt go', 'ocr-out')
-  .addOption(formatOption())
+  .option('--out <dir>', 'where NAME.json / NAME.txt (or NAME.hocr, NAME.pdf) go', 'ocr-out')
+  .addOption(
+    new Option('--format <format>', 'what to write (pdf: searchable)')
+      .choices(['json', 'text', 'both', 'hocr', 'pdf'])
+      .default('both'),
+  )
   .option(
     '--batch-size <n>',
     'most text lines per recognition run (on the CPU also at most 49,152 pixels)',

@@ -2,14 +2,20 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { type ExecutionProvider, OcrEngine, type OcrResult } from '../../gpu-worker/src/ocr/index.ts';
+import { resultHocr } from '../../gpu-worker/src/outputs/hocr.ts';
+import { searchablePdf } from '../../gpu-worker/src/outputs/searchable-pdf.ts';
 import { resultText } from '../../gpu-worker/src/result-format.ts';
+import { sniffContentType } from '../../lambdas/shared/documents/file-types.ts';
 import { CliError } from './errors.ts';
 import { collectDocuments, outputStem } from './files.ts';
 import type { OutputFormat } from './submit.ts';
 
+/** What `ocrq ocr` writes: the submit formats, or NAME.hocr, or NAME.pdf (searchable). */
+export type OcrOutputFormat = OutputFormat | 'hocr' | 'pdf';
+
 export interface OcrCommandOptions {
   out: string;
-  format: OutputFormat;
+  format: OcrOutputFormat;
   batchSize: number;
   providers: ExecutionProvider[];
   dpi: number;
@@ -23,8 +29,14 @@ async function writeOutputs(
   dir: string,
   stem: string,
   result: OcrResult,
-  format: OutputFormat,
+  format: OcrOutputFormat,
+  input: Buffer,
 ): Promise<void> {
+  if (format === 'hocr') return writeFile(join(dir, `${stem}.hocr`), resultHocr(result, { title: stem }));
+  if (format === 'pdf') {
+    const contentType = sniffContentType(input) ?? 'application/octet-stream';
+    return writeFile(join(dir, `${stem}.pdf`), await searchablePdf(result, { bytes: input, contentType }));
+  }
   if (format !== 'text') await writeFile(join(dir, `${stem}.json`), JSON.stringify(result));
   if (format !== 'json') await writeFile(join(dir, `${stem}.txt`), resultText(result));
 }
@@ -61,9 +73,10 @@ export async function runOcr(paths: string[], opts: OcrCommandOptions): Promise<
   const readFiles = async () => {
     for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
       try {
-        const result = await engine.recognize(await readFile(file));
+        const input = await readFile(file);
+        const result = await engine.recognize(input);
         pages += result.pages.length;
-        await writeOutputs(opts.out, outputStem(file), result, opts.format);
+        await writeOutputs(opts.out, outputStem(file), result, opts.format, input);
       } catch (error) {
         failures.push(`${file}: ${error instanceof Error ? error.message : String(error)}`);
       }

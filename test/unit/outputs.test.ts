@@ -6,7 +6,7 @@ import type { OcrResult, PageResult, Quad } from '../../gpu-worker/src/ocr/index
 import { resultHocr } from '../../gpu-worker/src/outputs/hocr.ts';
 import { searchablePdf } from '../../gpu-worker/src/outputs/searchable-pdf.ts';
 import { openPdf } from '../../lambdas/shared/documents/pdf.ts';
-import { pdfPageTexts } from '../../lambdas/shared/documents/pdf-text.ts';
+import { type PdfRect, pdfPageTexts, pdfTextInRect } from '../../lambdas/shared/documents/pdf-text.ts';
 import { numberedPdf } from '../support/documents.ts';
 
 const rect = (x0: number, y0: number, x1: number, y1: number): Quad => [
@@ -117,11 +117,32 @@ describe('searchable PDF', () => {
     const result: OcrResult = { pages: [page(1, 1600, 1200, ['Rotated text'])] };
     const pdf = await searchablePdf(result, { bytes, contentType: 'application/pdf' });
     expect(wordsOf((await pdfPageTexts(pdf))[0]!)).toEqual(['Rotated', 'text']);
+    // "Rotated" spans pixels x 100–310, y 100–150: shown, points 50–155 across and 50–75 down;
+    // /Rotate 90 puts the shown page's top-left at the user space origin, across along y, down along x.
+    const around = (rect: PdfRect) => pdfTextInRect(pdf, 0, rect);
+    expect((await around({ left: 45, bottom: 45, right: 80, top: 160 })).trim()).toBe('Rotated');
+    expect((await around({ left: 45, bottom: 160, right: 80, top: 400 })).trim()).toBe('text');
+    expect((await around({ left: 200, bottom: 0, right: 600, top: 800 })).trim()).toBe('');
     // Rendering shows nothing: the text is invisible.
     const doc = await openPdf(pdf);
     const rendered = await doc.renderPage(0, { dpi: 36, maxPixels: 10_000_000 });
     doc.close();
     expect(rendered.data.every((v) => v === 255)).toBe(true);
+  });
+
+  it('places the text inside the CropBox of an unrotated page', async () => {
+    const source = await PDFDocument.create();
+    source.addPage([600, 800]).setCropBox(100, 100, 400, 600);
+    const bytes = await source.save();
+    // The shown page is the 400 × 600 point CropBox; at 2 px per point 800 × 1200 pixels.
+    const pdf = await searchablePdf(
+      { pages: [page(1, 800, 1200, ['Cropped words'])] },
+      { bytes, contentType: 'application/pdf' },
+    );
+    // "Cropped" spans pixels x 100–310, y 100–150: points 150–255 across, 625–650 up from the media box.
+    expect((await pdfTextInRect(pdf, 0, { left: 145, bottom: 620, right: 260, top: 655 })).trim()).toBe(
+      'Cropped',
+    );
   });
 
   it('turns a scanned image into a one-page PDF whose extracted text matches', async () => {
