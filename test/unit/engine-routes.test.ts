@@ -3,10 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { makeCreateJobHandler } from '../../lambdas/create-job/create-job.ts';
 import { makeGetJobHandler } from '../../lambdas/get-job/get-job.ts';
 import { makeGetResultHandler } from '../../lambdas/get-result/get-result.ts';
+import { chunking } from '../../lambdas/ingest/ingest.ts';
 import { JobViewSchema, QueueStatsSchema } from '../../lambdas/openapi/schemas.ts';
 import { makeQueueStatsHandler } from '../../lambdas/queue-stats/queue-stats.ts';
 import { hashApiKey } from '../../lambdas/shared/adapters/api-keys.ts';
 import type { Job } from '../../lambdas/shared/job.ts';
+import { chunkMessages, parseWorkMessage } from '../../lambdas/shared/messages.ts';
 import { apiEvent, jobItem, lambdaContext, makeJob, mockedRuntime, TEST_CONFIG } from '../support/runtime.ts';
 
 function setup(config = TEST_CONFIG) {
@@ -152,3 +154,21 @@ describe('per-engine statistics', () => {
 function expectMinute(): string {
   return new Date(Date.now() - 5 * 60_000).toISOString().slice(0, 16);
 }
+
+describe('chunking at ingest', () => {
+  const completion = { topicArn: 'arn:topic', roleArn: 'arn:role', queueUrl: 'https://sqs/q' };
+  it('makes a textract job Textract reads whole one chunk, and splits every other job', () => {
+    const withChannel = { ...TEST_CONFIG, textract: { region: 'us-east-1', completion } };
+    expect(chunking(makeJob({ engine: 'textract' }), 20, withChannel)).toEqual({ total: 1, pages: 20 });
+    expect(chunking(makeJob({ engine: 'auto' }), 20, withChannel)).toEqual({ total: 3, pages: 8 });
+    expect(chunking(makeJob({ engine: 'textract' }), 20, TEST_CONFIG)).toEqual({ total: 3, pages: 8 });
+    expect(chunking(makeJob({}), 20, withChannel)).toEqual({ total: 3, pages: 8 });
+  });
+
+  it('carries the engine in work messages (absent for paddle, as before engines)', () => {
+    const job = makeJob({ engine: 'auto', pages: { done: 0, total: 3 } });
+    expect(chunkMessages(job, 3, 2, 'now').map((m) => m.engine)).toEqual(['auto', 'auto']);
+    expect(chunkMessages(makeJob({ engine: 'paddle' }), 1, 8, 'now')[0]).not.toHaveProperty('engine');
+    expect(parseWorkMessage(JSON.stringify(chunkMessages(job, 3, 8, 'now')[0])).engine).toBe('auto');
+  });
+});
