@@ -206,7 +206,7 @@ export async function runSubmit(
         idempotencyKey: idempotencyKey(salt, sha256, basename(state.file), opts),
       });
       await manifest?.recordSubmitted(state.file, sha256, created.jobId);
-      Object.assign(state, { status: 'UPLOADED', jobId: created.jobId });
+      Object.assign(state, { status: 'UPLOADED', jobId: created.jobId, pagesBefore: 0 });
     } catch (error) {
       // A key the API refuses refuses every file: stop at the first.
       if (error instanceof OcrApiError && (error.status === 401 || error.status === 403)) throw error;

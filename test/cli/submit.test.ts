@@ -126,6 +126,34 @@ describe('ocrq submit', () => {
     expect((await readdir(out)).filter((f) => f.endsWith('.txt'))).toHaveLength(20);
   }, 90_000);
 
+  it('creates its jobs with --priority and --webhook, and without --wait ends once they are uploaded', async () => {
+    const hook = 'http://127.0.0.1:9/ocr-hook';
+    const run = await runOcrq([
+      'submit',
+      pageFiles[0]!,
+      pageFiles[1]!,
+      '--priority',
+      'bulk',
+      '--webhook',
+      hook,
+      '--json',
+      ...connection('key-c'),
+    ]);
+    expect(run.code).toBe(0);
+    const jobs = run.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.type === 'job');
+    expect(jobs.map((j) => j.status)).toEqual(['UPLOADED', 'UPLOADED']);
+    const client = new OcrClient({ endpoint: stack.apiUrl, apiKey: 'key-c' });
+    for (const { jobId } of jobs) {
+      const job = await client.getJob(jobId);
+      expect(job.priority).toBe('bulk');
+      expect(job.webhook?.url).toBe(hook);
+    }
+  });
+
   it('prints one error line with the API code for a refused key, and fails files it cannot send', async () => {
     const refused = await runOcrq(['submit', pageFiles[0]!, ...connection('not-a-key')]);
     expect(refused.code).toBe(1);
