@@ -256,23 +256,19 @@ export async function runSubmit(
     display.stop();
   }
 
+  // With --json stdout holds one JSON line per file and nothing else (scripts read it line by
+  // line); the summary goes to stderr after the progress lines.
   for (const state of states)
-    stdout.write(opts.json ? `${JSON.stringify(jobLine(state))}\n` : `${humanLine(state)}\n`);
+    stdout.write(`${opts.json ? JSON.stringify(jobLine(state)) : humanLine(state)}\n`);
   const summary = progress();
   const skipped = states.filter((s) => s.status === 'SKIPPED').length;
-  const failed = summary.failed;
-  if (opts.json) {
-    stdout.write(
-      `${JSON.stringify({ type: 'summary', files: files.length, succeeded: opts.wait ? summary.done - skipped : undefined, skipped, failed, pages: summary.pages, seconds: Number(summary.seconds.toFixed(1)), pagesPerSecond: Number(pagesPerSecond(summary).toFixed(2)), ...(opts.out ? { out: opts.out } : {}) })}\n`,
-    );
-  } else {
-    const outcome = opts.wait
-      ? `${summary.done - skipped} succeeded, ${failed} failed, ${skipped} skipped`
-      : `${summary.uploaded - skipped} submitted, ${failed} failed, ${skipped} skipped`;
-    stdout.write(
-      `${files.length} files: ${outcome} · ${summary.pages} pages in ${summary.seconds.toFixed(1)} s · ${pagesPerSecond(summary).toFixed(2)} pages/s${opts.out ? ` → ${opts.out}` : ''}\n`,
-    );
-  }
+  const outcome = opts.wait
+    ? `${summary.done - skipped} succeeded, ${summary.failed} failed, ${skipped} skipped`
+    : `${summary.uploaded - skipped} submitted, ${summary.failed} failed, ${skipped} skipped`;
+  const rate = `${summary.pages} pages in ${summary.seconds.toFixed(1)} s · ${pagesPerSecond(summary).toFixed(2)} pages/s`;
+  (opts.json ? stderr : stdout).write(
+    `${files.length} files: ${outcome} · ${rate}${opts.out ? ` → ${opts.out}` : ''}\n`,
+  );
   const bad = states.some(
     (s) => s.status === 'NOT_SUBMITTED' || (opts.wait && s.status !== 'SUCCEEDED' && s.status !== 'SKIPPED'),
   );
@@ -295,7 +291,6 @@ function errorOf(error: unknown): { code: string; message: string } {
 
 function jobLine(state: FileState) {
   return {
-    type: 'job',
     file: state.file,
     jobId: state.jobId ?? null,
     status: state.status,

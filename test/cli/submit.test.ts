@@ -69,8 +69,10 @@ describe('ocrq submit', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
-    expect(lines.filter((l) => l.type === 'job').map((l) => l.status)).toEqual(Array(20).fill('SKIPPED'));
-    expect(lines.at(-1)).toMatchObject({ type: 'summary', files: 20, skipped: 20, failed: 0 });
+    // One JSON line per file on stdout, nothing else; the summary on stderr.
+    expect(lines.map((l) => l.status)).toEqual(Array(20).fill('SKIPPED'));
+    expect(lines.map((l) => l.file)).toEqual(pageFiles);
+    expect(again.stderr).toMatch(/^20 files: 0 succeeded, 0 failed, 20 skipped · 0 pages/m);
     expect(await allJobs('key-a')).toHaveLength(20);
   }, 90_000);
 
@@ -116,7 +118,7 @@ describe('ocrq submit', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
-    const jobs = lines.filter((l) => l.type === 'job');
+    const jobs = lines;
     expect(jobs.map((l) => l.status)).toEqual(Array(20).fill('SUCCEEDED'));
     expect(jobs.find((l) => l.file === unrecorded).jobId).toBe(orphan.jobId);
     const listed = await allJobs('key-b');
@@ -143,8 +145,7 @@ describe('ocrq submit', () => {
     const jobs = run.stdout
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l))
-      .filter((l) => l.type === 'job');
+      .map((l) => JSON.parse(l));
     expect(jobs.map((j) => j.status)).toEqual(['UPLOADED', 'UPLOADED']);
     const client = new OcrClient({ endpoint: stack.apiUrl, apiKey: 'key-c' });
     for (const { jobId } of jobs) {
