@@ -31,6 +31,7 @@ export interface BenchPage {
 
 /** What `auto` does to a folder at the thresholds. F1s are null where nothing was measured. */
 export interface AutoFigures {
+  thresholds: EscalationThresholds;
   pages: number;
   escalated: number;
   /** Escalated pages by reason. */
@@ -63,6 +64,8 @@ export async function autoFigures(
   thresholds: EscalationThresholds,
   textract: TextractRecognizer | undefined,
   image: (file: string) => Promise<RgbImage>,
+  /** Textract's text per file, shared between thresholds so no page is paid for twice. */
+  textractTexts = new Map<string, string>(),
 ): Promise<AutoFigures> {
   const decided = pages.map((p) => ({ ...p, reason: pageDifficulty(p.page, p.ink, thresholds).reason }));
   const hard = decided.filter((p) => p.reason);
@@ -75,8 +78,11 @@ export async function autoFigures(
   let textractSeconds: number | null = null;
   if (textract && hard.length > 0) {
     const started = performance.now();
-    const better = new Map<string, string>();
-    for (const p of hard) better.set(p.file, textOf(await textract.recognizeImage(await image(p.file), 1)));
+    const better = textractTexts;
+    for (const p of hard) {
+      if (!better.has(p.file))
+        better.set(p.file, textOf(await textract.recognizeImage(await image(p.file), 1)));
+    }
     textractSeconds = round((performance.now() - started) / 1000);
     f1TextractOnEscalated = f1Of(hard.map((p) => ({ hyp: better.get(p.file)!, ref: p.reference })));
     f1WithEscalation = f1Of(
@@ -84,6 +90,7 @@ export async function autoFigures(
     );
   }
   return {
+    thresholds,
     pages: pages.length,
     escalated: hard.length,
     reasons,

@@ -5,11 +5,12 @@
  *
  *   npm run bench:engine -- --data ../shared/eval [--batch-sizes 1,8,32] [--json out.json] [--out DIR]
  *     [--threads N] [--set recMinWidth=320 --set detLimitSideLen=1280 …]
- *     [--engine paddle|auto|textract] [--min-confidence 0.8 --min-ink 0.02 --min-text 10]
+ *     [--engine paddle|auto|textract] [--min-confidence 0.8[,0.9,…] --min-ink 0.02 --min-text 10]
  *     [--textract-region eu-west-1]
  *
  * `--engine auto` adds, per folder, the pages the `auto` engine would send to Textract at the
- * thresholds (and why), PP-OCR's word F1 on them and on the rest, and, with Textract (a region
+ * thresholds (and why; one row per --min-confidence given), PP-OCR's word F1 on them and on the
+ * rest, and, with Textract (a region
  * and AWS credentials), the word F1 with Textract's pages in their place. `--engine textract`
  * reads every page with Textract (credentials needed).
  *
@@ -53,7 +54,10 @@ const program = new Command()
     'paddle, auto (which pages escalate, and F1 with and without) or textract',
     'paddle',
   )
-  .option('--min-confidence <n>', 'auto: mean line confidence under which a page is hard', Number)
+  .option(
+    '--min-confidence <list>',
+    'auto: mean line confidence under which a page is hard (a list: one row each)',
+  )
   .option('--min-ink <n>', 'auto: share of dark pixels from which a page counts as inked', Number)
   .option('--min-text <n>', 'auto: an inked page with fewer characters is hard', Number)
   .option('--textract-region <region>', 'call Textract in this region (default: $OCRQ_TEXTRACT_REGION)')
@@ -69,7 +73,7 @@ const opts = program.opts<{
   threads?: number;
   set: string[];
   engine: string;
-  minConfidence?: number;
+  minConfidence?: string;
   minInk?: number;
   minText?: number;
   textractRegion?: string;
@@ -78,11 +82,16 @@ const opts = program.opts<{
 }>();
 if (!['paddle', 'auto', 'textract'].includes(opts.engine))
   throw new Error(`--engine ${opts.engine}: expected paddle, auto or textract`);
-const thresholds = {
-  minConfidence: opts.minConfidence ?? DEFAULT_AUTO_THRESHOLDS.minConfidence,
-  minInk: opts.minInk ?? DEFAULT_AUTO_THRESHOLDS.minInk,
-  minTextChars: opts.minText ?? DEFAULT_AUTO_THRESHOLDS.minTextChars,
-};
+const thresholdList = (
+  opts.minConfidence?.split(',').map(Number) ?? [DEFAULT_AUTO_THRESHOLDS.minConfidence]
+).map((minConfidence) => {
+  if (!(minConfidence >= 0 && minConfidence <= 1)) throw new Error('--min-confidence: numbers from 0 to 1');
+  return {
+    minConfidence,
+    minInk: opts.minInk ?? DEFAULT_AUTO_THRESHOLDS.minInk,
+    minTextChars: opts.minText ?? DEFAULT_AUTO_THRESHOLDS.minTextChars,
+  };
+});
 
 interface Row {
   batch: number;
@@ -96,8 +105,8 @@ interface Row {
   lineCer?: number;
   /** Word counts behind P/R: matched, output, reference. */
   words: { matched: number; output: number; reference: number };
-  /** `--engine auto`: what escalation would do to this folder. */
-  auto?: AutoFigures;
+  /** `--engine auto`: what escalation would do to this folder, per threshold. */
+  auto?: AutoFigures[];
 }
 
 /** One row over all folders: total pages over total time, words pooled. */
@@ -258,17 +267,19 @@ async function main(): Promise<void> {
         words: { matched: words.matched, output: words.hypTotal, reference: words.refTotal },
       };
       if (opts.engine === 'auto') {
-        row.auto = await autoFigures(benchPages, thresholds, textract, async (file) => {
+        const image = async (file: string) => {
+          const selection = { firstPage: 1, pageCount: 1 };
           const [page] = await decodeImagePages(
             await readFile(join(dir, file)),
             engine.options.maxPagePixels,
-            {
-              firstPage: 1,
-              pageCount: 1,
-            },
+            selection,
           );
           return page!.image;
-        });
+        };
+        const textractTexts = new Map<string, string>();
+        row.auto = [];
+        for (const thresholds of thresholdList)
+          row.auto.push(await autoFigures(benchPages, thresholds, textract, image, textractTexts));
       }
       batchRows.push(row);
       console.error(
@@ -295,16 +306,17 @@ async function main(): Promise<void> {
     console.log(
       [
         '',
-        `auto at min confidence ${thresholds.minConfidence}, min ink ${thresholds.minInk}, min text ${thresholds.minTextChars}:`,
-        '| batch | folder | pages | escalated | share | reasons | F1 PP-OCR | F1 PP-OCR on escalated | F1 PP-OCR on kept | F1 with escalation | F1 Textract on escalated |',
-        '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-        ...autoRows.map((r) => {
-          const a = r.auto!;
-          const reasons = Object.entries(a.reasons)
-            .map(([reason, n]) => `${reason} ${n}`)
-            .join(', ');
-          return `| ${r.batch} | ${r.folder} | ${a.pages} | ${a.escalated} | ${a.escalatedShare} | ${reasons} | ${a.f1Paddle} | ${show(a.f1PaddleOnEscalated)} | ${show(a.f1PaddleOnKept)} | ${show(a.f1WithEscalation)} | ${show(a.f1TextractOnEscalated)} |`;
-        }),
+        `auto (min ink ${thresholdList[0]!.minInk}, min text ${thresholdList[0]!.minTextChars}):`,
+        '| batch | folder | min confidence | pages | escalated | share | reasons | F1 PP-OCR | F1 PP-OCR on escalated | F1 PP-OCR on kept | F1 with escalation | F1 Textract on escalated |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+        ...autoRows.flatMap((r) =>
+          r.auto!.map((a) => {
+            const reasons = Object.entries(a.reasons)
+              .map(([reason, n]) => `${reason} ${n}`)
+              .join(', ');
+            return `| ${r.batch} | ${r.folder} | ${a.thresholds.minConfidence} | ${a.pages} | ${a.escalated} | ${a.escalatedShare} | ${reasons} | ${a.f1Paddle} | ${show(a.f1PaddleOnEscalated)} | ${show(a.f1PaddleOnKept)} | ${show(a.f1WithEscalation)} | ${show(a.f1TextractOnEscalated)} |`;
+          }),
+        ),
       ].join('\n'),
     );
   }
@@ -317,7 +329,7 @@ async function main(): Promise<void> {
           machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
           providers: opts.providers,
           engine: opts.engine,
-          ...(opts.engine === 'auto' ? { thresholds, textract: textract !== undefined } : {}),
+          ...(opts.engine === 'auto' ? { thresholds: thresholdList, textract: textract !== undefined } : {}),
           options,
           threads: threadCounts(options),
           rows,

@@ -4,6 +4,7 @@ import { PermanentJobError } from '../../../lambdas/shared/errors.ts';
 import type { Engine } from '../../../lambdas/shared/job.ts';
 import type { DecodedPage, OcrResult, PageResult, PageSelection } from '../ocr/index.ts';
 import { type EscalationThresholds, inkShare, pageDifficulty } from './escalation.ts';
+import { mapWithLimit } from './map-with-limit.ts';
 import type { TextractRecognizer } from './textract-recognizer.ts';
 
 /** The engine that produced a page of a result. */
@@ -112,36 +113,40 @@ export class EngineRouter {
     const read = await paddle.recognizeDecoded(decoded);
     const ms = perPage(performance.now() - started, read.length);
     let escalations = 0;
-    const pages = await Promise.all(
-      read.map(async (page, i): Promise<EnginePage> => {
-        const image = decoded[i]!.image;
-        const difficulty = pageDifficulty(page, inkShare(image), this.thresholds);
-        if (!difficulty.reason) return { ...page, engine: 'paddle', ms };
-        const textractStarted = performance.now();
-        try {
-          const better = await textract.recognizeImage(image, page.page);
-          escalations++;
-          return {
-            ...better,
-            engine: 'textract',
-            ms: ms + Math.round(performance.now() - textractStarted),
-            escalated: true,
-          };
-        } catch (error) {
-          // A page Textract refuses (too large as an image) keeps PP-OCR's reading; anything else
-          // (throttling) sends the chunk back to the queue.
-          if (!(error instanceof TextractDocumentError)) throw error;
-          this.logger?.warn('Textract refused a hard page; PP-OCR keeps it', {
-            page: page.page,
-            code: error.code,
-          });
-          return { ...page, engine: 'paddle', ms };
-        }
-      }),
-    );
+    const pages = await mapWithLimit(read, ESCALATIONS_IN_FLIGHT, async (page, i): Promise<EnginePage> => {
+      const image = decoded[i]!.image;
+      const difficulty = pageDifficulty(page, inkShare(image), this.thresholds);
+      if (!difficulty.reason) return { ...page, engine: 'paddle', ms };
+      const textractStarted = performance.now();
+      try {
+        const better = await textract.recognizeImage(image, page.page);
+        escalations++;
+        return {
+          ...better,
+          engine: 'textract',
+          ms: ms + Math.round(performance.now() - textractStarted),
+          escalated: true,
+        };
+      } catch (error) {
+        // A page Textract refuses (too large as an image) keeps PP-OCR's reading; anything else
+        // (throttling) sends the chunk back to the queue.
+        if (!(error instanceof TextractDocumentError)) throw error;
+        this.logger?.warn('Textract refused a hard page; PP-OCR keeps it', {
+          page: page.page,
+          code: error.code,
+        });
+        return { ...page, engine: 'paddle', ms };
+      }
+    });
     return { pages, escalations };
   }
 }
+
+/**
+ * Hard pages of one chunk sent to Textract at once: its synchronous quota is per account (1 to 25
+ * calls per second by region), and several chunks escalate at the same time.
+ */
+const ESCALATIONS_IN_FLIGHT = 2;
 
 function perPage(ms: number, pages: number): number {
   return pages > 0 ? Math.round(ms / pages) : 0;

@@ -10,6 +10,7 @@ import {
 } from '../../../lambdas/shared/adapters/textract.ts';
 import { openPdf, pixelSize } from '../../../lambdas/shared/documents/pdf.ts';
 import type { DecodedPage, PageSelection, RgbImage } from '../ocr/index.ts';
+import { mapWithLimit } from './map-with-limit.ts';
 
 /** Decodes a document's pages (the OCR engine's decoder: images with sharp, PDFs with PDFium). */
 export type PageDecoder = (input: Buffer, selection: PageSelection) => Promise<DecodedPage[]>;
@@ -80,15 +81,9 @@ export class TextractRecognizer {
     const multiPage = chunk.contentType === 'application/pdf' || chunk.contentType === 'image/tiff';
     if (multiPage && chunk.totalPages > 1 && this.textract.canStartJobs) return this.detectAsync(chunk);
     const pages = await decode(chunk.input, chunk.selection);
-    const results: TextractPage[] = new Array(pages.length);
-    let next = 0;
-    const worker = async () => {
-      for (let i = next++; i < pages.length; i = next++) {
-        results[i] = await this.recognizeImage(pages[i]!.image, pages[i]!.page);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.options.concurrency, pages.length) }, worker));
-    return results;
+    return mapWithLimit(pages, this.options.concurrency, (page) =>
+      this.recognizeImage(page.image, page.page),
+    );
   }
 
   private async detectAsync(chunk: TextractChunk): Promise<TextractPage[]> {
