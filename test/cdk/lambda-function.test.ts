@@ -6,7 +6,7 @@ import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS, loadConfig } from '../../lambdas/shared/config.ts';
+import { DEFAULT_AUTO_THRESHOLDS, DEFAULT_LIMITS, loadConfig } from '../../lambdas/shared/config.ts';
 import { PipelineFunction, pipelineEnvironment } from '../../lib/constructs/lambda-function.ts';
 import { testStack } from './support.ts';
 
@@ -52,6 +52,7 @@ describe('pipelineEnvironment', () => {
       jobTtlDays: 2,
       limits: { ...DEFAULT_LIMITS, maxPages: 50 },
       endpoints: {},
+      auto: DEFAULT_AUTO_THRESHOLDS,
     });
   });
 
