@@ -26,6 +26,12 @@ export interface DocumentRecognizer extends PaddleRecognizer {
 /** What became of a chunk: `chunk-done` when the job still has other chunks to go. */
 export type ChunkOutcome = 'succeeded' | 'chunk-done' | 'dropped';
 
+/**
+ * Inputs above this size get no searchable PDF: pdf-lib parses and rewrites the whole document
+ * in memory (several times its size) in the worker that assembles, beside the engine's batches.
+ */
+const SEARCHABLE_PDF_MAX_BYTES = 200 * 1024 * 1024;
+
 /** Page results read at once when a job's result is assembled. */
 const ASSEMBLY_READS = 16;
 
@@ -181,6 +187,13 @@ export class ChunkProcessor {
    */
   private async writeSearchablePdf(job: Job, result: OcrResult): Promise<string | undefined> {
     const { blobs, logger } = this.runtime;
+    if (job.sizeBytes > SEARCHABLE_PDF_MAX_BYTES) {
+      logger.warn('the document is too large for a searchable PDF; the job has no PDF result', {
+        jobId: job.jobId,
+        sizeBytes: job.sizeBytes,
+      });
+      return undefined;
+    }
     const source = await blobs.get(job.inputKey);
     let pdf: Uint8Array;
     try {
