@@ -18,6 +18,7 @@ import {
   parseProviders,
 } from '../gpu-worker/src/ocr/options.ts';
 import { addLocalStackOptions, type UpOptions } from '../local/up-options.ts';
+import packageJson from '../package.json' with { type: 'json' };
 import { CliError, errorLine } from './ocrq/errors.ts';
 import type { OcrCommandOptions } from './ocrq/ocr.ts';
 import { type ConnectionFlags, resolveConnection, saveProfile } from './ocrq/profiles.ts';
@@ -91,6 +92,7 @@ async function eachJob(ids: string[], work: (id: string) => Promise<void>): Prom
 const program = new Command()
   .name('ocrq')
   .description('OCR documents with ocr-pipeline: through its API (local or deployed) or in this process')
+  .version(packageJson.version)
   .showSuggestionAfterError()
   .exitOverride()
   // Usage errors print as one `ocrq: USAGE: …` line below, like every other failure.
@@ -243,10 +245,17 @@ program
     console.log(`saved profile ${opts.profile} for ${connection.endpoint} in ${path}`);
   });
 
+// Whatever fails, and wherever, the user sees one line, never a stack trace.
+const fail = (error: unknown) => {
+  console.error(errorLine(error));
+  process.exit(1);
+};
+process.on('uncaughtException', fail);
+process.on('unhandledRejection', fail);
+
 try {
   await program.parseAsync();
 } catch (error) {
   if (error instanceof CommanderError && error.exitCode === 0) process.exit(0);
-  console.error(errorLine(error));
-  process.exit(1);
+  fail(error);
 }

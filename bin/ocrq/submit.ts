@@ -163,14 +163,13 @@ export async function runSubmit(
     state.pages = job.pages;
     if (job.error) state.error = job.error;
     if (job.status === 'SUCCEEDED' && opts.out) {
-      const [jsonPath, textPath] = [
-        join(opts.out, `${outputStem(state.file)}.json`),
-        join(opts.out, `${outputStem(state.file)}.txt`),
-      ];
-      if (opts.format !== 'text')
-        await writeWhole(jsonPath, JSON.stringify(await client.getResult(job.jobId, 'json')));
-      if (opts.format !== 'json') await writeWhole(textPath, await client.getResult(job.jobId, 'text'));
       state.outputs = outputPaths(opts.out, state.file, opts.format);
+      for (const path of state.outputs) {
+        const result = path.endsWith('.json')
+          ? JSON.stringify(await client.getResult(job.jobId, 'json'))
+          : await client.getResult(job.jobId, 'text');
+        await writeWhole(path, result);
+      }
     }
     await manifest?.recordFinished({
       file: state.file,
@@ -246,6 +245,8 @@ export async function runSubmit(
         }
       })()
     : undefined;
+  // Its failure is thrown where it is awaited below, not as an unhandled rejection meanwhile.
+  waiting?.catch(() => undefined);
 
   try {
     await forEachLimited(states, opts.concurrency, submitOne);
