@@ -55,9 +55,6 @@ function providers(value: string): ExecutionProvider[] {
   }
 }
 
-const formatOption = () =>
-  new Option('--format <format>', 'what to write').choices(['json', 'text', 'both']).default('both');
-
 /** `--endpoint`, `--api-key`, `--profile` and `--json`, on every command that talks to the API. */
 function apiCommand(parent: Command, name: string): Command {
   return parent
@@ -108,7 +105,11 @@ apiCommand(program, 'submit')
     '--out <dir>',
     'where NAME.json / NAME.txt go (with --wait) and the manifest that makes reruns resume',
   )
-  .addOption(formatOption())
+  .addOption(
+    new Option('--format <format>', 'what --out gets (hocr, pdf: where the deployment makes them)')
+      .choices(['json', 'text', 'both', 'hocr', 'pdf'])
+      .default('both'),
+  )
   .addOption(
     new Option('--priority <queue>', 'express or bulk (default: by size)').choices(['express', 'bulk']),
   )

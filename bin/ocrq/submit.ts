@@ -10,6 +10,7 @@ import {
   OcrApiError,
   type OcrClient,
   type Priority,
+  type ResultFormat,
 } from '../../client/index.ts';
 import { CliError } from './errors.ts';
 import { collectDocuments, outputStem } from './files.ts';
@@ -17,11 +18,25 @@ import { Manifest } from './manifest.ts';
 import { ProgressDisplay, pagesPerSecond, type SubmitProgress } from './progress.ts';
 
 export type OutputFormat = 'json' | 'text' | 'both';
+/** What `submit --out` writes: those, or NAME.hocr, or the searchable NAME.pdf. */
+export type SubmitFormat = OutputFormat | 'hocr' | 'pdf';
+
+/** The files of each format: extension and the result format it is downloaded as. */
+const FORMAT_FILES: Record<SubmitFormat, Array<[string, ResultFormat]>> = {
+  json: [['json', 'json']],
+  text: [['txt', 'text']],
+  both: [
+    ['json', 'json'],
+    ['txt', 'text'],
+  ],
+  hocr: [['hocr', 'hocr']],
+  pdf: [['pdf', 'pdf']],
+};
 
 export interface SubmitCommandOptions {
   wait?: boolean;
   out?: string;
-  format: OutputFormat;
+  format: SubmitFormat;
   priority?: Priority;
   webhook?: string;
   concurrency: number;
@@ -67,12 +82,8 @@ export function idempotencyKey(
   return `ocrq-${createHash('sha256').update(material).digest('base64url')}`;
 }
 
-function outputPaths(dir: string, file: string, format: OutputFormat): string[] {
-  const stem = outputStem(file);
-  return [
-    ...(format !== 'text' ? [join(dir, `${stem}.json`)] : []),
-    ...(format !== 'json' ? [join(dir, `${stem}.txt`)] : []),
-  ];
+function outputPaths(dir: string, file: string, format: SubmitFormat): string[] {
+  return FORMAT_FILES[format].map(([extension]) => join(dir, `${outputStem(file)}.${extension}`));
 }
 
 async function allExist(paths: string[]): Promise<boolean> {
@@ -88,7 +99,7 @@ async function allExist(paths: string[]): Promise<boolean> {
 }
 
 /** Writes through a temporary file: an output that exists is whole. */
-async function writeWhole(path: string, data: string): Promise<void> {
+async function writeWhole(path: string, data: string | Uint8Array): Promise<void> {
   const temporary = `${path}.partial`;
   await writeFile(temporary, data);
   await rename(temporary, path);
@@ -164,11 +175,12 @@ export async function runSubmit(
     if (job.error) state.error = job.error;
     if (job.status === 'SUCCEEDED' && opts.out) {
       state.outputs = outputPaths(opts.out, state.file, opts.format);
-      for (const path of state.outputs) {
-        const result = path.endsWith('.json')
-          ? JSON.stringify(await client.getResult(job.jobId, 'json'))
-          : await client.getResult(job.jobId, 'text');
-        await writeWhole(path, result);
+      for (const [i, [, format]] of FORMAT_FILES[opts.format].entries()) {
+        const result = await client.getResult(job.jobId, format);
+        await writeWhole(
+          state.outputs[i]!,
+          format === 'json' ? JSON.stringify(result) : (result as string | Uint8Array),
+        );
       }
     }
     await manifest?.recordFinished({

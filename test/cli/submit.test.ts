@@ -155,6 +155,28 @@ describe('ocrq submit', () => {
     }
   });
 
+  it('saves hOCR or the searchable PDF with --format hocr|pdf', async () => {
+    for (const [format, extension, start] of [
+      ['hocr', 'hocr', '<?xml'],
+      ['pdf', 'pdf', '%PDF-'],
+    ] as const) {
+      const out = await mkdtemp(join(tmpdir(), 'ocrq-out-'));
+      const run = await runOcrq([
+        'submit',
+        pageFiles[2]!,
+        '--wait',
+        '--out',
+        out,
+        '--format',
+        format,
+        ...connection('key-d'),
+      ]);
+      expect(run.code, run.stderr).toBe(0);
+      expect((await readdir(out)).filter((f) => f !== MANIFEST_FILE)).toEqual([`page-03.${extension}`]);
+      expect((await readFile(join(out, `page-03.${extension}`), 'latin1')).startsWith(start)).toBe(true);
+    }
+  }, 60_000);
+
   it('prints one error line with the API code for a refused key, and fails files it cannot send', async () => {
     const refused = await runOcrq(['submit', pageFiles[0]!, ...connection('not-a-key')]);
     expect(refused.code).toBe(1);
