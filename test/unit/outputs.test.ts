@@ -59,7 +59,7 @@ describe('hOCR', () => {
     }).parse(hocr);
     const pages = [parsed.html.body.div].flat();
     expect(pages.map((p: { class: string }) => p.class)).toEqual(['ocr_page', 'ocr_page']);
-    expect(pages[0].title).toBe('bbox 0 0 1654 2339; ppageno 0; x_source paddle');
+    expect(pages[0].title).toBe('bbox 0 0 1654 2339; ppageno 0; x_engine paddle');
     result.pages.forEach((jsonPage, p) => {
       const lines = [pages[p].span].flat();
       expect(lines).toHaveLength(jsonPage.lines.length);

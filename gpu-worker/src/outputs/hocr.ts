@@ -5,7 +5,8 @@ import type { OcrResult, Quad } from '../ocr/index.ts';
  * page, an `ocr_line` per line and an `ocrx_word` per word, each with its `bbox` (the axis-aligned
  * box around the result's quad, in the page's pixels) and `x_wconf` (confidence 0..100). A line
  * without words becomes one word spanning it, so every piece of text sits in an `ocrx_word`.
- * Pages carry `ppageno` (0-based) and, as `x_source`, the engine that read them when known.
+ * Pages carry `ppageno` (0-based) and, as `x_engine` (hOCR leaves `x_*` properties to engines),
+ * the engine that read them when known.
  */
 export function resultHocr(result: OcrResult, options: { title?: string } = {}): string {
   const out: string[] = [
@@ -23,7 +24,7 @@ export function resultHocr(result: OcrResult, options: { title?: string } = {}):
   for (const page of result.pages) {
     const p = page.page;
     const engine = (page as { engine?: string }).engine;
-    const source = engine ? `; x_source ${engine}` : '';
+    const source = engine ? `; x_engine ${engine}` : '';
     out.push(
       `  <div class="ocr_page" id="page_${p}" title="bbox 0 0 ${page.width} ${page.height}; ppageno ${p - 1}${source}">`,
     );
