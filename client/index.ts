@@ -24,6 +24,7 @@ export {
   type EngineFigures,
   FINISHED_STATUSES,
   type Job,
+  type JobEvent,
   type JobEventType,
   type JobList,
   type JobStatus,

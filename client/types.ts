@@ -60,6 +60,25 @@ export interface JobSummary {
   links: { self: string };
 }
 
+/**
+ * What a webhook receives (and the events topic carries): `verifyWebhook` returns it. `id` is the
+ * same on every copy of one event; `version` changes only if a field changes meaning.
+ */
+export interface JobEvent {
+  version: 1;
+  id: string;
+  type: JobEventType;
+  tenantId: string;
+  jobId: string;
+  status: JobStatus;
+  occurredAt: string;
+  fileName?: string;
+  pages: { done: number; total: number };
+  /** `job.progress`: the chunk whose pages are done, of how many. */
+  chunk?: { index: number; total: number };
+  error?: { code: string; message: string };
+}
+
 /** One POST of an event to the job's webhook. */
 export interface WebhookAttempt {
   eventId: string;

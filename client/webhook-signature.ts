@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { JobEvent } from '../lambdas/shared/events.ts';
+import type { JobEvent } from './types.ts';
 
 /**
  * Signing and verifying webhook deliveries. The dispatcher signs every POST with this module

@@ -6,7 +6,13 @@ import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_AUTO_THRESHOLDS, DEFAULT_LIMITS, loadConfig } from '../../lambdas/shared/config.ts';
+import {
+  DEFAULT_AUTO_THRESHOLDS,
+  DEFAULT_LIMITS,
+  DEFAULT_MULTIPART,
+  DEFAULT_WEBHOOKS,
+  loadConfig,
+} from '../../lambdas/shared/config.ts';
 import { PipelineFunction, pipelineEnvironment } from '../../lib/constructs/lambda-function.ts';
 import { testStack } from './support.ts';
 
@@ -51,6 +57,9 @@ describe('pipelineEnvironment', () => {
       resultUrlTtlSeconds: 60,
       jobTtlDays: 2,
       limits: { ...DEFAULT_LIMITS, maxPages: 50 },
+      multipart: DEFAULT_MULTIPART,
+      // No queue URL: only the dispatcher's own environment names it.
+      webhooks: DEFAULT_WEBHOOKS,
       endpoints: {},
       auto: DEFAULT_AUTO_THRESHOLDS,
     });

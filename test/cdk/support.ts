@@ -26,6 +26,7 @@ export const PIPELINE_HANDLERS = [
   'reconciler',
   'redrive',
   'retry-job',
+  'upload',
   'webhook-dispatcher',
   'webhook-secret',
 ];

@@ -4,6 +4,7 @@ import type {
   CreatedJob,
   CreateJobRequest,
   Job,
+  JobEvent,
   JobList,
   JobSummary,
   PartUpload,
@@ -13,6 +14,7 @@ import type {
 import type { CreateJobBodySchema } from '../../lambdas/create-job/create-job.ts';
 import type {
   CreatedJobSchema,
+  JobEventSchema,
   JobListSchema,
   JobSummarySchema,
   JobViewSchema,
@@ -20,6 +22,7 @@ import type {
   UploadPartsSchema,
   UploadStateSchema,
 } from '../../lambdas/openapi/schemas.ts';
+import type { JobEvent as ServerJobEvent } from '../../lambdas/shared/events.ts';
 
 /**
  * The client's types are written out (its package carries no zod and no server code); these
@@ -35,6 +38,9 @@ describe('client types against the API schemas', () => {
     expectTypeOf<z.infer<typeof JobListSchema>>().toExtend<JobList>();
     expectTypeOf<z.infer<typeof QueueStatsSchema>>().toExtend<QueueStats>();
     expectTypeOf<z.infer<typeof UploadStateSchema>>().toExtend<UploadState>();
+    expectTypeOf<z.infer<typeof JobEventSchema>>().toExtend<JobEvent>();
+    // What the dispatcher sends is what verifyWebhook types.
+    expectTypeOf<ServerJobEvent>().toExtend<JobEvent>();
     expectTypeOf<z.infer<typeof UploadPartsSchema>['parts'][number]>().toExtend<PartUpload>();
   });
 
