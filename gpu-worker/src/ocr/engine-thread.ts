@@ -11,7 +11,7 @@ import type { DetectedBox } from './db-postprocess.ts';
 import { TextDetector } from './detector.ts';
 import { errorToThread, type ThreadError } from './errors.ts';
 import type { DecodedPage, PageSelection } from './image.ts';
-import { loadDictionary, modelFiles } from './models.ts';
+import { loadDictionary } from './models.ts';
 import type { EngineOptions } from './options.ts';
 import { renderPdfPages } from './pdf-pages.ts';
 import { type RecognitionBatch, type RecognizedLine, TextRecognizer } from './recognizer.ts';
@@ -20,6 +20,9 @@ import type { RgbImage } from './types.ts';
 
 export interface EngineThreadData {
   options: EngineOptions;
+  /** The models' bytes, read (and rewritten) once by the main thread, shared by every thread. */
+  models: { detection: Uint8Array; recognition: Uint8Array; classifier?: Uint8Array };
+  dictionary: string;
 }
 
 /** How a task went: errors travel as data, so the main thread can rethrow them typed. */
@@ -38,19 +41,18 @@ interface Models {
   recognizer: TextRecognizer;
 }
 
-const { options } = workerData as EngineThreadData;
+const { options, models: modelBytes, dictionary } = workerData as EngineThreadData;
 let models: Promise<Models> | undefined;
 
 async function loadModels(): Promise<Models> {
-  const files = modelFiles(options.modelDir);
   const [det, rec, cls] = await Promise.all([
-    createSession(files.detection, options),
-    createSession(files.recognition, options),
-    options.useAngleClassifier ? createSession(files.classifier, options) : undefined,
+    createSession(modelBytes.detection, options),
+    createSession(modelBytes.recognition, options),
+    modelBytes.classifier ? createSession(modelBytes.classifier, options) : undefined,
   ]);
   return {
     detector: new TextDetector(det, options),
-    recognizer: new TextRecognizer(rec, loadDictionary(files.dictionary), options, cls),
+    recognizer: new TextRecognizer(rec, loadDictionary(dictionary), options, cls),
   };
 }
 

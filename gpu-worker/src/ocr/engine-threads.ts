@@ -4,8 +4,11 @@ import type { DetectedBox } from './db-postprocess.ts';
 import type { EngineThreadData, ThreadResult } from './engine-thread.ts';
 import { errorFromThread } from './errors.ts';
 import type { DecodedPage, PageSelection } from './image.ts';
+import type { ModelCacheOutcome } from './model-cache.ts';
+import { modelFiles } from './models.ts';
 import { type EngineOptions, usesGpu } from './options.ts';
 import type { RecognitionBatch, RecognizedLine } from './recognizer.ts';
+import { loadModelBytes } from './session.ts';
 import type { RgbImage } from './types.ts';
 
 /**
@@ -40,12 +43,33 @@ export function threadCounts(options: EngineOptions): { threads: number; intraOp
  * await threads.close();
  */
 export class EngineThreads {
-  private constructor(private readonly pool: Piscina) {}
+  private constructor(
+    private readonly pool: Piscina,
+    /** What the model cache did for each model (absent: not rewritten, or the cache is off). */
+    readonly modelCache: { detection?: ModelCacheOutcome; recognition?: ModelCacheOutcome },
+  ) {}
 
-  /** Starts the threads and loads the models in each; a provider that cannot load fails here. */
+  /**
+   * Reads the models once (rewritten, through the model cache), starts the threads on one shared
+   * copy of their bytes and starts the sessions in each; a provider that cannot load fails here.
+   */
   static async start(options: EngineOptions): Promise<EngineThreads> {
     const { threads, intraOpNumThreads } = threadCounts(options);
-    const data: EngineThreadData = { options: { ...options, threads, intraOpNumThreads } };
+    const files = modelFiles(options.modelDir);
+    const [detection, recognition, classifier] = await Promise.all([
+      loadModelBytes(files.detection, options),
+      loadModelBytes(files.recognition, options),
+      options.useAngleClassifier ? loadModelBytes(files.classifier, options) : undefined,
+    ]);
+    const data: EngineThreadData = {
+      options: { ...options, threads, intraOpNumThreads },
+      models: {
+        detection: detection.bytes,
+        recognition: recognition.bytes,
+        ...(classifier ? { classifier: classifier.bytes } : {}),
+      },
+      dictionary: files.dictionary,
+    };
     const pool = new Piscina({
       filename: threadModule().href,
       minThreads: threads,
@@ -67,7 +91,7 @@ export class EngineThreads {
       await pool.destroy();
       throw errorFromThread(failed.error);
     }
-    return new EngineThreads(pool);
+    return new EngineThreads(pool, { detection: detection.cache, recognition: recognition.cache });
   }
 
   /** Detects text on pages of one detection input size (one session run). */

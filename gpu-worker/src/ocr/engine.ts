@@ -50,6 +50,11 @@ export class OcrEngine {
     return new OcrEngine(merged, await EngineThreads.start(merged), extras.onBatch);
   }
 
+  /** What the model cache did at start, per model (see `model-cache.ts`): for logs and benchmarks. */
+  get modelCache(): EngineThreads['modelCache'] {
+    return this.threads.modelCache;
+  }
+
   /** Decodes a document file (image or PDF): all its pages or the selected ones. */
   async decode(input: Buffer, selection?: PageSelection): Promise<DecodedPage[]> {
     const isPdf = input.subarray(0, PDF_MAGIC.length).equals(PDF_MAGIC);

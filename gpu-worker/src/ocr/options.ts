@@ -83,6 +83,17 @@ export interface EngineOptions {
    */
   optimizeGraphs: boolean;
   /**
+   * Keep the rewritten models on disk (`model-cache.ts`), keyed by the model file's SHA-256 and
+   * the rewrite version, so later starts skip the rewrites (~0.6 s of CPU). Off rewrites at
+   * every start.
+   */
+  modelCache: boolean;
+  /**
+   * The model cache's folder; default `$OCRQ_MODEL_CACHE_DIR`, else `$XDG_CACHE_HOME/ocr-pipeline`,
+   * else `~/.cache/ocr-pipeline`. One folder may be shared by processes and hosts (EFS).
+   */
+  modelCacheDir?: string;
+  /**
    * Engine threads (worker threads, each with its own sessions): each prepares, runs and
    * post-processes a detection or recognition batch, so one thread's CPU work overlaps another's
    * inference. Default: one per core on the CPU provider, two on a GPU.
@@ -117,6 +128,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   maxPagePixels: DEFAULT_MAX_PAGE_PIXELS,
   executionProviders: ['cpu'],
   optimizeGraphs: true,
+  modelCache: true,
 };
 
 /** Whether any configured provider is a GPU one: the GPU defaults (threads, batches) apply. */

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import ort from 'onnxruntime-node';
 import { ProviderUnavailableError } from './errors.ts';
-import { optimizeModel } from './model-graph.ts';
+import { cachedRewrite, defaultModelCacheDir, type ModelCacheOutcome } from './model-cache.ts';
+import { GRAPH_REWRITE_VERSION, optimizeModel } from './model-graph.ts';
 import type { EngineOptions, ExecutionProvider } from './options.ts';
 
 /**
@@ -24,22 +25,52 @@ export function applyTensorRtSettings(settings: TensorRtSettings): void {
   }
 }
 
+/** A model as the engine threads load it: its bytes, and what the model cache did for them. */
+export interface ModelBytes {
+  /** In a SharedArrayBuffer: one copy for every engine thread. */
+  bytes: Uint8Array;
+  /** Absent when the graphs are not rewritten or the cache is off. */
+  cache?: ModelCacheOutcome;
+}
+
 /**
- * Loads one model with the configured providers, in order, after the exact graph rewrites of
- * `model-graph.ts` unless `optimizeGraphs` is off. onnxruntime-node throws (rather
+ * Reads one model for the engine's threads, once per engine: after the exact graph rewrites of
+ * `model-graph.ts` unless `optimizeGraphs` is off, taken from the model cache when it holds them
+ * (`model-cache.ts`; the rewrites cost ~0.6 s of CPU for the two PP-OCR models).
+ */
+export async function loadModelBytes(
+  modelPath: string,
+  options: Pick<EngineOptions, 'optimizeGraphs' | 'modelCache' | 'modelCacheDir'>,
+): Promise<ModelBytes> {
+  const rewrite = (source: Uint8Array) => optimizeModel(source).model;
+  if (!options.optimizeGraphs) return { bytes: shared(await readFile(modelPath)) };
+  if (!options.modelCache) return { bytes: shared(rewrite(await readFile(modelPath))) };
+  const dir = options.modelCacheDir ?? defaultModelCacheDir();
+  const { bytes, outcome } = await cachedRewrite(modelPath, { dir, version: GRAPH_REWRITE_VERSION, rewrite });
+  return { bytes: shared(bytes), cache: outcome };
+}
+
+function shared(bytes: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(new SharedArrayBuffer(bytes.length));
+  copy.set(bytes);
+  return copy;
+}
+
+/**
+ * Starts a session on one model's bytes (from {@link loadModelBytes}) with the configured
+ * providers, in order. onnxruntime-node throws (rather
  * than falling back) when a GPU provider's libraries are missing: that becomes an error that
  * names the provider, so a misconfigured worker stops at start instead of running slowly.
  */
 export async function createSession(
-  modelPath: string,
-  options: Pick<EngineOptions, 'executionProviders' | 'intraOpNumThreads' | 'optimizeGraphs'>,
+  model: Uint8Array,
+  options: Pick<EngineOptions, 'executionProviders' | 'intraOpNumThreads'>,
 ): Promise<ort.InferenceSession> {
   const providers: ExecutionProvider[] =
     options.executionProviders.length > 0 ? options.executionProviders : ['cpu'];
-  const bytes = await readFile(modelPath);
-  const model = options.optimizeGraphs ? optimizeModel(bytes).model : bytes;
   try {
-    return await ort.InferenceSession.create(model, {
+    // onnxruntime-node's binding takes no SharedArrayBuffer: a private copy, dropped once loaded.
+    return await ort.InferenceSession.create(model.slice(), {
       executionProviders: providers,
       graphOptimizationLevel: 'all',
       ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),

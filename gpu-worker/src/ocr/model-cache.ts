@@ -1,0 +1,98 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { basename, join } from 'node:path';
+import { threadId } from 'node:worker_threads';
+
+/**
+ * Where rewritten models are kept when the engine's `modelCacheDir` is not set:
+ * `$OCRQ_MODEL_CACHE_DIR`, else `$XDG_CACHE_HOME/ocr-pipeline`, else `~/.cache/ocr-pipeline`.
+ */
+export function defaultModelCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.OCRQ_MODEL_CACHE_DIR) return env.OCRQ_MODEL_CACHE_DIR;
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'ocr-pipeline');
+}
+
+/**
+ * What the cache did for one model: `hit` (read back), `stored` (rewritten and written),
+ * `rebuilt` (an entry failed its check and was replaced), `unwritable` (rewritten, but the
+ * folder could not take the entry: the next start rewrites again).
+ */
+export type ModelCacheOutcome = 'hit' | 'stored' | 'rebuilt' | 'unwritable';
+
+export interface CachedModel {
+  bytes: Uint8Array;
+  outcome: ModelCacheOutcome;
+  /** The entry's path (present or not). */
+  path: string;
+}
+
+/** Start of every entry, then the SHA-256 of the payload, then the payload (the rewritten model). */
+const MAGIC = Buffer.from('ocrq-model-cache 1\n');
+const DIGEST_BYTES = 32;
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest();
+
+/**
+ * An entry's file name: the model's name, the SHA-256 of its bytes and the rewrite version, so a
+ * new model file or a changed rewrite gets a new entry and never reads a stale one.
+ */
+export function modelCacheKey(modelPath: string, source: Uint8Array, version: number): string {
+  const name = basename(modelPath).replace(/\.onnx$/i, '');
+  return `${name}.${sha256(source).toString('hex').slice(0, 32)}.rewrite-${version}.onnx`;
+}
+
+/** The payload of a complete, intact entry; undefined when absent, truncated or corrupt. */
+async function readEntry(path: string): Promise<{ payload?: Uint8Array; present: boolean }> {
+  let file: Buffer;
+  try {
+    file = await readFile(path);
+  } catch {
+    return { present: false };
+  }
+  const head = MAGIC.length + DIGEST_BYTES;
+  if (file.length <= head || !file.subarray(0, MAGIC.length).equals(MAGIC)) return { present: true };
+  const payload = file.subarray(head);
+  if (!sha256(payload).equals(file.subarray(MAGIC.length, head))) return { present: true };
+  return { payload, present: true };
+}
+
+/**
+ * Writes an entry atomically: a temporary file of this process and thread, renamed over the
+ * entry, so a reader sees the old entry or the whole new one; concurrent writers (threads,
+ * processes, tasks sharing an EFS folder) write the same bytes and the last rename wins.
+ */
+async function writeEntry(path: string, payload: Uint8Array): Promise<void> {
+  const tmp = `${path}.${process.pid}-${threadId}-${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, Buffer.concat([MAGIC, sha256(payload), payload]));
+    await rename(tmp, path);
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * The rewritten bytes of the model at `modelPath`: read from the cache in `dir` when an intact
+ * entry exists for these bytes and this rewrite `version`, else `rewrite` runs and its result is
+ * stored for the next start. An entry that fails its checksum (a truncated copy, a bad disk) is
+ * rewritten and replaced; a folder that cannot be written costs the rewrite, never the start.
+ */
+export async function cachedRewrite(
+  modelPath: string,
+  cache: { dir: string; version: number; rewrite: (source: Uint8Array) => Uint8Array },
+): Promise<CachedModel> {
+  const source = await readFile(modelPath);
+  const path = join(cache.dir, modelCacheKey(modelPath, source, cache.version));
+  const entry = await readEntry(path);
+  if (entry.payload) return { bytes: entry.payload, outcome: 'hit', path };
+  const bytes = cache.rewrite(source);
+  try {
+    await mkdir(cache.dir, { recursive: true });
+    await writeEntry(path, bytes);
+  } catch {
+    return { bytes, outcome: 'unwritable', path };
+  }
+  return { bytes, outcome: entry.present ? 'rebuilt' : 'stored', path };
+}

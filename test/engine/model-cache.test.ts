@@ -1,0 +1,154 @@
+import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { OcrEngine } from '../../gpu-worker/src/ocr/index.ts';
+import { cachedRewrite, defaultModelCacheDir, modelCacheKey } from '../../gpu-worker/src/ocr/model-cache.ts';
+import { listSamples } from '../../local/samples/index.ts';
+
+/** A stand-in for the graph rewrites: deterministic, and counts its calls. */
+function countingRewrite() {
+  const rewrite = (source: Uint8Array) => {
+    rewrite.calls += 1;
+    return Uint8Array.from(source, (b) => b ^ 0x5a);
+  };
+  rewrite.calls = 0;
+  return rewrite;
+}
+
+describe('model cache', () => {
+  let dir: string;
+  let model: string;
+  const source = Uint8Array.from({ length: 4096 }, (_, i) => (i * 31) % 251);
+  const rewritten = Uint8Array.from(source, (b) => b ^ 0x5a);
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'model-cache-'));
+    model = join(dir, 'det.onnx');
+    await writeFile(model, source);
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('rewrites and stores on a miss, then reads the entry back without rewriting', async () => {
+    const rewrite = countingRewrite();
+    const cache = { dir: join(dir, 'cache'), version: 1, rewrite };
+    const first = await cachedRewrite(model, cache);
+    expect(first.outcome).toBe('stored');
+    expect(Buffer.from(first.bytes).equals(rewritten)).toBe(true);
+    const second = await cachedRewrite(model, cache);
+    expect(second.outcome).toBe('hit');
+    expect(Buffer.from(second.bytes).equals(rewritten)).toBe(true);
+    expect(second.path).toBe(first.path);
+    expect(rewrite.calls).toBe(1);
+    expect(await readdir(cache.dir)).toEqual([modelCacheKey(model, source, 1)]);
+  });
+
+  it('keys entries by the model bytes and the rewrite version', async () => {
+    const rewrite = countingRewrite();
+    const cache = { dir: join(dir, 'cache'), version: 1, rewrite };
+    const v1 = await cachedRewrite(model, cache);
+    const v2 = await cachedRewrite(model, { ...cache, version: 2 });
+    expect(v2.outcome).toBe('stored');
+    expect(v2.path).not.toBe(v1.path);
+    await writeFile(
+      model,
+      Uint8Array.from(source, (b) => (b + 1) % 256),
+    );
+    const changed = await cachedRewrite(model, cache);
+    expect(changed.outcome).toBe('stored');
+    expect(changed.path).not.toBe(v1.path);
+    expect(rewrite.calls).toBe(3);
+    expect(modelCacheKey('/m/rec.onnx', source, 7)).toMatch(/^rec\.[0-9a-f]{32}\.rewrite-7\.onnx$/);
+  });
+
+  it.each([
+    ['truncated', (path: string) => truncate(path, 100)],
+    [
+      'with a flipped byte',
+      async (path: string) => {
+        const bytes = await readFile(path);
+        bytes[bytes.length - 10]! ^= 1;
+        await writeFile(path, bytes);
+      },
+    ],
+    ['empty', (path: string) => writeFile(path, '')],
+    ['not an entry', (path: string) => writeFile(path, rewritten)],
+  ])('ignores an entry %s and rebuilds it', async (_, damage) => {
+    const rewrite = countingRewrite();
+    const cache = { dir: join(dir, 'cache'), version: 1, rewrite };
+    const { path } = await cachedRewrite(model, cache);
+    await damage(path);
+    const rebuilt = await cachedRewrite(model, cache);
+    expect(rebuilt.outcome).toBe('rebuilt');
+    expect(Buffer.from(rebuilt.bytes).equals(rewritten)).toBe(true);
+    expect((await cachedRewrite(model, cache)).outcome).toBe('hit');
+    expect(rewrite.calls).toBe(2);
+  });
+
+  it('lets concurrent writers race: every caller gets the model, one intact entry and no temporary file remain', async () => {
+    const cache = { dir: join(dir, 'cache'), version: 1, rewrite: countingRewrite() };
+    const results = await Promise.all(Array.from({ length: 12 }, () => cachedRewrite(model, cache)));
+    for (const result of results) expect(Buffer.from(result.bytes).equals(rewritten)).toBe(true);
+    expect(await readdir(cache.dir)).toEqual([modelCacheKey(model, source, 1)]);
+    expect((await cachedRewrite(model, cache)).outcome).toBe('hit');
+  });
+
+  it('still gives the rewritten model when the folder cannot be written', async () => {
+    const blocker = join(dir, 'a-file');
+    await writeFile(blocker, 'not a folder');
+    const result = await cachedRewrite(model, {
+      dir: join(blocker, 'cache'),
+      version: 1,
+      rewrite: countingRewrite(),
+    });
+    expect(result.outcome).toBe('unwritable');
+    expect(Buffer.from(result.bytes).equals(rewritten)).toBe(true);
+  });
+
+  it('fails when the model file itself cannot be read', async () => {
+    const cache = { dir: join(dir, 'cache'), version: 1, rewrite: countingRewrite() };
+    await expect(cachedRewrite(join(dir, 'missing.onnx'), cache)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('takes its folder from OCRQ_MODEL_CACHE_DIR, else XDG_CACHE_HOME, else ~/.cache', () => {
+    expect(defaultModelCacheDir({ OCRQ_MODEL_CACHE_DIR: '/efs/models', XDG_CACHE_HOME: '/x' })).toBe(
+      '/efs/models',
+    );
+    expect(defaultModelCacheDir({ XDG_CACHE_HOME: '/x' })).toBe('/x/ocr-pipeline');
+    expect(defaultModelCacheDir({})).toBe(join(homedir(), '.cache', 'ocr-pipeline'));
+  });
+});
+
+/** The real models: an engine stores its rewritten models, the next one starts from them. */
+describe('OcrEngine with a model cache', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'engine-model-cache-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('stores the rewritten models, then starts from them and reads the same text', async () => {
+    const sample = listSamples()[0]!;
+    const input = await readFile(sample.imagePath);
+    const read = async () => {
+      const engine = await OcrEngine.create({ modelCacheDir: dir, threads: 1 });
+      try {
+        const { pages } = await engine.recognize(input);
+        return { cache: engine.modelCache, text: pages[0]!.lines.map((l) => l.text).join('\n') };
+      } finally {
+        await engine.close();
+      }
+    };
+    const cold = await read();
+    expect(cold.cache).toEqual({ detection: 'stored', recognition: 'stored' });
+    expect(cold.text.length).toBeGreaterThan(50);
+    const warm = await read();
+    expect(warm.cache).toEqual({ detection: 'hit', recognition: 'hit' });
+    expect(warm.text).toBe(cold.text);
+    expect((await readdir(dir)).sort()).toHaveLength(2);
+  }, 60_000);
+});
