@@ -129,4 +129,61 @@ describe('README examples', () => {
     expect(stdout).toMatch(/^1 page\(s\): page 1/m);
     expect(stdout).toMatch(/^404 NOT_FOUND$/m);
   }, 60_000);
+
+  it('the webhook receiver example verifies a real delivery and refuses a forged one', async () => {
+    const example = (await readmeBlock('Notifications: events and webhooks', 'ts', 'verifyWebhook')).replace(
+      "from 'ocr-pipeline/client'",
+      `from '${join(REPO, 'client/index.ts')}'`,
+    );
+    await writeFile(join(work, 'receiver.mts'), example);
+    const client = new OcrClient({ endpoint: stack.apiUrl, apiKey: 'key-a' });
+    const secret = (await (
+      await fetch(`${stack.apiUrl}/v1/webhook-secret`, { headers: { 'x-api-key': 'key-a' } })
+    ).json()) as {
+      secret: string;
+    };
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const receiver = spawn(
+      process.execPath,
+      ['--import', join(REPO, 'node_modules/tsx/dist/loader.mjs'), 'receiver.mts'],
+      {
+        cwd: work,
+        env: { ...process.env, PORT: String(port), OCRQ_WEBHOOK_SECRET: secret.secret },
+      },
+    );
+    let out = '';
+    receiver.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    try {
+      const url = `http://127.0.0.1:${port}/`;
+      // Up once it answers (a forged delivery, which it must refuse).
+      let forged: Response | undefined;
+      for (let i = 0; i < 100 && !forged; i++) {
+        forged = await fetch(url, {
+          method: 'POST',
+          body: '{}',
+          headers: { 'ocrq-timestamp': '1', 'ocrq-signature': 'v1=00' },
+        }).catch(async () => {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          return undefined;
+        });
+      }
+      expect(forged?.status).toBe(400);
+      const created = await client.submit(
+        { fileName: 'hook.png', bytes: await pagePng(1) },
+        { webhook: { url } },
+      );
+      const deadline = Date.now() + 30_000;
+      while (!out.includes(`job.succeeded ${created.jobId}`) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(out).toContain(`job.succeeded ${created.jobId}`);
+      expect((await client.getJob(created.jobId)).webhook?.attempts).toEqual([
+        expect.objectContaining({ statusCode: 204, outcome: 'delivered' }),
+      ]);
+    } finally {
+      receiver.kill();
+    }
+  }, 60_000);
 });
