@@ -12,6 +12,7 @@ import { API_ROUTES } from '../../lambdas/shared/routes.ts';
 import { objectCreatedRecord } from '../../local/s3-events.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { numberedPdf } from '../support/documents.ts';
+import { pageNumberResult } from '../support/recognizers.ts';
 
 type Behaviour = (pages: { firstPage: number; pageCount: number }, jobInput: Buffer) => Promise<void>;
 
@@ -32,25 +33,7 @@ class ScriptedRecognizer implements DocumentRecognizer {
     await this.behaviour(pages, input).finally(() => {
       this.inFlight -= 1;
     });
-    return {
-      pages: Array.from({ length: pages.pageCount }, (_, i) => ({
-        page: pages.firstPage + i,
-        width: 100,
-        height: 100,
-        lines: [
-          {
-            text: `page ${pages.firstPage + i}`,
-            confidence: 0.99,
-            box: [
-              [0, 0],
-              [50, 0],
-              [50, 10],
-              [0, 10],
-            ],
-          },
-        ],
-      })),
-    };
+    return pageNumberResult(pages);
   }
 }
 

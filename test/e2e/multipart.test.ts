@@ -1,7 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OcrResult } from '../../gpu-worker/src/ocr/index.ts';
-import type { DocumentRecognizer } from '../../gpu-worker/src/worker.ts';
 import {
   CompletedUploadSchema,
   CreatedJobSchema,
@@ -14,34 +12,10 @@ import { UploadNotFoundError } from '../../lambdas/shared/adapters/blob-store.ts
 import { objectKeys } from '../../lambdas/shared/resources.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { garbage, noisePdf } from '../support/documents.ts';
+import { PageRecognizer } from '../support/recognizers.ts';
 
 const MIB = 1024 * 1024;
 const PART = 5 * MIB;
-
-/** Reads every page as "page N" at once: the upload path is under test, not the OCR. */
-class PageNumberRecognizer implements DocumentRecognizer {
-  async recognize(_input: Buffer, pages = { firstPage: 1, pageCount: 1 }): Promise<OcrResult> {
-    return {
-      pages: Array.from({ length: pages.pageCount }, (_, i) => ({
-        page: pages.firstPage + i,
-        width: 100,
-        height: 100,
-        lines: [
-          {
-            text: `page ${pages.firstPage + i}`,
-            confidence: 0.99,
-            box: [
-              [0, 0],
-              [50, 0],
-              [50, 10],
-              [0, 10],
-            ],
-          },
-        ],
-      })),
-    };
-  }
-}
 
 describe('presigned multipart uploads on the local stack', () => {
   let stack: LocalStack;
@@ -51,7 +25,7 @@ describe('presigned multipart uploads on the local stack', () => {
       port: 0,
       workers: 1,
       apiKeys: { tenantA: 'key-a', tenantB: 'key-b' },
-      recognizer: new PageNumberRecognizer(),
+      recognizer: new PageRecognizer(),
       // 5 MiB parts (S3's smallest) keep the generated documents small; the threshold stays the
       // local stack's 10 MiB and the maximum is lowered to test the 413 cheaply.
       multipart: { partBytes: PART, maxUploadBytes: 64 * MIB },

@@ -5,37 +5,11 @@ import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyWebhook, WEBHOOK_HEADERS } from '../../client/webhook-signature.ts';
-import type { OcrResult } from '../../gpu-worker/src/ocr/index.ts';
-import type { DocumentRecognizer } from '../../gpu-worker/src/worker.ts';
 import { JobEventSchema, JobViewSchema, WebhookSecretSchema } from '../../lambdas/openapi/schemas.ts';
 import type { JobEvent } from '../../lambdas/shared/events.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { numberedPdf } from '../support/documents.ts';
-
-/** Each page reads "page N": the control plane is the point here, not the OCR. */
-class PageRecognizer implements DocumentRecognizer {
-  async recognize(_input: Buffer, pages = { firstPage: 1, pageCount: 1 }): Promise<OcrResult> {
-    return {
-      pages: Array.from({ length: pages.pageCount }, (_, i) => ({
-        page: pages.firstPage + i,
-        width: 100,
-        height: 100,
-        lines: [
-          {
-            text: `page ${pages.firstPage + i}`,
-            confidence: 0.99,
-            box: [
-              [0, 0],
-              [50, 0],
-              [50, 10],
-              [0, 10],
-            ],
-          },
-        ],
-      })),
-    };
-  }
-}
+import { PageRecognizer } from '../support/recognizers.ts';
 
 interface Delivery {
   path: string;

@@ -3,10 +3,11 @@ import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import type { OcrResult } from '../../gpu-worker/src/ocr/index.ts';
-import type { DocumentRecognizer } from '../../gpu-worker/src/worker.ts';
 import type { Limits } from '../../lambdas/shared/config.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
+import { PageRecognizer } from './recognizers.ts';
+
+export { PageRecognizer };
 
 /**
  * The client and CLI tests' harness: the local stack with a recognizer that reads every page as
@@ -17,35 +18,6 @@ import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 export const REPO = resolve(import.meta.dirname, '../..');
 /** A profile path that does not exist: the tests' own environment never leaks in. */
 const NO_PROFILE = join(tmpdir(), 'ocrq-tests-no-profile.json');
-
-/** Reads page N as "page N", after `delayMs` per call (a test that must catch work in flight). */
-export class PageRecognizer implements DocumentRecognizer {
-  delayMs = 0;
-  calls = 0;
-  async recognize(_input: Buffer, pages = { firstPage: 1, pageCount: 1 }): Promise<OcrResult> {
-    this.calls += 1;
-    if (this.delayMs > 0) await new Promise((done) => setTimeout(done, this.delayMs));
-    return {
-      pages: Array.from({ length: pages.pageCount }, (_, i) => ({
-        page: pages.firstPage + i,
-        width: 100,
-        height: 100,
-        lines: [
-          {
-            text: `page ${pages.firstPage + i}`,
-            confidence: 0.99,
-            box: [
-              [0, 0],
-              [50, 0],
-              [50, 10],
-              [0, 10],
-            ],
-          },
-        ],
-      })),
-    };
-  }
-}
 
 /** The local stack for these tests: tenants A and B, two workers on the page recognizer. */
 export async function startClientStack(
