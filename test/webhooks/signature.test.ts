@@ -9,17 +9,15 @@ import {
 import { jobEvent } from '../../lambdas/shared/events.ts';
 
 const SECRET = 'whsec_test-secret';
-const event = jobEvent(
-  {
-    tenantId: 't1',
-    jobId: 'job-1',
-    status: 'SUCCEEDED',
-    fileName: 'scan.png',
-    pages: { done: 1, total: 1 },
-    finishedAt: '2026-12-01T10:00:00.000Z',
-  },
-  'job.succeeded',
-);
+const FINISHED = {
+  tenantId: 't1',
+  jobId: 'job-1',
+  status: 'SUCCEEDED',
+  fileName: 'scan.png',
+  pages: { done: 1, total: 1 },
+  finishedAt: '2026-12-01T10:00:00.000Z',
+} as const;
+const event = jobEvent(FINISHED, 'job.succeeded');
 const body = JSON.stringify(event);
 const NOW = 1_800_000_000;
 const signed = (secrets: string[] = [SECRET], timestamp = NOW) =>
@@ -114,29 +112,11 @@ describe('webhook signatures', () => {
 describe('job events', () => {
   it('carry the schema version and an id that is the same for the same event', () => {
     expect(event.version).toBe(1);
-    const again = jobEvent(
-      {
-        tenantId: 't1',
-        jobId: 'job-1',
-        status: 'SUCCEEDED',
-        fileName: 'scan.png',
-        pages: { done: 1, total: 1 },
-        finishedAt: '2026-12-01T10:00:00.000Z',
-      },
-      'job.succeeded',
+    expect(jobEvent(FINISHED, 'job.succeeded').id).toBe(event.id);
+    // The same job's next end (after a retry) is another event; so is another type.
+    expect(jobEvent({ ...FINISHED, finishedAt: '2026-12-02T00:00:00.000Z' }, 'job.succeeded').id).not.toBe(
+      event.id,
     );
-    expect(again.id).toBe(event.id);
-    const later = jobEvent(
-      {
-        tenantId: 't1',
-        jobId: 'job-1',
-        status: 'SUCCEEDED',
-        fileName: 'scan.png',
-        pages: { done: 1, total: 1 },
-        finishedAt: '2026-12-02T00:00:00.000Z',
-      },
-      'job.succeeded',
-    );
-    expect(later.id).not.toBe(event.id);
+    expect(jobEvent({ ...FINISHED, status: 'FAILED' }, 'job.failed').id).not.toBe(event.id);
   });
 });
