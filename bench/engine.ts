@@ -14,10 +14,16 @@
  * and AWS credentials), the word F1 with Textract's pages in their place. `--engine textract`
  * reads every page with Textract (credentials needed).
  *
+ * Start-up is timed as a user waits for it: from the process's start to the first page's result
+ * (and the engine's model load within it; a warm model cache or not, see `model-cache.ts`).
+ * Peak RSS is the whole process's (engine threads and onnxruntime included): per folder (Linux
+ * VmHWM, reset before each folder) and over the run (the kernel's maxRSS).
+ *
  * Models are loaded before timing starts. Two batches are in flight, as in the worker: the next
  * batch's files are read and decoded while the engine runs the current one. --out writes
  * NAME.json per page (the result format) so ../shared/ocr-eval/score.mjs can score the same run.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Command } from 'commander';
@@ -93,6 +99,25 @@ const thresholdList = (
   };
 });
 
+/**
+ * The process's peak resident memory in MB since the last {@link resetPeakRss} (Linux's VmHWM:
+ * the whole process, engine threads and onnxruntime's native memory included), else since start.
+ */
+function peakRssMb(): number {
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  const kb = hwm ? Number(hwm) : process.resourceUsage().maxRSS;
+  return Math.round(kb / 1024);
+}
+
+/** Starts a new peak (Linux: `5` to clear_refs resets VmHWM to the current RSS); elsewhere a no-op. */
+function resetPeakRss(): void {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+  } catch {
+    // Not Linux, or not allowed: the peaks are then since the process started.
+  }
+}
+
 interface Row {
   batch: number;
   folder: string;
@@ -103,6 +128,8 @@ interface Row {
   recall: number;
   f1: number;
   lineCer?: number;
+  /** Peak RSS of the whole process while this folder ran (MB); on the `all` row, the highest. */
+  peakRssMb: number;
   /** Word counts behind P/R: matched, output, reference. */
   words: { matched: number; output: number; reference: number };
   /** `--engine auto`: what escalation would do to this folder, per threshold. */
@@ -128,13 +155,23 @@ function overall(batch: number, rows: Row[]): Row {
     precision: round(precision),
     recall: round(recall),
     f1: round(precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0),
+    peakRssMb: Math.max(...rows.map((r) => r.peakRssMb)),
     words: { matched, output, reference },
   };
 }
 
 /** `--set key=value` pairs as engine options (numbers or true/false). */
 function engineOverrides(pairs: string[]): Partial<EngineOptions> {
-  const known = new Set(Object.keys(DEFAULT_ENGINE_OPTIONS));
+  // The options whose default depends on the providers have none in DEFAULT_ENGINE_OPTIONS.
+  const optional = [
+    'detBatchSize',
+    'detMemoryArena',
+    'detectionsInFlight',
+    'recBatchPixels',
+    'recPadBatch',
+    'intraOpNumThreads',
+  ];
+  const known = new Set([...Object.keys(DEFAULT_ENGINE_OPTIONS), ...optional]);
   const overrides: Record<string, unknown> = {};
   for (const pair of pairs) {
     const [key, value] = pair.split('=', 2) as [string, string | undefined];
@@ -172,11 +209,13 @@ async function main(): Promise<void> {
       .filter((d) => d.isDirectory())
       .map((d) => d.name)
       .sort();
+  const loadStarted = performance.now();
   const engine = await OcrEngine.create({
     ...engineOverrides(opts.set),
     executionProviders: parseProviders(opts.providers),
     ...(opts.threads ? { threads: opts.threads } : {}),
   });
+  const modelLoadSeconds = (performance.now() - loadStarted) / 1000;
   const textract =
     opts.engine === 'paddle'
       ? undefined
@@ -190,6 +229,16 @@ async function main(): Promise<void> {
   // Warm up: the first run of each session allocates and optimises.
   const firstFolder = join(opts.data, folders[0]!);
   await engine.recognize(await readFile(join(firstFolder, (await listPages(firstFolder))[0]!)));
+  // performance.now() counts from the process's start: start-up as a user waits for it.
+  const startup = {
+    firstPageSeconds: Math.round(performance.now()) / 1000,
+    modelLoadSeconds: Math.round(modelLoadSeconds * 1000) / 1000,
+    modelCache: engine.modelCache,
+    peakRssMb: peakRssMb(),
+  };
+  console.error(
+    `start-up: first page ${startup.firstPageSeconds} s after the process started, models loaded in ${startup.modelLoadSeconds} s (model cache: ${JSON.stringify(startup.modelCache)}), peak RSS ${startup.peakRssMb} MB`,
+  );
 
   const rows: Row[] = [];
   for (const batch of opts.batchSizes.split(',').map(Number)) {
@@ -202,6 +251,7 @@ async function main(): Promise<void> {
       let edits = 0;
       let refChars = 0;
       let hasBoxes = false;
+      resetPeakRss();
       const started = performance.now();
       const groups: string[][] = [];
       for (let start = 0; start < files.length; start += batch)
@@ -233,6 +283,7 @@ async function main(): Promise<void> {
       );
       const benchPages: BenchPage[] = [];
       const seconds = (performance.now() - started) / 1000;
+      const folderPeakRssMb = peakRssMb();
       for (const { file, page } of results) {
         const stem = file.replace(/\.[^.]+$/, '');
         const text = page.lines.map((l) => l.text).join('\n');
@@ -264,6 +315,7 @@ async function main(): Promise<void> {
         recall: Math.round(words.recall * 1000) / 1000,
         f1: Math.round(words.f1 * 1000) / 1000,
         ...(hasBoxes ? { lineCer: Math.round((edits / Math.max(1, refChars)) * 1000) / 1000 } : {}),
+        peakRssMb: folderPeakRssMb,
         words: { matched: words.matched, output: words.hypTotal, reference: words.refTotal },
       };
       if (opts.engine === 'auto') {
@@ -283,20 +335,24 @@ async function main(): Promise<void> {
       }
       batchRows.push(row);
       console.error(
-        `batch ${batch} ${folder}: ${row.pages} pages, ${row.pagesPerSecond} pages/s, F1 ${row.f1}`,
+        `batch ${batch} ${folder}: ${row.pages} pages, ${row.pagesPerSecond} pages/s, F1 ${row.f1}, peak RSS ${row.peakRssMb} MB`,
       );
     }
     rows.push(...batchRows, overall(batch, batchRows));
   }
   const options = engine.options;
   await engine.close();
+  // The whole run's peak, whatever the resets: the kernel's maximum for the process.
+  const processPeakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
 
   const lines = [
-    '| batch | folder | pages | s | pages/s | word P | word R | word F1 | line CER |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    `start-up: first page ${startup.firstPageSeconds} s, models loaded in ${startup.modelLoadSeconds} s (model cache ${Object.values(startup.modelCache).join('/') || 'off'}); peak RSS of the run ${processPeakRssMb} MB`,
+    '',
+    '| batch | folder | pages | s | pages/s | word P | word R | word F1 | line CER | peak RSS MB |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows.map(
       (r) =>
-        `| ${r.batch} | ${r.folder} | ${r.pages} | ${r.seconds} | ${r.pagesPerSecond} | ${r.precision} | ${r.recall} | ${r.f1} | ${r.lineCer ?? ''} |`,
+        `| ${r.batch} | ${r.folder} | ${r.pages} | ${r.seconds} | ${r.pagesPerSecond} | ${r.precision} | ${r.recall} | ${r.f1} | ${r.lineCer ?? ''} | ${r.peakRssMb} |`,
     ),
   ];
   console.log(lines.join('\n'));
@@ -332,6 +388,8 @@ async function main(): Promise<void> {
           ...(opts.engine === 'auto' ? { thresholds: thresholdList, textract: textract !== undefined } : {}),
           options,
           threads: threadCounts(options),
+          startup,
+          peakRssMb: processPeakRssMb,
           rows,
         },
         null,

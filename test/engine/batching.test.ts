@@ -30,8 +30,12 @@ describe('detection plan', () => {
       image(1654, 2339),
     ];
     // 1654×2339 and 1650×2340 both scale to 672×960; 500×300 stays 512×288.
-    expect(planDetection(pages, { detLimitSideLen: 960, detBatchSize: 2 })).toEqual([[0, 2], [3, 4], [1]]);
-    expect(planDetection(pages, { detLimitSideLen: 960, detBatchSize: 8 })).toEqual([[0, 2, 3, 4], [1]]);
+    expect(
+      planDetection(pages, { detLimitSideLen: 960, detBatchSize: 2, executionProviders: ['cpu'] }),
+    ).toEqual([[0, 2], [3, 4], [1]]);
+    expect(
+      planDetection(pages, { detLimitSideLen: 960, detBatchSize: 8, executionProviders: ['cpu'] }),
+    ).toEqual([[0, 2, 3, 4], [1]]);
   });
 });
 

@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { Piscina } from 'piscina';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWorker } from '../../gpu-worker/build.ts';
+import { engineThreadData } from '../../gpu-worker/src/ocr/engine-threads.ts';
 import { DEFAULT_ENGINE_OPTIONS } from '../../gpu-worker/src/ocr/options.ts';
 import { numberedPdf } from '../support/documents.ts';
 
@@ -38,7 +39,7 @@ describe('worker bundle (gpu-worker/Dockerfile)', () => {
     const pool = new Piscina({
       filename: join(dir, 'engine-thread.mjs'),
       maxThreads: 1,
-      workerData: { options: { ...DEFAULT_ENGINE_OPTIONS, intraOpNumThreads: 1 } },
+      workerData: (await engineThreadData({ ...DEFAULT_ENGINE_OPTIONS, intraOpNumThreads: 1 })).data,
     });
     try {
       expect(await pool.run(undefined, { name: 'load' })).toEqual({ ok: true });

@@ -2,7 +2,12 @@ import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/pro
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { OcrEngine } from '../../gpu-worker/src/ocr/index.ts';
+import {
+  checkEngineOptions,
+  DEFAULT_ENGINE_OPTIONS,
+  detBatchSize,
+  OcrEngine,
+} from '../../gpu-worker/src/ocr/index.ts';
 import { cachedRewrite, defaultModelCacheDir, modelCacheKey } from '../../gpu-worker/src/ocr/model-cache.ts';
 import { listSamples } from '../../local/samples/index.ts';
 
@@ -151,4 +156,28 @@ describe('OcrEngine with a model cache', () => {
     expect(warm.text).toBe(cold.text);
     expect((await readdir(dir)).sort()).toHaveLength(2);
   }, 60_000);
+});
+
+describe('engine options of the cache and memory settings', () => {
+  it.each([
+    ['detBatchSize', 0],
+    ['detectionsInFlight', 1.5],
+    ['maxBatchPages', -1],
+  ] as const)('refuses %s = %s before any thread starts', async (name, value) => {
+    await expect(OcrEngine.create({ [name]: value })).rejects.toThrow(
+      new RegExp(`engine option ${name} must be a positive integer`),
+    );
+  });
+
+  it('refuses an empty model cache folder', () => {
+    expect(() => checkEngineOptions({ ...DEFAULT_ENGINE_OPTIONS, modelCacheDir: ' ' })).toThrow(
+      /modelCacheDir/,
+    );
+  });
+
+  it('detects one page per run on the CPU and four on a GPU unless told', () => {
+    expect(detBatchSize({ executionProviders: ['cpu'] })).toBe(1);
+    expect(detBatchSize({ executionProviders: ['cuda', 'cpu'] })).toBe(4);
+    expect(detBatchSize({ executionProviders: ['cpu'], detBatchSize: 3 })).toBe(3);
+  });
 });

@@ -1,7 +1,7 @@
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { type DetectedBox, dbPostprocess } from './db-postprocess.ts';
-import type { EngineOptions } from './options.ts';
+import { type EngineOptions, usesGpu } from './options.ts';
 import type { RgbImage } from './types.ts';
 
 /** PaddleOCR's detection normalisation (ImageNet statistics, applied in BGR channel order). */
@@ -21,14 +21,20 @@ export function detectionSize(
   };
 }
 
+/** {@link EngineOptions.detBatchSize}, or its default for the providers (4 on a GPU, 1 on the CPU). */
+export function detBatchSize(options: Pick<EngineOptions, 'detBatchSize' | 'executionProviders'>): number {
+  return options.detBatchSize ?? (usesGpu(options) ? 4 : 1);
+}
+
 /**
  * Groups pages for detection: pages whose detection input has the same size share a session
  * run, at most `detBatchSize` at a time. Returns groups of page indices.
  */
 export function planDetection(
   images: readonly RgbImage[],
-  options: Pick<EngineOptions, 'detLimitSideLen' | 'detBatchSize'>,
+  options: Pick<EngineOptions, 'detLimitSideLen' | 'detBatchSize' | 'executionProviders'>,
 ): number[][] {
+  const batch = detBatchSize(options);
   const bySize = new Map<string, number[]>();
   images.forEach((image, i) => {
     const size = detectionSize(image.width, image.height, options.detLimitSideLen);
@@ -37,8 +43,8 @@ export function planDetection(
   });
   const groups: number[][] = [];
   for (const members of bySize.values()) {
-    for (let start = 0; start < members.length; start += options.detBatchSize)
-      groups.push(members.slice(start, start + options.detBatchSize));
+    for (let start = 0; start < members.length; start += batch)
+      groups.push(members.slice(start, start + batch));
   }
   return groups;
 }

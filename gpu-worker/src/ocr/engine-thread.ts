@@ -12,7 +12,7 @@ import { TextDetector } from './detector.ts';
 import { errorToThread, type ThreadError } from './errors.ts';
 import type { DecodedPage, PageSelection } from './image.ts';
 import { loadDictionary } from './models.ts';
-import type { EngineOptions } from './options.ts';
+import { type EngineOptions, usesGpu } from './options.ts';
 import { renderPdfPages } from './pdf-pages.ts';
 import { type RecognitionBatch, type RecognizedLine, TextRecognizer } from './recognizer.ts';
 import { createSession } from './session.ts';
@@ -46,7 +46,7 @@ let models: Promise<Models> | undefined;
 
 async function loadModels(): Promise<Models> {
   const [det, rec, cls] = await Promise.all([
-    createSession(modelBytes.detection, options),
+    createSession(modelBytes.detection, options, options.detMemoryArena ?? usesGpu(options)),
     createSession(modelBytes.recognition, options),
     modelBytes.classifier ? createSession(modelBytes.classifier, options) : undefined,
   ]);

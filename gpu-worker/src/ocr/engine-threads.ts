@@ -32,6 +32,31 @@ export function threadCounts(options: EngineOptions): { threads: number; intraOp
 }
 
 /**
+ * What every engine thread starts from: the options and the models' bytes, read (and rewritten,
+ * through the model cache) once, in SharedArrayBuffers the threads share.
+ */
+export async function engineThreadData(
+  options: EngineOptions,
+): Promise<{ data: EngineThreadData; modelCache: EngineThreads['modelCache'] }> {
+  const files = modelFiles(options.modelDir);
+  const [detection, recognition, classifier] = await Promise.all([
+    loadModelBytes(files.detection, options),
+    loadModelBytes(files.recognition, options),
+    options.useAngleClassifier ? loadModelBytes(files.classifier, options) : undefined,
+  ]);
+  const data: EngineThreadData = {
+    options,
+    models: {
+      detection: detection.bytes,
+      recognition: recognition.bytes,
+      ...(classifier ? { classifier: classifier.bytes } : {}),
+    },
+    dictionary: files.dictionary,
+  };
+  return { data, modelCache: { detection: detection.cache, recognition: recognition.cache } };
+}
+
+/**
  * The engine's worker threads (Piscina): each holds its own sessions and runs whole stages
  * (prepare → session run → post-process) for whichever batch comes next, so while one thread
  * runs the model the others cut, normalise and decode. Tasks queue in the order they are
@@ -43,11 +68,16 @@ export function threadCounts(options: EngineOptions): { threads: number; intraOp
  * await threads.close();
  */
 export class EngineThreads {
+  private readonly detections: Slots;
+
   private constructor(
     private readonly pool: Piscina,
+    detectionsInFlight: number,
     /** What the model cache did for each model (absent: not rewritten, or the cache is off). */
     readonly modelCache: { detection?: ModelCacheOutcome; recognition?: ModelCacheOutcome },
-  ) {}
+  ) {
+    this.detections = new Slots(detectionsInFlight);
+  }
 
   /**
    * Reads the models once (rewritten, through the model cache), starts the threads on one shared
@@ -55,21 +85,7 @@ export class EngineThreads {
    */
   static async start(options: EngineOptions): Promise<EngineThreads> {
     const { threads, intraOpNumThreads } = threadCounts(options);
-    const files = modelFiles(options.modelDir);
-    const [detection, recognition, classifier] = await Promise.all([
-      loadModelBytes(files.detection, options),
-      loadModelBytes(files.recognition, options),
-      options.useAngleClassifier ? loadModelBytes(files.classifier, options) : undefined,
-    ]);
-    const data: EngineThreadData = {
-      options: { ...options, threads, intraOpNumThreads },
-      models: {
-        detection: detection.bytes,
-        recognition: recognition.bytes,
-        ...(classifier ? { classifier: classifier.bytes } : {}),
-      },
-      dictionary: files.dictionary,
-    };
+    const { data, modelCache } = await engineThreadData({ ...options, threads, intraOpNumThreads });
     const pool = new Piscina({
       filename: threadModule().href,
       minThreads: threads,
@@ -91,12 +107,18 @@ export class EngineThreads {
       await pool.destroy();
       throw errorFromThread(failed.error);
     }
-    return new EngineThreads(pool, { detection: detection.cache, recognition: recognition.cache });
+    const detections = options.detectionsInFlight ?? (usesGpu(options) ? threads : 1);
+    return new EngineThreads(pool, detections, modelCache);
   }
 
   /** Detects text on pages of one detection input size (one session run). */
-  detect(images: RgbImage[]): Promise<DetectedBox[][]> {
-    return this.pool.run({ images }, { name: 'detect' });
+  async detect(images: RgbImage[]): Promise<DetectedBox[][]> {
+    await this.detections.acquire();
+    try {
+      return await this.pool.run({ images }, { name: 'detect' });
+    } finally {
+      this.detections.release();
+    }
   }
 
   /** Reads one planned recognition batch. */
@@ -123,5 +145,29 @@ export class EngineThreads {
   async close(options: { force?: boolean } = {}): Promise<void> {
     await this.pool.close({ force: options.force === true });
     await this.pool.destroy();
+  }
+}
+
+/** At most `size` holders at once; the others wait in order. */
+class Slots {
+  private free: number;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(size: number) {
+    this.free = Math.max(1, size);
+  }
+
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free -= 1;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free += 1;
   }
 }

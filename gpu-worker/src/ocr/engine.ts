@@ -2,7 +2,7 @@ import type { DetectedBox } from './db-postprocess.ts';
 import { planDetection } from './detector.ts';
 import { EngineThreads } from './engine-threads.ts';
 import { type DecodedPage, decodeImagePages, type PageSelection } from './image.ts';
-import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './options.ts';
+import { checkEngineOptions, DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './options.ts';
 import { PageBatcher } from './page-batcher.ts';
 import { shareImage } from './pdf-pages.ts';
 import { readingOrder } from './reading-order.ts';
@@ -44,6 +44,7 @@ export class OcrEngine {
     extras: { tensorRt?: TensorRtSettings; onBatch?: (pages: number) => void } = {},
   ): Promise<OcrEngine> {
     const merged: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, ...options };
+    checkEngineOptions(merged);
     // The TensorRT provider reads its settings from the process environment: set before threads start.
     if (merged.executionProviders.includes('tensorrt'))
       applyTensorRtSettings(extras.tensorRt ?? { fp16: false });
@@ -58,7 +59,12 @@ export class OcrEngine {
   /** Decodes a document file (image or PDF): all its pages or the selected ones. */
   async decode(input: Buffer, selection?: PageSelection): Promise<DecodedPage[]> {
     const isPdf = input.subarray(0, PDF_MAGIC.length).equals(PDF_MAGIC);
-    if (!isPdf) return decodeImagePages(input, this.options.maxPagePixels, selection);
+    if (!isPdf) {
+      // Shared at once: the decoder's buffer is dropped here rather than held beside its shared
+      // copy until the batch ends (two copies of every page in flight, ~11 MB each for a paper).
+      const pages = await decodeImagePages(input, this.options.maxPagePixels, selection);
+      return pages.map(({ page, image }) => ({ page, image: shareImage(image) }));
+    }
     // PDFium is WebAssembly: rendering on an engine thread keeps the event loop free.
     return this.threads.render(input, this.options.maxPagePixels, this.options.pdfDpi, selection);
   }

@@ -9,7 +9,7 @@ export {
   type WordSplitOptions,
 } from './ctc.ts';
 export { dbPostprocess } from './db-postprocess.ts';
-export { detectionSize, planDetection } from './detector.ts';
+export { detBatchSize, detectionSize, planDetection } from './detector.ts';
 export { OcrEngine } from './engine.ts';
 export { EngineThreads, threadCounts } from './engine-threads.ts';
 export {
@@ -21,7 +21,9 @@ export {
 } from './errors.ts';
 export { convexHull, minAreaRect, orderQuad, rectCorners } from './geometry.ts';
 export { type DecodedPage, decodeImagePages, imagePageCount, type PageSelection } from './image.ts';
+export { defaultModelCacheDir, type ModelCacheOutcome } from './model-cache.ts';
 export {
+  checkEngineOptions,
   DEFAULT_ENGINE_OPTIONS,
   type EngineOptions,
   EXECUTION_PROVIDERS,

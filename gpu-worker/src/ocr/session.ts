@@ -58,13 +58,15 @@ function shared(bytes: Uint8Array): Uint8Array {
 
 /**
  * Starts a session on one model's bytes (from {@link loadModelBytes}) with the configured
- * providers, in order. onnxruntime-node throws (rather
+ * providers, in order; `memoryArena` off turns off onnxruntime's CPU arena and memory pattern
+ * (a run's memory goes back when it ends instead of staying with the session). onnxruntime-node throws (rather
  * than falling back) when a GPU provider's libraries are missing: that becomes an error that
  * names the provider, so a misconfigured worker stops at start instead of running slowly.
  */
 export async function createSession(
   model: Uint8Array,
   options: Pick<EngineOptions, 'executionProviders' | 'intraOpNumThreads'>,
+  memoryArena = true,
 ): Promise<ort.InferenceSession> {
   const providers: ExecutionProvider[] =
     options.executionProviders.length > 0 ? options.executionProviders : ['cpu'];
@@ -73,6 +75,7 @@ export async function createSession(
     return await ort.InferenceSession.create(model.slice(), {
       executionProviders: providers,
       graphOptimizationLevel: 'all',
+      ...(memoryArena ? {} : { enableCpuMemArena: false, enableMemPattern: false }),
       ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
     });
   } catch (error) {
