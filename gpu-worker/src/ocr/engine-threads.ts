@@ -107,7 +107,7 @@ export class EngineThreads {
       await pool.destroy();
       throw errorFromThread(failed.error);
     }
-    const detections = options.detectionsInFlight ?? (usesGpu(options) ? threads : 1);
+    const detections = options.detectionsInFlight ?? threads;
     return new EngineThreads(pool, detections, modelCache);
   }
 

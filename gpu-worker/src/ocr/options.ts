@@ -35,10 +35,10 @@ export interface EngineOptions {
    */
   detMemoryArena?: boolean;
   /**
-   * Detection runs at once across the engine threads. Default 1 on the CPU: a run holds its
-   * activations (100–250 MB for one page at 960 px) and two at once raised `ocrq ocr`'s peak RSS
-   * by 55–100 MB at no measured gain in pages/s (the other thread recognises meanwhile); on a
-   * GPU, one per thread.
+   * Detection runs at once across the engine threads; default one per thread. 1 bounds memory:
+   * a run holds its activations (100–250 MB for one page at 960 px), and with one at a time
+   * `ocrq ocr`'s peak RSS fell by 55–100 MB, but pages/s by ~6% (bench:engine, receipts and
+   * papers, batch 8: 1.175 against 1.254), so it is not the default.
    */
   detectionsInFlight?: number;
   /**
