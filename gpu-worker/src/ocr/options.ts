@@ -24,7 +24,7 @@ export interface EngineOptions {
   /**
    * Pages of the same detection size per detection run. Default 4 on a GPU; 1 on the CPU, where
    * a batch runs no faster than its pages one by one and its activations (~100 MB a page at 960
-   * px) are held at once: 30 papers' peak RSS went from 1.30 to 1.05 GB with 1 (`ocrq ocr`).
+   * px) are held at once: 30 papers' peak RSS went from 1,270 to 1,026 MB with 1 (`ocrq ocr`).
    */
   detBatchSize?: number;
   /**
