@@ -5,7 +5,7 @@ import type { Engine } from '../../../lambdas/shared/job.ts';
 import type { DecodedPage, OcrResult, PageResult, PageSelection } from '../ocr/index.ts';
 import { type EscalationThresholds, inkShare, pageDifficulty } from './escalation.ts';
 import { mapWithLimit } from './map-with-limit.ts';
-import type { TextractRecognizer } from './textract-recognizer.ts';
+import type { TextractChunk, TextractRecognizer } from './textract-recognizer.ts';
 
 /** The engine that produced a page of a result. */
 export type PageEngine = 'paddle' | 'textract';
@@ -32,15 +32,8 @@ export interface PaddleRecognizer {
 }
 
 /** One chunk's request: the job's engine, its document and the pages to read. */
-export interface EngineRequest {
+export interface EngineRequest extends TextractChunk {
   engine: Engine;
-  input: Buffer;
-  inputKey: string;
-  contentType: string;
-  selection: PageSelection;
-  totalPages: number;
-  /** Idempotency token of an asynchronous Textract detection for this chunk and attempt. */
-  token: string;
 }
 
 /** The pages of a chunk and how many of them `auto` sent on to Textract. */
@@ -89,17 +82,8 @@ export class EngineRouter {
     if (!paddle.decode) throw new Error('the OCR engine cannot decode pages for Textract');
     const decode = paddle.decode.bind(paddle);
     const started = performance.now();
-    const pages = await textract.recognizeDocument(
-      {
-        input: request.input,
-        inputKey: request.inputKey,
-        contentType: request.contentType,
-        selection: request.selection,
-        totalPages: request.totalPages,
-        token: request.token,
-      },
-      (input, selection) => decode(input, selection),
-    );
+    const { engine: _engine, ...chunk } = request;
+    const pages = await textract.recognizeDocument(chunk, (input, selection) => decode(input, selection));
     const ms = perPage(performance.now() - started, pages.length);
     return pages.map((page) => ({ ...page, engine: 'textract', ms }));
   }
