@@ -17,6 +17,7 @@ import {
   type ExecutionProvider,
   parseProviders,
 } from '../gpu-worker/src/ocr/options.ts';
+import { JOB_STATUSES } from '../lambdas/shared/job.ts';
 import { addLocalStackOptions, type UpOptions } from '../local/up-options.ts';
 import packageJson from '../package.json' with { type: 'json' };
 import { CliError, errorLine } from './ocrq/errors.ts';
@@ -24,16 +25,6 @@ import type { OcrCommandOptions } from './ocrq/ocr.ts';
 import { type ConnectionFlags, resolveConnection, saveProfile } from './ocrq/profiles.ts';
 import { runSubmit, type SubmitCommandOptions } from './ocrq/submit.ts';
 import { JOB_HEADER, jobRow, jobView, statsView, table } from './ocrq/views.ts';
-
-const JOB_STATUSES: JobStatus[] = [
-  'AWAITING_UPLOAD',
-  'QUEUED',
-  'PROCESSING',
-  'SUCCEEDED',
-  'FAILED',
-  'CANCELLED',
-  'EXPIRED',
-];
 
 function positiveInt(value: string): number {
   const n = Number(value);
