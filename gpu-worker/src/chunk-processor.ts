@@ -88,8 +88,11 @@ export class ChunkProcessor {
     // takes a PROCESSING job without progress for one that lost its messages).
     if (!started.changed) await jobs.touchProgress(job.tenantId, job.jobId);
     let current = job;
+    // The document, when this delivery downloaded it: assembly reuses it for the searchable PDF.
+    let input: Buffer | undefined;
     if (!job.chunksDone?.has(work.chunk.index)) {
-      const { pages, engines } = await this.recognizeChunk(job, work, timings);
+      const { pages, engines, input: downloaded } = await this.recognizeChunk(job, work, timings);
+      input = downloaded;
       const counted = await jobs.completeChunk(job.tenantId, job.jobId, work.chunk.index, pages);
       if (counted.changed) {
         await this.runtime.stats.recordPages(pages).catch((error: unknown) => {
@@ -105,7 +108,7 @@ export class ChunkProcessor {
     const total = current.chunks?.total ?? 1;
     if ((current.chunksDone?.size ?? 0) < total) return 'chunk-done';
     // Every chunk is stored: whoever sees that first (or again, after a crash) assembles.
-    await this.assemble(current);
+    await this.assemble(current, input);
     return 'succeeded';
   }
 
@@ -117,7 +120,7 @@ export class ChunkProcessor {
     job: Job,
     work: WorkMessage,
     timings: ChunkTimings,
-  ): Promise<{ pages: number; engines: EngineTally[] }> {
+  ): Promise<{ pages: number; engines: EngineTally[]; input: Buffer }> {
     const { blobs } = this.runtime;
     const downloadStarted = performance.now();
     const input = await blobs.get(work.inputKey);
@@ -149,11 +152,15 @@ export class ChunkProcessor {
       ),
     );
     timings.engines = tallyEngines(result.pages);
-    return { pages: result.pages.length, engines: timings.engines };
+    return { pages: result.pages.length, engines: timings.engines, input };
   }
 
-  /** Joins the page results in page order into result.json and result.txt, then SUCCEEDED (once). */
-  private async assemble(job: Job): Promise<void> {
+  /**
+   * Joins the page results in page order into result.json, result.txt, the hOCR and the
+   * searchable PDF (from `input` when this delivery has the document, else downloaded), then
+   * SUCCEEDED (once).
+   */
+  private async assemble(job: Job, input?: Buffer): Promise<void> {
     const { blobs, lifecycle } = this.runtime;
     // Read several at a time: a 500-page document's results read one by one held its last
     // message for seconds of round trips (bench:pipeline --pages 500).
@@ -177,7 +184,7 @@ export class ChunkProcessor {
       resultHocr(result, { title: job.fileName }),
       'application/xhtml+xml; charset=utf-8',
     );
-    const pdfKey = await this.writeSearchablePdf(job, result);
+    const pdfKey = await this.writeSearchablePdf(job, result, input);
     await lifecycle.succeed(job, { jsonKey, textKey, hocrKey, ...(pdfKey ? { pdfKey } : {}) }, pages.length);
   }
 
@@ -185,7 +192,7 @@ export class ChunkProcessor {
    * The searchable PDF beside the other results. A document pdf-lib cannot rewrite (PDFium read
    * it, pdf-lib's parser is stricter) costs the job this one format, not its OCR: logged, skipped.
    */
-  private async writeSearchablePdf(job: Job, result: OcrResult): Promise<string | undefined> {
+  private async writeSearchablePdf(job: Job, result: OcrResult, input?: Buffer): Promise<string | undefined> {
     const { blobs, logger } = this.runtime;
     if (job.sizeBytes > SEARCHABLE_PDF_MAX_BYTES) {
       logger.warn('the document is too large for a searchable PDF; the job has no PDF result', {
@@ -194,7 +201,7 @@ export class ChunkProcessor {
       });
       return undefined;
     }
-    const source = await blobs.get(job.inputKey);
+    const source = input ?? (await blobs.get(job.inputKey));
     let pdf: Uint8Array;
     try {
       pdf = await searchablePdf(result, { bytes: source, contentType: job.contentType });
