@@ -42,12 +42,14 @@ import {
 import { DEFAULT_AUTO_THRESHOLDS } from '../lambdas/shared/config.ts';
 import { type AutoFigures, autoFigures, type BenchPage, benchTextract } from './engine-choice.ts';
 import { lineErrors, wordPrecisionRecall } from './metrics.ts';
+import { listPages, parsePick } from './pages.ts';
 
 const program = new Command()
   .requiredOption('--data <dir>', 'folder of folders of images with NAME.gt.txt')
   .option('--batch-sizes <list>', 'pages per engine call', '1,8,32')
   .option('--folders <list>', 'sub-folders to run (default: all)')
   .option('--limit <n>', 'at most this many pages per folder', Number)
+  .option('--pick <which>', 'all pages, or every other one from the 1st (odd) or the 2nd (even)', 'all')
   .option('--providers <list>', 'execution providers', 'cpu')
   .option('--threads <n>', 'engine threads (default: one per core on the CPU)', Number)
   .option(
@@ -76,6 +78,7 @@ const opts = program.opts<{
   batchSizes: string;
   folders?: string;
   limit?: number;
+  pick: string;
   providers: string;
   threads?: number;
   set: string[];
@@ -171,22 +174,23 @@ function engineOverrides(pairs: string[]): Partial<EngineOptions> {
     'recBatchPixels',
     'recPadBatch',
     'intraOpNumThreads',
+    'recPrecision',
   ];
-  const known = new Set([...Object.keys(DEFAULT_ENGINE_OPTIONS), ...optional]);
+  const strings = ['modelDir', 'modelCacheDir', 'recPrecision'];
+  const known = new Set([...Object.keys(DEFAULT_ENGINE_OPTIONS), ...optional, ...strings]);
   const overrides: Record<string, unknown> = {};
   for (const pair of pairs) {
     const [key, value] = pair.split('=', 2) as [string, string | undefined];
     if (!known.has(key) || value === undefined)
       throw new Error(`--set ${pair}: not a known engine option=value`);
+    if (strings.includes(key)) {
+      overrides[key] = value;
+      continue;
+    }
     overrides[key] = value === 'true' ? true : value === 'false' ? false : Number(value);
     if (Number.isNaN(overrides[key])) throw new Error(`--set ${pair}: expected a number or true/false`);
   }
   return overrides as Partial<EngineOptions>;
-}
-
-async function listPages(folder: string): Promise<string[]> {
-  const names = (await readdir(folder)).filter((f) => /\.(jpe?g|png|tiff?|webp)$/i.test(f)).sort();
-  return opts.limit ? names.slice(0, opts.limit) : names;
 }
 
 async function groundTruthBoxes(path: string) {
@@ -235,10 +239,11 @@ async function main(): Promise<void> {
     firstPageSeconds: Math.round(performance.now()) / 1000,
     modelLoadSeconds: Math.round(modelLoadSeconds * 1000) / 1000,
     modelCache: engine.modelCache,
+    recPrecision: engine.recPrecision,
     peakRssMb: peakRssMb(),
   };
   console.error(
-    `start-up: first page ${startup.firstPageSeconds} s after the process started, models loaded in ${startup.modelLoadSeconds} s (model cache: ${JSON.stringify(startup.modelCache)}), peak RSS ${startup.peakRssMb} MB`,
+    `start-up: first page ${startup.firstPageSeconds} s after the process started, models loaded in ${startup.modelLoadSeconds} s (model cache: ${JSON.stringify(startup.modelCache)}), recognition ${startup.recPrecision}, peak RSS ${startup.peakRssMb} MB`,
   );
 
   const rows: Row[] = [];
@@ -246,7 +251,7 @@ async function main(): Promise<void> {
     const batchRows: Row[] = [];
     for (const folder of folders) {
       const dir = join(opts.data, folder);
-      const files = await listPages(dir);
+      const files = await listPages(dir, parsePick(opts.pick), opts.limit);
       let hyp = '';
       let ref = '';
       let edits = 0;

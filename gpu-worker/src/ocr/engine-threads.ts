@@ -1,12 +1,13 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
+import { recognitionPrecision } from './calibration.ts';
 import type { DetectedBox } from './db-postprocess.ts';
 import type { EngineThreadData, ThreadResult } from './engine-thread.ts';
 import { errorFromThread } from './errors.ts';
 import type { DecodedPage, PageSelection } from './image.ts';
 import type { ModelCacheOutcome } from './model-cache.ts';
 import { modelFiles } from './models.ts';
-import { type EngineOptions, usesGpu } from './options.ts';
+import { type EngineOptions, type Precision, usesGpu } from './options.ts';
 import type { RecognitionBatch, RecognizedLine } from './recognizer.ts';
 import { loadModelBytes } from './session.ts';
 import type { RgbImage } from './types.ts';
@@ -37,11 +38,12 @@ export function threadCounts(options: EngineOptions): { threads: number; intraOp
  */
 export async function engineThreadData(
   options: EngineOptions,
-): Promise<{ data: EngineThreadData; modelCache: EngineThreads['modelCache'] }> {
+): Promise<{ data: EngineThreadData; modelCache: EngineThreads['modelCache']; recPrecision: Precision }> {
   const files = modelFiles(options.modelDir);
+  const { precision, calibration } = await recognitionPrecision(files.recognition, options);
   const [detection, recognition, classifier] = await Promise.all([
     loadModelBytes(files.detection, options),
-    loadModelBytes(files.recognition, options),
+    loadModelBytes(files.recognition, options, calibration),
     options.useAngleClassifier ? loadModelBytes(files.classifier, options) : undefined,
   ]);
   const data: EngineThreadData = {
@@ -53,7 +55,11 @@ export async function engineThreadData(
     },
     dictionary: files.dictionary,
   };
-  return { data, modelCache: { detection: detection.cache, recognition: recognition.cache } };
+  return {
+    data,
+    modelCache: { detection: detection.cache, recognition: recognition.cache },
+    recPrecision: precision,
+  };
 }
 
 /**
@@ -75,6 +81,8 @@ export class EngineThreads {
     detectionsInFlight: number,
     /** What the model cache did for each model (absent: not rewritten, or the cache is off). */
     readonly modelCache: { detection?: ModelCacheOutcome; recognition?: ModelCacheOutcome },
+    /** The recognition model's precision (see `EngineOptions.recPrecision`). */
+    readonly recPrecision: Precision,
   ) {
     this.detections = new Slots(detectionsInFlight);
   }
@@ -85,7 +93,11 @@ export class EngineThreads {
    */
   static async start(options: EngineOptions): Promise<EngineThreads> {
     const { threads, intraOpNumThreads } = threadCounts(options);
-    const { data, modelCache } = await engineThreadData({ ...options, threads, intraOpNumThreads });
+    const { data, modelCache, recPrecision } = await engineThreadData({
+      ...options,
+      threads,
+      intraOpNumThreads,
+    });
     const pool = new Piscina({
       filename: threadModule().href,
       minThreads: threads,
@@ -108,7 +120,7 @@ export class EngineThreads {
       throw errorFromThread(failed.error);
     }
     const detections = options.detectionsInFlight ?? threads;
-    return new EngineThreads(pool, detections, modelCache);
+    return new EngineThreads(pool, detections, modelCache, recPrecision);
   }
 
   /** Detects text on pages of one detection input size (one session run). */

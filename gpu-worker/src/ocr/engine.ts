@@ -51,6 +51,11 @@ export class OcrEngine {
     return new OcrEngine(merged, await EngineThreads.start(merged), extras.onBatch);
   }
 
+  /** The recognition model's precision: `recPrecision` as set or as chosen by default. */
+  get recPrecision(): EngineThreads['recPrecision'] {
+    return this.threads.recPrecision;
+  }
+
   /** What the model cache did at start, per model (see `model-cache.ts`): for logs and benchmarks. */
   get modelCache(): EngineThreads['modelCache'] {
     return this.threads.modelCache;

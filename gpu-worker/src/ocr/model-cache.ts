@@ -37,7 +37,7 @@ const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest(
  * An entry's file name: the model's name, the SHA-256 of its bytes and the rewrite version, so a
  * new model file or a changed rewrite gets a new entry and never reads a stale one.
  */
-export function modelCacheKey(modelPath: string, source: Uint8Array, version: number): string {
+export function modelCacheKey(modelPath: string, source: Uint8Array, version: number | string): string {
   const name = basename(modelPath).replace(/\.onnx$/i, '');
   return `${name}.${sha256(source).toString('hex').slice(0, 32)}.rewrite-${version}.onnx`;
 }
@@ -81,7 +81,7 @@ async function writeEntry(path: string, payload: Uint8Array): Promise<void> {
  */
 export async function cachedRewrite(
   modelPath: string,
-  cache: { dir: string; version: number; rewrite: (source: Uint8Array) => Uint8Array },
+  cache: { dir: string; version: number | string; rewrite: (source: Uint8Array) => Uint8Array },
 ): Promise<CachedModel> {
   const source = await readFile(modelPath);
   const path = join(cache.dir, modelCacheKey(modelPath, source, cache.version));

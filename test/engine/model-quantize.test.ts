@@ -1,0 +1,272 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import onnxProto, { type onnx as OnnxTypes } from 'onnx-proto';
+import ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  BUNDLED_CALIBRATIONS,
+  type CalibrationTable,
+  findCalibration,
+  recognitionPrecision,
+  sha256Hex,
+} from '../../gpu-worker/src/ocr/calibration.ts';
+import { optimizeModel } from '../../gpu-worker/src/ocr/model-graph.ts';
+import {
+  activationParams,
+  calibrationModel,
+  quantizationPlan,
+  quantizeModel,
+  RangeCollector,
+} from '../../gpu-worker/src/ocr/model-quantize.ts';
+import { modelFiles } from '../../gpu-worker/src/ocr/models.ts';
+import { DEFAULT_ENGINE_OPTIONS } from '../../gpu-worker/src/ocr/options.ts';
+
+const { onnx } = onnxProto;
+const { AttributeType, DataType } = {
+  AttributeType: onnx.AttributeProto.AttributeType,
+  DataType: onnx.TensorProto.DataType,
+};
+
+/** Deterministic pseudo-random values in [-1, 1). */
+function values(count: number, seed: number): Float32Array {
+  let state = seed;
+  return Float32Array.from({ length: count }, () => {
+    state = (state * 16807) % 2147483647;
+    return (state / 2147483647) * 2 - 1;
+  });
+}
+
+function constant(name: string, dims: number[], data: Float32Array): OnnxTypes.INodeProto {
+  const t = onnx.TensorProto.create({ name, dims, dataType: DataType.FLOAT, floatData: [...data] });
+  return {
+    opType: 'Constant',
+    output: [name],
+    attribute: [{ name: 'value', type: AttributeType.TENSOR, t }],
+  };
+}
+
+const ints = (name: string, list: number[]) => ({ name, type: AttributeType.INTS, ints: list });
+const float = (name: string, f: number) => ({ name, type: AttributeType.FLOAT, f });
+const node = (
+  opType: string,
+  input: string[],
+  output: string,
+  attribute: OnnxTypes.IAttributeProto[] = [],
+) => ({
+  opType,
+  input,
+  output: [output],
+  attribute,
+});
+const HARD_SIGMOID = [float('alpha', 1 / 6), float('beta', 0.5)];
+
+/**
+ * A PPLCNetV3-shaped recogniser block at opset 9, as the rewrites leave it: a stem convolution on
+ * the input, a padded depthwise convolution, hard-swish as `x · HardSigmoid(x)`, a
+ * squeeze-and-excitation branch (pool → 1×1 conv → ReLU → 1×1 conv → hard-sigmoid → product), a
+ * pointwise convolution and an attribute-style `Slice` (opset 9) on the way out.
+ */
+function block(): Uint8Array {
+  const nodes: OnnxTypes.INodeProto[] = [
+    constant('w0', [8, 3, 3, 3], values(216, 1)),
+    constant('b0', [8], values(8, 2)),
+    constant('w1', [8, 1, 3, 3], values(72, 3)),
+    constant('b1', [8], values(8, 4)),
+    constant('w2', [2, 8, 1, 1], values(16, 5)),
+    constant('b2', [2], values(2, 6)),
+    constant('w3', [8, 2, 1, 1], values(16, 7)),
+    constant('b3', [8], values(8, 8)),
+    constant('w4', [6, 8, 1, 1], values(48, 9)),
+    constant('b4', [6], values(6, 10)),
+    node('Conv', ['x', 'w0', 'b0'], 'stem', [ints('pads', [1, 1, 1, 1])]),
+    node('Conv', ['stem', 'w1', 'b1'], 'dw', [
+      ints('pads', [1, 1, 1, 1]),
+      { name: 'group', type: AttributeType.INT, i: 8 },
+    ]),
+    node('HardSigmoid', ['dw'], 'gate', HARD_SIGMOID),
+    node('Mul', ['dw', 'gate'], 'swish'),
+    node('GlobalAveragePool', ['swish'], 'pool'),
+    node('Conv', ['pool', 'w2', 'b2'], 'se1'),
+    node('Relu', ['se1'], 'se1r'),
+    node('Conv', ['se1r', 'w3', 'b3'], 'se2'),
+    node('HardSigmoid', ['se2'], 'scale', HARD_SIGMOID),
+    node('Mul', ['swish', 'scale'], 'excited'),
+    node('Conv', ['excited', 'w4', 'b4'], 'pw'),
+    node('Slice', ['pw'], 'out', [ints('axes', [1]), ints('starts', [0]), ints('ends', [4])]),
+  ];
+  const tensor = (name: string) => ({
+    name,
+    type: {
+      tensorType: {
+        elemType: DataType.FLOAT,
+        shape: { dim: [{ dimParam: 'n' }, { dimValue: 3 }, { dimParam: 'h' }, { dimParam: 'w' }] },
+      },
+    },
+  });
+  const model = onnx.ModelProto.create({
+    irVersion: 7,
+    opsetImport: [{ domain: '', version: 9 }],
+    graph: {
+      name: 'block',
+      node: nodes,
+      input: [tensor('x')],
+      output: [{ name: 'out', type: { tensorType: { elemType: DataType.FLOAT } } }],
+    },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
+
+async function session(model: Uint8Array, extra: ort.InferenceSession.SessionOptions = {}) {
+  return ort.InferenceSession.create(model, {
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: 1,
+    ...extra,
+  });
+}
+
+const DIMS = [2, 3, 12, 20];
+const input = (seed: number) =>
+  new ort.Tensor(
+    'float32',
+    values(
+      DIMS.reduce((a, b) => a * b),
+      seed,
+    ),
+    DIMS,
+  );
+
+/** Calibrates the block on a few random inputs, as `npm run calibrate` does on pages. */
+async function calibrate(model: Uint8Array): Promise<Record<string, [number, number]>> {
+  const measured = calibrationModel(model);
+  const s = await session(measured.model);
+  const collector = new RangeCollector();
+  try {
+    for (let seed = 100; seed < 108; seed++) {
+      const outputs = await s.run({ x: input(seed) });
+      for (const name of measured.tensors) collector.observe(name, outputs[name]!.data as Float32Array);
+    }
+  } finally {
+    await s.release();
+  }
+  return collector.ranges();
+}
+
+describe('int8 quantisation (model-quantize.ts)', () => {
+  const model = block();
+
+  it('quantises the convolutions, hard-swish and pooling, and leaves the stem and the squeeze-excitation convolutions in float', () => {
+    const plan = quantizationPlan(model);
+    const outputs = [...plan.nodes].map((n) => `${n.opType}:${n.output?.[0]}`).sort();
+    expect(outputs).toEqual(
+      ['Conv:dw', 'HardSigmoid:gate', 'Mul:swish', 'GlobalAveragePool:pool', 'Mul:excited', 'Conv:pw'].sort(),
+    );
+    // The hard-sigmoid output needs no range (it is [0, 1] by construction); the float SE gate does.
+    expect(plan.tensors.sort()).toEqual(['dw', 'excited', 'pool', 'pw', 'scale', 'stem', 'swish'].sort());
+  });
+
+  it('writes a graph onnxruntime fuses into integer kernels, reading within a few quantisation steps of float', async () => {
+    const ranges = await calibrate(model);
+    const { model: quantized, quantized: counts } = quantizeModel(model, ranges);
+    expect(counts).toEqual({ conv: 2, hardSigmoid: 1, mul: 2, add: 0, globalAveragePool: 1 });
+    const decoded = onnx.ModelProto.decode(quantized);
+    expect(Number(decoded.opsetImport?.find((o) => !o.domain)?.version)).toBe(13);
+    // What onnxruntime made of it: QLinearConv, QLinearMul and QLinearAdd (the hard-sigmoid) in place of the float ops.
+    const dir = await mkdtemp(join(tmpdir(), 'ocrq-quant-'));
+    try {
+      const optimized = join(dir, 'optimized.onnx');
+      const s = await session(quantized, {
+        optimizedModelFilePath: optimized,
+        graphOptimizationLevel: 'extended',
+      });
+      await s.release();
+      const ops = (onnx.ModelProto.decode(await readFile(optimized)).graph?.node ?? []).map((n) => n.opType);
+      expect(ops).toContain('QLinearConv');
+      expect(ops).toContain('QLinearMul');
+      expect(ops).toContain('QLinearAdd');
+      expect(ops).not.toContain('HardSigmoid');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const [f, q] = [await session(model), await session(quantized)];
+    try {
+      for (const seed of [7, 8]) {
+        const a = (await f.run({ x: input(seed) })).out!.data as Float32Array;
+        const b = (await q.run({ x: input(seed) }))[q.outputNames[0]!]!.data as Float32Array;
+        expect(b.length).toBe(a.length);
+        const step = activationParams(ranges.pw!).scale;
+        let total = 0;
+        for (let i = 0; i < a.length; i++) total += Math.abs(a[i]! - b[i]!);
+        const mean = total / a.length;
+        expect(mean).toBeGreaterThan(0); // it did quantise
+        expect(mean).toBeLessThan(step);
+      }
+    } finally {
+      await f.release();
+      await q.release();
+    }
+  });
+
+  it('refuses ranges that miss a tensor, naming it', () => {
+    expect(() => quantizeModel(model, { stem: [-1, 1] })).toThrow(/no range for tensor/);
+  });
+
+  it('reduces the runs to the mean of their extremes, and keeps 0 exact in the uint8 range', () => {
+    const collector = new RangeCollector();
+    collector.observe('t', Float32Array.of(-1, 0.5, 3));
+    collector.observe('t', Float32Array.of(-3, 1));
+    collector.observe('t', Float32Array.of(Number.NaN));
+    expect(collector.runs).toBe(2);
+    expect(collector.ranges()).toEqual({ t: [-2, 2] });
+    expect(activationParams([0.5, 2])).toEqual({ scale: 2 / 255, zeroPoint: 0 });
+    const p = activationParams([-1, 3]);
+    expect(p.zeroPoint).toBe(Math.round(1 / p.scale));
+  });
+});
+
+describe('calibration tables (calibration.ts)', () => {
+  const files = modelFiles();
+  let recognition: Uint8Array;
+  let table: CalibrationTable | undefined;
+
+  beforeAll(async () => {
+    recognition = await readFile(files.recognition);
+    table = findCalibration(files.recognition, sha256Hex(recognition));
+  });
+
+  it('ships a table that fits the bundled recogniser after the current rewrites, with a range for every tensor', () => {
+    expect(table, 'measure again with npm run calibrate').toBeDefined();
+    const rewritten = optimizeModel(recognition).model;
+    const { tensors } = quantizationPlan(rewritten);
+    expect(tensors.filter((t) => !table!.ranges[t])).toEqual([]);
+    const { quantized } = quantizeModel(rewritten, table!.ranges);
+    expect(quantized.conv).toBeGreaterThan(40);
+    expect(quantized.hardSigmoid).toBeGreaterThan(20);
+  });
+
+  it('chooses int8 on the CPU by default, float on a GPU, and refuses int8 it cannot build', async () => {
+    const cpu = { ...DEFAULT_ENGINE_OPTIONS };
+    expect((await recognitionPrecision(files.recognition, cpu)).precision).toBe('int8');
+    expect((await recognitionPrecision(files.recognition, { ...cpu, recPrecision: 'fp32' })).precision).toBe(
+      'fp32',
+    );
+    expect(
+      (await recognitionPrecision(files.recognition, { ...cpu, executionProviders: ['cuda', 'cpu'] }))
+        .precision,
+    ).toBe('fp32');
+    expect((await recognitionPrecision(files.recognition, { ...cpu, optimizeGraphs: false })).precision).toBe(
+      'fp32',
+    );
+    await expect(
+      recognitionPrecision(files.recognition, { ...cpu, optimizeGraphs: false, recPrecision: 'int8' }),
+    ).rejects.toThrow(/needs optimizeGraphs/);
+    // Another model file (or a table for other bytes): float by default, a clear refusal when asked for int8.
+    const stale = BUNDLED_CALIBRATIONS.map((t) => ({ ...t, sha256: '0'.repeat(64) }));
+    expect((await recognitionPrecision(files.recognition, cpu, stale)).precision).toBe('fp32');
+    await expect(
+      recognitionPrecision(files.recognition, { ...cpu, recPrecision: 'int8' }, stale),
+    ).rejects.toThrow(/no int8 calibration fits .*npm run calibrate/);
+  });
+
+  afterAll(() => undefined);
+});
