@@ -15,6 +15,7 @@ import { type JobStatus, OcrClient, type ResultFormat } from '../client/index.ts
 import {
   EXECUTION_PROVIDERS,
   type ExecutionProvider,
+  PRECISIONS,
   parseProviders,
 } from '../gpu-worker/src/ocr/options.ts';
 import { JOB_STATUSES } from '../lambdas/shared/job.ts';
@@ -208,6 +209,12 @@ program
   .option('--providers <list>', `execution providers (${EXECUTION_PROVIDERS.join(',')})`, providers, ['cpu'])
   .option('--dpi <n>', 'resolution PDF pages are rendered at', positiveInt, 200)
   .option('--threads <n>', 'engine threads (default: one per core on the CPU, two on a GPU)', positiveInt)
+  .addOption(
+    new Option(
+      '--precision <precision>',
+      'recognition model precision (default: int8 on the CPU, fp32 on a GPU)',
+    ).choices([...PRECISIONS]),
+  )
   .action(async (paths: string[], opts: OcrCommandOptions) => {
     // The engine loads only for this command.
     const { runOcr } = await import('./ocrq/ocr.ts');

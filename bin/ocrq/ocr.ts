@@ -1,7 +1,12 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SingleBar } from 'cli-progress';
-import { type ExecutionProvider, OcrEngine, type OcrResult } from '../../gpu-worker/src/ocr/index.ts';
+import {
+  type ExecutionProvider,
+  OcrEngine,
+  type OcrResult,
+  type Precision,
+} from '../../gpu-worker/src/ocr/index.ts';
 import { resultHocr } from '../../gpu-worker/src/outputs/hocr.ts';
 import { searchablePdf } from '../../gpu-worker/src/outputs/searchable-pdf.ts';
 import { resultText } from '../../gpu-worker/src/result-format.ts';
@@ -20,6 +25,8 @@ export interface OcrCommandOptions {
   providers: ExecutionProvider[];
   dpi: number;
   threads?: number;
+  /** The recognition model's precision; default the engine's (int8 on the CPU). */
+  precision?: Precision;
 }
 
 /** Files `ocrq ocr` keeps in flight. */
@@ -54,6 +61,7 @@ export async function runOcr(paths: string[], opts: OcrCommandOptions): Promise<
     recBatchSize: opts.batchSize,
     pdfDpi: opts.dpi,
     ...(opts.threads ? { threads: opts.threads } : {}),
+    ...(opts.precision ? { recPrecision: opts.precision } : {}),
   });
   const bar = new SingleBar({
     format: '{bar} {value}/{total} files · {rate} files/s · {name}',

@@ -8,7 +8,7 @@ import { METRIC, WORKER_SERVICE } from '../../lambdas/shared/metric-names.ts';
 import { EmfMetrics, type MetricsSink, PushedMetrics, teeMetrics } from '../../lambdas/shared/metrics.ts';
 import { createRuntime } from '../../lambdas/shared/runtime.ts';
 import { onShutdownSignals } from './drain.ts';
-import { OcrEngine, parseProviders } from './ocr/index.ts';
+import { OcrEngine, PRECISIONS, parseProviders } from './ocr/index.ts';
 import { TaskProtection } from './task-protection.ts';
 import { Worker } from './worker.ts';
 
@@ -30,6 +30,8 @@ const WorkerEnvSchema = z.object({
   OCRQ_TRT_FP16: z.enum(['0', '1', 'true', 'false']).default('0'),
   /** Resolution PDF pages are rendered at. */
   OCRQ_PDF_DPI: z.coerce.number().int().min(50).max(600).default(200),
+  /** The recognition model's precision; unset: int8 on the CPU provider, fp32 on a GPU. */
+  OCRQ_REC_PRECISION: z.enum(PRECISIONS).optional(),
   /**
    * Touched every 15 s while the worker loop is alive and no message in hand is past its
    * deadline; the container health check reads its age (unhealthy past 90 s).
@@ -109,6 +111,7 @@ async function main(): Promise<void> {
     {
       executionProviders: parseProviders(env.OCRQ_EXECUTION_PROVIDERS),
       pdfDpi: env.OCRQ_PDF_DPI,
+      ...(env.OCRQ_REC_PRECISION ? { recPrecision: env.OCRQ_REC_PRECISION } : {}),
       maxBatchPages: env.OCRQ_MAX_BATCH_PAGES,
       ...(env.OCRQ_ENGINE_THREADS ? { threads: env.OCRQ_ENGINE_THREADS } : {}),
       ...(env.OCRQ_INTRA_OP_THREADS ? { intraOpNumThreads: env.OCRQ_INTRA_OP_THREADS } : {}),

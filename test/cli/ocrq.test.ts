@@ -25,6 +25,17 @@ describe('ocrq ocr', () => {
     expect(await readFile(join(out, 'receipt.txt'), 'utf8')).toContain('Paid by card');
   }, 120_000);
 
+  it('reads with the float recogniser when asked (--precision fp32), and refuses a precision it has not', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'ocrq-'));
+    const args = ['tsx', 'bin/ocrq.ts', 'ocr', 'local/samples/pages/receipt.png', '--out', out];
+    await run('npx', [...args, '--precision', 'fp32'], { timeout: 120_000 });
+    const result = JSON.parse(await readFile(join(out, 'receipt.json'), 'utf8'));
+    expect(result.pages[0].lines.map((l: { text: string }) => l.text)).toContain('TOTAL');
+    await expect(run('npx', [...args, '--precision', 'int4'], { timeout: 60_000 })).rejects.toMatchObject({
+      stderr: expect.stringContaining('Allowed choices are fp32, int8'),
+    });
+  }, 180_000);
+
   it('refuses a path that does not exist', async () => {
     await expect(
       run('npx', ['tsx', 'bin/ocrq.ts', 'ocr', 'no/such/file.png'], { timeout: 60_000 }),

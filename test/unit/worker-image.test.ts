@@ -80,4 +80,8 @@ describe('the worker Dockerfile', () => {
     expect(DOCKERFILE).toMatch(/OCRQ_HEALTH_FILE=\/tmp\/ocr-worker\.alive/);
     expect(DOCKERFILE).toMatch(/Date\.now\(\)-s\.mtimeMs<90000/);
   });
+
+  it('caps glibc malloc arenas (peak memory of the engine threads)', () => {
+    expect(DOCKERFILE).toMatch(/^\s+MALLOC_ARENA_MAX=2$/m);
+  });
 });

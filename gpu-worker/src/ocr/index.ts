@@ -28,6 +28,8 @@ export {
   type EngineOptions,
   EXECUTION_PROVIDERS,
   type ExecutionProvider,
+  PRECISIONS,
+  type Precision,
   parseProviders,
 } from './options.ts';
 export { PageBatcher } from './page-batcher.ts';
