@@ -172,6 +172,7 @@ async function main(): Promise<void> {
   }
   runtime.logger.info('worker started', {
     providers: env.OCRQ_EXECUTION_PROVIDERS,
+    recPrecision: engine.recPrecision,
     workerId: worker.id,
     taskProtection: protection.enabled,
   });

@@ -99,8 +99,7 @@ export function quantizationPlan(model: Uint8Array | OnnxTypes.IModelProto): {
   for (const node of nodes) {
     const inputs = node.opType === 'Conv' ? [node.input?.[0] ?? ''] : (node.input ?? []);
     for (const name of [...inputs, node.output?.[0] ?? '']) {
-      if (name && !fixed.has(name) && !(node.opType === 'HardSigmoid' && name === node.output?.[0]))
-        tensors.add(name);
+      if (name && !fixed.has(name)) tensors.add(name);
     }
   }
   return { nodes, tensors: [...tensors] };
@@ -109,8 +108,9 @@ export function quantizationPlan(model: Uint8Array | OnnxTypes.IModelProto): {
 /** The model with every tensor of its quantisation plan added as an output, for calibration runs. */
 export function calibrationModel(model: Uint8Array): { model: Uint8Array; tensors: string[] } {
   const decoded = onnx.ModelProto.decode(model);
+  const graph = decoded.graph;
+  if (!graph) throw new Error('the ONNX model has no graph');
   const { tensors } = quantizationPlan(decoded);
-  const graph = decoded.graph!;
   const outputs = new Set((graph.output ?? []).map((o) => o.name));
   for (const name of tensors) {
     if (outputs.has(name)) continue;

@@ -1,0 +1,45 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { CalibrationTable } from '../../gpu-worker/src/ocr/calibration.ts';
+import { sha256Hex } from '../../gpu-worker/src/ocr/calibration.ts';
+import { GRAPH_REWRITE_VERSION, optimizeModel } from '../../gpu-worker/src/ocr/model-graph.ts';
+import { quantizationPlan } from '../../gpu-worker/src/ocr/model-quantize.ts';
+import { modelFiles } from '../../gpu-worker/src/ocr/models.ts';
+
+const run = promisify(execFile);
+const dirs: string[] = [];
+
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+describe('npm run calibrate (bench/calibrate.ts)', () => {
+  it('measures a range for every tensor the quantiser needs and writes a table that fits the model', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ocrq-calibrate-'));
+    dirs.push(dir);
+    await mkdir(join(dir, 'data', 'samples'), { recursive: true });
+    for (const name of ['receipt.png', 'letter.png'])
+      await symlink(resolve('local/samples/pages', name), join(dir, 'data', 'samples', name));
+    const out = join(dir, 'table.ts');
+    const args = ['--data', join(dir, 'data'), '--folders', 'samples', '--pick', 'odd', '--out', out];
+    const { stderr } = await run('npx', ['tsx', 'bench/calibrate.ts', ...args], { timeout: 120_000 });
+    expect(stderr).toMatch(/samples: 1 pages, \d+ recognition runs so far/);
+    const table = ((await import(out)) as { default: CalibrationTable }).default;
+    const model = await readFile(modelFiles().recognition);
+    expect(table).toMatchObject({
+      model: 'ch_PP-OCRv4_rec_infer.onnx',
+      sha256: sha256Hex(model),
+      graphRewriteVersion: GRAPH_REWRITE_VERSION,
+      method: 'mean-of-run-extremes',
+    });
+    expect(table.pages).toContain('1 samples (the odd ones)');
+    expect(table.runs).toBeGreaterThan(0);
+    const { tensors } = quantizationPlan(optimizeModel(model).model);
+    expect(Object.keys(table.ranges).sort()).toEqual([...tensors].sort());
+    for (const [low, high] of Object.values(table.ranges)) expect(low).toBeLessThanOrEqual(high);
+  }, 150_000);
+});
