@@ -4,49 +4,9 @@ import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { optimizeModel } from '../../gpu-worker/src/ocr/model-graph.ts';
 import { modelFiles } from '../../gpu-worker/src/ocr/models.ts';
+import { constant, ints, node, scalar, values } from '../support/onnx-graphs.ts';
 
 const { onnx } = onnxProto;
-
-/** Deterministic pseudo-random values in [-1, 1). */
-function values(count: number, seed: number): Float32Array {
-  let state = seed;
-  return Float32Array.from({ length: count }, () => {
-    state = (state * 16807) % 2147483647;
-    return (state / 2147483647) * 2 - 1;
-  });
-}
-
-function constant(name: string, dims: number[], data: Float32Array): OnnxTypes.INodeProto {
-  const t = onnx.TensorProto.create({
-    name,
-    dims,
-    dataType: onnx.TensorProto.DataType.FLOAT,
-    floatData: [...data],
-  });
-  return {
-    opType: 'Constant',
-    output: [name],
-    attribute: [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t }],
-  };
-}
-
-const scalar = (name: string, value: number) => constant(name, [1], Float32Array.of(value));
-const ints = (name: string, list: number[]) => ({
-  name,
-  type: onnx.AttributeProto.AttributeType.INTS,
-  ints: list,
-});
-const node = (
-  opType: string,
-  input: string[],
-  output: string,
-  attribute: OnnxTypes.IAttributeProto[] = [],
-) => ({
-  opType,
-  input,
-  output: [output],
-  attribute,
-});
 
 /**
  * A PPLCNetV3-shaped block as Paddle2ONNX writes it: 3×3 conv → affine → hard-swish spelled out →

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import onnxProto, { type onnx as OnnxTypes } from 'onnx-proto';
 import ort from 'onnxruntime-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   BUNDLED_CALIBRATIONS,
   type CalibrationTable,
@@ -21,6 +21,7 @@ import {
 } from '../../gpu-worker/src/ocr/model-quantize.ts';
 import { modelFiles } from '../../gpu-worker/src/ocr/models.ts';
 import { DEFAULT_ENGINE_OPTIONS } from '../../gpu-worker/src/ocr/options.ts';
+import { constant, ints, node, values } from '../support/onnx-graphs.ts';
 
 const { onnx } = onnxProto;
 const { AttributeType, DataType } = {
@@ -28,37 +29,7 @@ const { AttributeType, DataType } = {
   DataType: onnx.TensorProto.DataType,
 };
 
-/** Deterministic pseudo-random values in [-1, 1). */
-function values(count: number, seed: number): Float32Array {
-  let state = seed;
-  return Float32Array.from({ length: count }, () => {
-    state = (state * 16807) % 2147483647;
-    return (state / 2147483647) * 2 - 1;
-  });
-}
-
-function constant(name: string, dims: number[], data: Float32Array): OnnxTypes.INodeProto {
-  const t = onnx.TensorProto.create({ name, dims, dataType: DataType.FLOAT, floatData: [...data] });
-  return {
-    opType: 'Constant',
-    output: [name],
-    attribute: [{ name: 'value', type: AttributeType.TENSOR, t }],
-  };
-}
-
-const ints = (name: string, list: number[]) => ({ name, type: AttributeType.INTS, ints: list });
 const float = (name: string, f: number) => ({ name, type: AttributeType.FLOAT, f });
-const node = (
-  opType: string,
-  input: string[],
-  output: string,
-  attribute: OnnxTypes.IAttributeProto[] = [],
-) => ({
-  opType,
-  input,
-  output: [output],
-  attribute,
-});
 const HARD_SIGMOID = [float('alpha', 1 / 6), float('beta', 0.5)];
 
 /**
@@ -267,6 +238,4 @@ describe('calibration tables (calibration.ts)', () => {
       recognitionPrecision(files.recognition, { ...cpu, recPrecision: 'int8' }, stale),
     ).rejects.toThrow(/no int8 calibration fits .*npm run calibrate/);
   });
-
-  afterAll(() => undefined);
 });
