@@ -174,7 +174,6 @@ function engineOverrides(pairs: string[]): Partial<EngineOptions> {
     'recBatchPixels',
     'recPadBatch',
     'intraOpNumThreads',
-    'recPrecision',
   ];
   const strings = ['modelDir', 'modelCacheDir', 'recPrecision'];
   const known = new Set([...Object.keys(DEFAULT_ENGINE_OPTIONS), ...optional, ...strings]);
