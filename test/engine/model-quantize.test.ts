@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   BUNDLED_CALIBRATIONS,
   type CalibrationTable,
+  cpuHasVnni,
   findCalibration,
   recognitionPrecision,
   sha256Hex,
@@ -138,7 +139,9 @@ describe('int8 quantisation (model-quantize.ts)', () => {
 
   it('writes a graph onnxruntime fuses into integer kernels, reading within a few quantisation steps of float', async () => {
     const ranges = await calibrate(model);
-    const { model: quantized, quantized: counts } = quantizeModel(model, ranges);
+    // As the engine does: 7-bit weights where the CPU has no VNNI (see WeightBits).
+    const weightBits = cpuHasVnni() ? 8 : 7;
+    const { model: quantized, quantized: counts } = quantizeModel(model, ranges, { weightBits });
     expect(counts).toEqual({ conv: 2, hardSigmoid: 1, mul: 2, add: 0, globalAveragePool: 1 });
     const decoded = onnx.ModelProto.decode(quantized);
     expect(Number(decoded.opsetImport?.find((o) => !o.domain)?.version)).toBe(13);
@@ -178,6 +181,26 @@ describe('int8 quantisation (model-quantize.ts)', () => {
     }
   });
 
+  it('keeps 7-bit weights within −63…63 (CPUs without VNNI)', async () => {
+    const weights = (bits: 7 | 8) => {
+      const quantized = quantizeModel(
+        model,
+        Object.fromEntries(quantizationPlan(model).tensors.map((t) => [t, [-4, 4]])),
+        {
+          weightBits: bits,
+        },
+      ).model;
+      const nodes = onnx.ModelProto.decode(quantized).graph?.node ?? [];
+      const t = nodes.find((n) => n.output?.[0] === 'pw_weight_q')?.attribute?.[0]?.t;
+      return Int8Array.from(t?.rawData ?? []);
+    };
+    const seven = weights(7);
+    const eight = weights(8);
+    expect(seven.length).toBe(48);
+    expect(Math.max(...seven.map(Math.abs))).toBe(63);
+    expect(Math.max(...eight.map(Math.abs))).toBe(127);
+  });
+
   it('refuses ranges that miss a tensor, naming it', () => {
     expect(() => quantizeModel(model, { stem: [-1, 1] })).toThrow(/no range for tensor/);
   });
@@ -215,9 +238,23 @@ describe('calibration tables (calibration.ts)', () => {
     expect(quantized.hardSigmoid).toBeGreaterThan(20);
   });
 
-  it('chooses int8 on the CPU by default, float on a GPU, and refuses int8 it cannot build', async () => {
+  it('reads VNNI from the CPU flags', () => {
+    expect(cpuHasVnni('processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni avx512_bf16\n')).toBe(
+      true,
+    );
+    expect(cpuHasVnni('flags\t\t: fpu sse avx2 avx_vnni\n')).toBe(true);
+    expect(cpuHasVnni('flags\t\t: fpu sse avx2 avx512f\nbugs\t\t: avx512_vnni\n')).toBe(false);
+  });
+
+  it('chooses int8 on a VNNI CPU by default, float on a GPU or without VNNI, and refuses int8 it cannot build', async () => {
     const cpu = { ...DEFAULT_ENGINE_OPTIONS };
-    expect((await recognitionPrecision(files.recognition, cpu)).precision).toBe('int8');
+    const bundled = BUNDLED_CALIBRATIONS;
+    expect((await recognitionPrecision(files.recognition, cpu, bundled, true)).precision).toBe('int8');
+    expect((await recognitionPrecision(files.recognition, cpu, bundled, false)).precision).toBe('fp32');
+    expect(
+      (await recognitionPrecision(files.recognition, { ...cpu, recPrecision: 'int8' }, bundled, false))
+        .precision,
+    ).toBe('int8');
     expect((await recognitionPrecision(files.recognition, { ...cpu, recPrecision: 'fp32' })).precision).toBe(
       'fp32',
     );
@@ -233,7 +270,7 @@ describe('calibration tables (calibration.ts)', () => {
     ).rejects.toThrow(/needs optimizeGraphs/);
     // Another model file (or a table for other bytes): float by default, a clear refusal when asked for int8.
     const stale = BUNDLED_CALIBRATIONS.map((t) => ({ ...t, sha256: '0'.repeat(64) }));
-    expect((await recognitionPrecision(files.recognition, cpu, stale)).precision).toBe('fp32');
+    expect((await recognitionPrecision(files.recognition, cpu, stale, true)).precision).toBe('fp32');
     await expect(
       recognitionPrecision(files.recognition, { ...cpu, recPrecision: 'int8' }, stale),
     ).rejects.toThrow(/no int8 calibration fits .*npm run calibrate/);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import recognitionV4 from './calibration/ch_PP-OCRv4_rec_infer.ts';
@@ -47,20 +48,39 @@ export function findCalibration(
 }
 
 /**
+ * Whether the CPU has VNNI (x86-64 `avx512_vnni` or `avx_vnni` in /proc/cpuinfo). int8 was
+ * measured on such a CPU; without VNNI onnxruntime's uint8 × int8 kernels sum pairs of products in
+ * 16 bits, which can saturate with full-range int8 weights, so int8 is not the default there.
+ */
+export function cpuHasVnni(cpuinfo?: string): boolean {
+  let text = cpuinfo;
+  if (text === undefined) {
+    if (process.platform !== 'linux' || process.arch !== 'x64') return false;
+    try {
+      text = readFileSync('/proc/cpuinfo', 'utf8');
+    } catch {
+      return false;
+    }
+  }
+  return /^flags\s*:.*\b(avx512_vnni|avx_vnni)\b/m.test(text);
+}
+
+/**
  * The recognition model's precision for these options, and its calibration when int8:
- * `recPrecision` as set, else int8 on the CPU provider when a bundled table fits the model file
- * and the graphs are rewritten (the tables name rewritten tensors), float otherwise (GPU
- * providers, other models). int8 asked for without a fitting table, or without the rewrites, is
- * refused with what to do.
+ * `recPrecision` as set, else int8 on the CPU provider of a CPU with VNNI when a bundled table
+ * fits the model file and the graphs are rewritten (the tables name rewritten tensors), float
+ * otherwise (GPU providers, other CPUs, other models). int8 asked for without a fitting table, or
+ * without the rewrites, is refused with what to do.
  */
 export async function recognitionPrecision(
   modelPath: string,
   options: Pick<EngineOptions, 'recPrecision' | 'optimizeGraphs' | 'executionProviders'>,
   tables: readonly CalibrationTable[] = BUNDLED_CALIBRATIONS,
+  vnni: boolean = cpuHasVnni(),
 ): Promise<{ precision: Precision; calibration?: CalibrationTable }> {
   if (options.recPrecision === 'fp32') return { precision: 'fp32' };
   const wanted = options.recPrecision === 'int8';
-  if (!wanted && (usesGpu(options) || !options.optimizeGraphs)) return { precision: 'fp32' };
+  if (!wanted && (usesGpu(options) || !options.optimizeGraphs || !vnni)) return { precision: 'fp32' };
   if (!options.optimizeGraphs) {
     throw new RangeError(
       'engine option recPrecision int8 needs optimizeGraphs: the calibration names tensors of the rewritten graph',

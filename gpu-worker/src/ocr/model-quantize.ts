@@ -36,6 +36,13 @@ const AttributeType = onnx.AttributeProto.AttributeType;
 /** The quantiser's version: part of the model cache's key. Bump it with any change to the bytes written. */
 export const QUANTIZATION_VERSION = 1;
 
+/**
+ * Bits of the int8 weights: 8 uses −127…127; 7 uses −63…63, for CPUs without VNNI, whose
+ * uint8 × int8 kernels add pairs of products in 16 bits (2 × 255 × 127 overflows; 2 × 255 × 63
+ * does not).
+ */
+export type WeightBits = 7 | 8;
+
 /** Measured range of each tensor to quantise, by tensor name: [low, high]. */
 export type ActivationRanges = Record<string, [number, number]>;
 
@@ -182,10 +189,11 @@ const rawBytes = (view: ArrayBufferView) => new Uint8Array(view.buffer, view.byt
 export function quantizeModel(
   model: Uint8Array,
   ranges: ActivationRanges,
+  options: { weightBits?: WeightBits } = {},
 ): { model: Uint8Array; quantized: QuantizedNodes } {
   const decoded = onnx.ModelProto.decode(model);
   if (!decoded.graph) throw new Error('the ONNX model has no graph');
-  const writer = new QdqWriter(decoded.graph, ranges);
+  const writer = new QdqWriter(decoded.graph, ranges, options.weightBits ?? 8);
   upgradeToOpset13(decoded, writer);
   const quantized = writer.quantize(quantizationPlan(decoded).nodes);
   writer.commit();
@@ -230,6 +238,7 @@ class QdqWriter {
   constructor(
     private readonly graph: OnnxTypes.IGraphProto,
     private readonly ranges: ActivationRanges,
+    private readonly weightBits: WeightBits,
   ) {
     for (const node of graph.node ?? []) {
       const t = node.opType === 'Constant' ? node.attribute?.find((a) => a.name === 'value')?.t : undefined;
@@ -390,7 +399,7 @@ class QdqWriter {
     for (let c = 0; c < channels; c++) {
       let max = 0;
       for (let i = c * per; i < (c + 1) * per; i++) max = Math.max(max, Math.abs(values[i]!));
-      scales[c] = max > 0 ? max / 127 : 1;
+      scales[c] = max > 0 ? max / (2 ** (this.weightBits - 1) - 1) : 1;
       for (let i = c * per; i < (c + 1) * per; i++) q[i] = Math.round(values[i]! / scales[c]!);
     }
     const inputs = [this.dequantize(x)];

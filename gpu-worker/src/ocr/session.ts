@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import ort from 'onnxruntime-node';
-import type { CalibrationTable } from './calibration.ts';
+import { type CalibrationTable, cpuHasVnni } from './calibration.ts';
 import { ProviderUnavailableError } from './errors.ts';
 import { cachedRewrite, defaultModelCacheDir, type ModelCacheOutcome } from './model-cache.ts';
 import { GRAPH_REWRITE_VERSION, optimizeModel } from './model-graph.ts';
@@ -48,9 +48,11 @@ export async function loadModelBytes(
   options: Pick<EngineOptions, 'optimizeGraphs' | 'modelCache' | 'modelCacheDir'>,
   calibration?: CalibrationTable,
 ): Promise<ModelBytes> {
+  // Without VNNI, 7-bit weights keep onnxruntime's 16-bit pair sums from saturating.
+  const weightBits = cpuHasVnni() ? 8 : 7;
   const rewrite = (source: Uint8Array) => {
     const rewritten = optimizeModel(source).model;
-    return calibration ? quantizeModel(rewritten, calibration.ranges).model : rewritten;
+    return calibration ? quantizeModel(rewritten, calibration.ranges, { weightBits }).model : rewritten;
   };
   if (!options.optimizeGraphs) {
     if (calibration) throw new RangeError('int8 quantisation needs the graph rewrites (optimizeGraphs)');
@@ -59,7 +61,7 @@ export async function loadModelBytes(
   if (!options.modelCache) return { bytes: shared(rewrite(await readFile(modelPath))) };
   const dir = options.modelCacheDir ?? defaultModelCacheDir();
   const version = calibration
-    ? `${GRAPH_REWRITE_VERSION}.int8-${QUANTIZATION_VERSION}-${calibrationDigest(calibration)}`
+    ? `${GRAPH_REWRITE_VERSION}.int8-${QUANTIZATION_VERSION}-w${weightBits}-${calibrationDigest(calibration)}`
     : GRAPH_REWRITE_VERSION;
   const { bytes, outcome } = await cachedRewrite(modelPath, { dir, version, rewrite });
   return { bytes: shared(bytes), cache: outcome };
