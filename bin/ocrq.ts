@@ -212,7 +212,7 @@ program
   .addOption(
     new Option(
       '--precision <precision>',
-      'recognition model precision (default: int8 on the CPU, fp32 on a GPU)',
+      'recognition model precision (default: int8 on a CPU with VNNI, else fp32)',
     ).choices([...PRECISIONS]),
   )
   .action(async (paths: string[], opts: OcrCommandOptions) => {

@@ -25,7 +25,7 @@ export interface OcrCommandOptions {
   providers: ExecutionProvider[];
   dpi: number;
   threads?: number;
-  /** The recognition model's precision; default the engine's (int8 on the CPU). */
+  /** The recognition model's precision; default the engine's (int8 on a CPU with VNNI). */
   precision?: Precision;
 }
 

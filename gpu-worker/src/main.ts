@@ -30,7 +30,7 @@ const WorkerEnvSchema = z.object({
   OCRQ_TRT_FP16: z.enum(['0', '1', 'true', 'false']).default('0'),
   /** Resolution PDF pages are rendered at. */
   OCRQ_PDF_DPI: z.coerce.number().int().min(50).max(600).default(200),
-  /** The recognition model's precision; unset: int8 on the CPU provider, fp32 on a GPU. */
+  /** The recognition model's precision; unset: int8 on the CPU provider of a CPU with VNNI, else fp32. */
   OCRQ_REC_PRECISION: z.enum(PRECISIONS).optional(),
   /**
    * Touched every 15 s while the worker loop is alive and no message in hand is past its
