@@ -69,7 +69,8 @@ describe('ocrq commands', () => {
     const b = await client.createJob({ fileName: 'b.png', contentType: 'image/png', sizeBytes: 10 });
     const cancelled = await runOcrq(['cancel', a.jobId, 'no-such-job', b.jobId], { env });
     expect(cancelled.code).toBe(1);
-    expect(cancelled.stdout.trim().split('\n')).toEqual([
+    // stderr in the message: a failure here once came with an empty stdout and nothing else to go on.
+    expect(cancelled.stdout.trim().split('\n'), cancelled.stderr).toEqual([
       expect.stringMatching(new RegExp(`^CANCELLED\\s+${a.jobId}$`)),
       expect.stringMatching(new RegExp(`^CANCELLED\\s+${b.jobId}$`)),
     ]);
