@@ -2,7 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { OcrClient } from '../../client/index.ts';
 import type { LocalStack } from '../../local/stack.ts';
 import { PageRecognizer, pagePng, REPO, startClientStack, writePages } from '../support/ocrq.ts';
@@ -179,9 +179,14 @@ describe('README examples', () => {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       expect(out).toContain(`job.succeeded ${created.jobId}`);
-      expect((await client.getJob(created.jobId)).webhook?.attempts).toEqual([
-        expect.objectContaining({ statusCode: 204, outcome: 'delivered' }),
-      ]);
+      // The dispatcher records the attempt once the receiver has answered: wait for the record.
+      await vi.waitFor(
+        async () =>
+          expect((await client.getJob(created.jobId)).webhook?.attempts).toEqual([
+            expect.objectContaining({ statusCode: 204, outcome: 'delivered' }),
+          ]),
+        { timeout: 10_000, interval: 100 },
+      );
     } finally {
       receiver.kill();
     }

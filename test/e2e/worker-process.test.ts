@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { OcrClient } from '../../client/index.ts';
 import { numberedPdf } from '../support/documents.ts';
 import {
@@ -72,7 +72,14 @@ describe('worker processes under faults', () => {
   }, 90_000);
 
   it('SIGKILL in the middle of 50 jobs, another worker takes over: all SUCCEEDED once, no page missing', async () => {
-    fleet = await startWorkerFleet({ apiKeys: { tenantA: 'key-a' }, limits: { chunkPages: 1 } });
+    fleet = await startWorkerFleet({
+      apiKeys: { tenantA: 'key-a' },
+      limits: { chunkPages: 1 },
+      // A worker killed between a job's SUCCEEDED write and its event leaves the event to the
+      // reconciler: announce within 10 s here rather than after the default minute.
+      reconcileMs: 1000,
+      reconcile: { unannouncedAfterSeconds: 10 },
+    });
     const f = fleet;
     // Small pages at 100 DPI: ~130 ms of engine time each on one thread (measured), 100 chunks.
     const env = { OCRQ_PDF_DPI: '100', OCRQ_WORKER_CONCURRENCY: '4' };
@@ -96,7 +103,12 @@ describe('worker processes under faults', () => {
     for (const created of jobs) {
       const job = await client.getJob(created.jobId);
       expect(job).toMatchObject({ status: 'SUCCEEDED', pages: { done: 2, total: 2 } });
-      expect(succeededEvents(f, created.jobId)).toHaveLength(1);
+      // The event follows the SUCCEEDED write (for a job whose worker was killed between the two,
+      // from the reconciler): wait for it rather than race it.
+      await vi.waitFor(() => expect(succeededEvents(f, created.jobId)).toHaveLength(1), {
+        timeout: 40_000,
+        interval: 100,
+      });
       const result = (await client.getResult(job.jobId, 'json')) as {
         pages: Array<{ page: number; lines: Array<{ text: string }> }>;
       };
