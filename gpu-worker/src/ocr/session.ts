@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import ort from 'onnxruntime-node';
-import { type CalibrationTable, cpuHasVnni } from './calibration.ts';
+import type { CalibrationTable, Quantization } from './calibration.ts';
 import { ProviderUnavailableError } from './errors.ts';
 import { cachedRewrite, defaultModelCacheDir, type ModelCacheOutcome } from './model-cache.ts';
 import { GRAPH_REWRITE_VERSION, optimizeModel } from './model-graph.ts';
@@ -38,30 +38,31 @@ export interface ModelBytes {
 
 /**
  * Reads one model for the engine's threads, once per engine: after the exact graph rewrites of
- * `model-graph.ts` unless `optimizeGraphs` is off, then quantised to int8 when a calibration is
- * given (`model-quantize.ts`), taken from the model cache when it holds the result
- * (`model-cache.ts`; the rewrites cost ~0.6 s of CPU for the two PP-OCR models). The cache key
- * names the rewrite version, and for int8 the quantiser's version and the calibration's digest.
+ * `model-graph.ts` unless `optimizeGraphs` is off, then quantised to int8 when `quantization` is
+ * given (`model-quantize.ts`; see `recognitionPrecision`), taken from the model cache when it holds
+ * the result (`model-cache.ts`; the rewrites cost ~0.6 s of CPU for the two PP-OCR models). The
+ * cache key names the rewrite version, and for int8 the quantiser's version, the weight bits and
+ * the calibration's digest.
  */
 export async function loadModelBytes(
   modelPath: string,
   options: Pick<EngineOptions, 'optimizeGraphs' | 'modelCache' | 'modelCacheDir'>,
-  calibration?: CalibrationTable,
+  quantization?: Quantization,
 ): Promise<ModelBytes> {
-  // Without VNNI, 7-bit weights keep onnxruntime's 16-bit pair sums from saturating.
-  const weightBits = cpuHasVnni() ? 8 : 7;
   const rewrite = (source: Uint8Array) => {
     const rewritten = optimizeModel(source).model;
-    return calibration ? quantizeModel(rewritten, calibration.ranges, { weightBits }).model : rewritten;
+    if (!quantization) return rewritten;
+    const { calibration, weightBits } = quantization;
+    return quantizeModel(rewritten, calibration.ranges, { weightBits }).model;
   };
   if (!options.optimizeGraphs) {
-    if (calibration) throw new RangeError('int8 quantisation needs the graph rewrites (optimizeGraphs)');
+    if (quantization) throw new RangeError('int8 quantisation needs the graph rewrites (optimizeGraphs)');
     return { bytes: shared(await readFile(modelPath)) };
   }
   if (!options.modelCache) return { bytes: shared(rewrite(await readFile(modelPath))) };
   const dir = options.modelCacheDir ?? defaultModelCacheDir();
-  const version = calibration
-    ? `${GRAPH_REWRITE_VERSION}.int8-${QUANTIZATION_VERSION}-w${weightBits}-${calibrationDigest(calibration)}`
+  const version = quantization
+    ? `${GRAPH_REWRITE_VERSION}.int8-${QUANTIZATION_VERSION}-w${quantization.weightBits}-${calibrationDigest(quantization.calibration)}`
     : GRAPH_REWRITE_VERSION;
   const { bytes, outcome } = await cachedRewrite(modelPath, { dir, version, rewrite });
   return { bytes: shared(bytes), cache: outcome };
