@@ -61,7 +61,8 @@ export function optimizeModel(bytes: Uint8Array): { model: Uint8Array; rewrites:
   return { model: onnx.ModelProto.encode(model).finish(), rewrites };
 }
 
-function floats(tensor: TensorProto): Float32Array {
+/** A float tensor's values, whether stored as `floatData` or `rawData` (also read by model-quantize.ts). */
+export function floats(tensor: TensorProto): Float32Array {
   if (tensor.floatData && tensor.floatData.length > 0) return Float32Array.from(tensor.floatData);
   const raw = tensor.rawData ?? new Uint8Array();
   return new Float32Array(Uint8Array.from(raw).buffer);

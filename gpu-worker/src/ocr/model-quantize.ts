@@ -26,6 +26,7 @@
  * `Unsqueeze` before 13). The other operators of the PP-OCR graphs read the same at 13.
  */
 import onnxProto, { type onnx as OnnxTypes } from 'onnx-proto';
+import { floats } from './model-graph.ts';
 
 const { onnx } = onnxProto;
 type NodeProto = OnnxTypes.INodeProto;
@@ -175,12 +176,6 @@ export function activationParams(range: [number, number]): { scale: number; zero
   const high = Math.max(0, range[1]);
   const scale = Math.max(high - low, 1e-6) / 255;
   return { scale, zeroPoint: Math.min(255, Math.max(0, Math.round(-low / scale))) };
-}
-
-function floats(tensor: TensorProto): Float32Array {
-  if (tensor.floatData && tensor.floatData.length > 0) return Float32Array.from(tensor.floatData);
-  const raw = tensor.rawData ?? new Uint8Array();
-  return new Float32Array(Uint8Array.from(raw).buffer);
 }
 
 const rawBytes = (view: ArrayBufferView) => new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
