@@ -334,11 +334,11 @@ class QdqWriter {
     }
     for (const output of this.graph.output ?? []) {
       const renamed = this.renamed.get(output.name ?? '');
-      if (renamed)
-        kept.push(
-          onnx.NodeProto.create({ opType: 'Identity', input: [renamed], output: [`${output.name}_float`] }),
-        );
-      if (renamed) output.name = `${output.name}_float`;
+      if (!renamed) continue;
+      kept.push(
+        onnx.NodeProto.create({ opType: 'Identity', input: [renamed], output: [`${output.name}_float`] }),
+      );
+      output.name = `${output.name}_float`;
     }
     this.graph.node = kept;
     return counts;
@@ -352,11 +352,7 @@ class QdqWriter {
     const beta = attr('beta', 0.5);
     const out = node.output?.[0] ?? '';
     const shift = this.constant(`${out}_shift_q`, DataType.UINT8, [], Uint8Array.of(1));
-    const shiftParams = [
-      this.constant(`${out}_shift_scale`, DataType.FLOAT, [], rawBytes(Float32Array.of(beta / alpha))),
-      this.constant(`${out}_shift_zero`, DataType.UINT8, [], Uint8Array.of(0)),
-    ];
-    this.node('DequantizeLinear', [shift, ...shiftParams], `${out}_shift`);
+    this.node('DequantizeLinear', [shift, ...this.params(`${out}_shift`, beta / alpha, 0)], `${out}_shift`);
     this.added.push(
       onnx.NodeProto.create({
         opType: 'Add',
