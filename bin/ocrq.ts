@@ -22,6 +22,7 @@ import { JOB_STATUSES } from '../lambdas/shared/job.ts';
 import { addLocalStackOptions, type UpOptions } from '../local/up-options.ts';
 import packageJson from '../package.json' with { type: 'json' };
 import { CliError, errorLine } from './ocrq/errors.ts';
+import { withDashedIds } from './ocrq/job-ids.ts';
 import type { OcrCommandOptions } from './ocrq/ocr.ts';
 import { type ConnectionFlags, resolveConnection, saveProfile } from './ocrq/profiles.ts';
 import { runSubmit, type SubmitCommandOptions } from './ocrq/submit.ts';
@@ -253,7 +254,8 @@ process.on('uncaughtException', fail);
 process.on('unhandledRejection', fail);
 
 try {
-  await program.parseAsync();
+  // A job id may begin with '-': read it as an id, not as an unknown option.
+  await program.parseAsync(withDashedIds(program, process.argv, ['status', 'result', 'cancel', 'retry']));
 } catch (error) {
   if (error instanceof CommanderError && error.exitCode === 0) process.exit(0);
   fail(error);
