@@ -264,6 +264,43 @@ describe('image decoding', () => {
     );
   });
 
+  it('gives each failed decode its own reason when several fail at once beside good pages', async () => {
+    // libvips has one error buffer per process: without the lone rerun, 11 of these 80 failures
+    // read "Unknown error" or another file's reason beside their own (one run of this test).
+    const page = (format: 'png' | 'jpeg') =>
+      sharp({ create: { width: 400, height: 300, channels: 3, background: '#fafafa' } })
+        .toFormat(format)
+        .toBuffer();
+    const good = await page('png');
+    const png = Buffer.from(good);
+    png[png.indexOf(Buffer.from('IDAT')) + 6]! ^= 0xff;
+    const jpeg = Buffer.from(await page('jpeg'));
+    const dht = jpeg.indexOf(Buffer.from([0xff, 0xc4]));
+    jpeg.fill(0xff, dht + 5, dht + 25);
+    const reasons = new Map<Buffer, string>([
+      [png, 'page 1 cannot be decoded: vipspng: libpng read error'],
+      [
+        jpeg,
+        'the file is not a readable image: Input buffer has corrupt header: VipsJpeg: Bogus Huffman table definition',
+      ],
+    ]);
+    const wrong: string[] = [];
+    for (let round = 0; round < 20; round++) {
+      await Promise.all([
+        ...[1, 2, 3, 4].map(() => decodeImagePages(good, 1e8)),
+        ...[png, jpeg, png, jpeg].map((bytes) =>
+          decodeImagePages(bytes, 1e8).then(
+            () => wrong.push('decoded'),
+            (error: Error) => {
+              if (error.message !== reasons.get(bytes)) wrong.push(error.message);
+            },
+          ),
+        ),
+      ]);
+    }
+    expect(wrong).toEqual([]);
+  });
+
   it('decodes every page of a multi-page TIFF, or the selected ones', async () => {
     const page = (colour: string) =>
       sharp({ create: { width: 64, height: 32, channels: 3, background: colour } });
