@@ -2,7 +2,7 @@ import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { cropSize, warpQuad } from '../../gpu-worker/src/ocr/crop.ts';
-import { ctcGreedyDecode, decodeLine, splitWords } from '../../gpu-worker/src/ocr/ctc.ts';
+import { ctcGreedyDecode, type DecodedChar, decodeLine, splitWords } from '../../gpu-worker/src/ocr/ctc.ts';
 import { dbPostprocess } from '../../gpu-worker/src/ocr/db-postprocess.ts';
 import { detectionSize } from '../../gpu-worker/src/ocr/detector.ts';
 import { ImageTooLargeError, InvalidImageError } from '../../gpu-worker/src/ocr/errors.ts';
@@ -186,6 +186,22 @@ describe('CTC decoding', () => {
     expect(chars[1]!.spaceBefore).toBeCloseTo(0.025, 5);
     expect(decodeLine(chars, SPLIT).text).toBe('abc abc');
     expect(decodeLine(chars, { ...SPLIT, spaceProb: 0.5 }).text).toBe('abcabc');
+  });
+
+  it('keeps a decimal number whole where the space class rises beside its point', () => {
+    // "12.50 x" with the space class at 0.3 right after the point, and at 0.3 before the "x".
+    const char = (c: string, t: number, spaceBefore = 0): DecodedChar => ({
+      char: c,
+      start: t,
+      end: t,
+      prob: 0.9,
+      spaceBefore,
+    });
+    const line = (text: string) => [...text].map((c, i) => char(c, i * 3, c === '5' || c === 'x' ? 0.3 : 0));
+    expect(decodeLine(line('12.50x'), SPLIT).text).toBe('12.50 x');
+    // Not after a point that ends a word, nor around a comma.
+    expect(decodeLine(line('ab.5'), SPLIT).text).toBe('ab. 5');
+    expect(decodeLine(line('1,5'), SPLIT).text).toBe('1, 5');
   });
 
   it('keeps spaces the recogniser emitted', () => {
