@@ -41,29 +41,68 @@ export function ctcGreedyDecode(
   dictionary: readonly string[],
 ): DecodedChar[] {
   const space = dictionary.lastIndexOf(' ');
+  const best = new Int32Array(steps);
+  const bestProb = new Float32Array(steps);
+  const spaceProb = new Float32Array(steps);
+  for (let t = 0; t < steps; t++) {
+    const base = offset + t * classes;
+    let k0 = 0;
+    let p0 = probs[base]!;
+    for (let k = 1; k < classes; k++) {
+      const p = probs[base + k]!;
+      if (p > p0) {
+        p0 = p;
+        k0 = k;
+      }
+    }
+    best[t] = k0;
+    bestProb[t] = p0;
+    if (space > 0) spaceProb[t] = probs[base + space]!;
+  }
+  return ctcDecodeColumns({ best, bestProb, spaceProb }, 0, steps, dictionary);
+}
+
+/** Per output column of a batch ([N, T] each, row-major): what greedy CTC decoding reads. */
+export interface CtcColumns {
+  /** The most likely class. */
+  best: ArrayLike<number>;
+  /** Its probability. */
+  bestProb: ArrayLike<number>;
+  /** The space class's probability (zeros when the dictionary has no space). */
+  spaceProb: ArrayLike<number>;
+}
+
+/**
+ * {@link ctcGreedyDecode} from the columns' winners (`ctc-outputs.ts` has onnxruntime compute them):
+ * the sequence of `steps` columns starting at `offset`.
+ */
+export function ctcDecodeColumns(
+  columns: CtcColumns,
+  offset: number,
+  steps: number,
+  dictionary: readonly string[],
+): DecodedChar[] {
   const chars: DecodedChar[] = [];
   let previous = -1;
   let spaceSince = 0;
-  for (let t = 0; t < steps; t++) {
-    const base = offset + t * classes;
-    let best = 0;
-    let bestProb = probs[base]!;
-    for (let k = 1; k < classes; k++) {
-      const p = probs[base + k]!;
-      if (p > bestProb) {
-        bestProb = p;
-        best = k;
-      }
-    }
+  for (let t = offset; t < offset + steps; t++) {
+    const best = columns.best[t]!;
+    const bestProb = columns.bestProb[t]!;
     if (best !== 0 && best === previous) {
       const last = chars[chars.length - 1]!;
-      last.end = t;
+      last.end = t - offset;
       if (bestProb > last.prob) last.prob = bestProb;
     } else if (best !== 0) {
-      chars.push({ char: dictionary[best] ?? '', start: t, end: t, prob: bestProb, spaceBefore: spaceSince });
+      chars.push({
+        char: dictionary[best] ?? '',
+        start: t - offset,
+        end: t - offset,
+        prob: bestProb,
+        spaceBefore: spaceSince,
+      });
       spaceSince = 0;
-    } else if (space > 0) {
-      const p = probs[base + space]!;
+    } else {
+      const p = columns.spaceProb[t]!;
       if (p > spaceSince) spaceSince = p;
     }
     previous = best;

@@ -1,6 +1,14 @@
 import ort from 'onnxruntime-node';
 import { cropSize, warpQuad } from './crop.ts';
-import { ctcGreedyDecode, type DecodedLine, decodeLine } from './ctc.ts';
+import {
+  type CtcColumns,
+  ctcDecodeColumns,
+  ctcGreedyDecode,
+  type DecodedChar,
+  type DecodedLine,
+  decodeLine,
+} from './ctc.ts';
+import { CTC_OUTPUTS } from './ctc-outputs.ts';
 import { orderQuad } from './geometry.ts';
 import { type EngineOptions, usesGpu } from './options.ts';
 import type { Point, Quad, RgbImage, WordResult } from './types.ts';
@@ -147,7 +155,38 @@ export class TextRecognizer {
     private readonly dictionary: readonly string[],
     private readonly options: EngineOptions,
     private readonly classifier?: ort.InferenceSession,
-  ) {}
+  ) {
+    this.columnOutputs =
+      Object.values(CTC_OUTPUTS).every((name) => session.outputNames.includes(name)) &&
+      dictionary.lastIndexOf(' ') === dictionary.length - 1;
+  }
+
+  /**
+   * Whether the session returns each column's winner ({@link CTC_OUTPUTS}, added with the graph
+   * rewrites) and the dictionary's space is the last class, as those outputs assume.
+   */
+  private readonly columnOutputs: boolean;
+
+  /** Runs the recogniser on a batch tensor; returns the decoder of row i's characters. */
+  private async run(input: ort.Tensor): Promise<(row: number) => DecodedChar[]> {
+    const feeds = { [this.session.inputNames[0]!]: input };
+    if (this.columnOutputs) {
+      const output = await this.session.run(feeds, Object.values(CTC_OUTPUTS));
+      const best = output[CTC_OUTPUTS.best]!;
+      const steps = best.dims[1]!;
+      const columns: CtcColumns = {
+        best: best.data as Int32Array,
+        bestProb: output[CTC_OUTPUTS.bestProb]!.data as Float32Array,
+        spaceProb: output[CTC_OUTPUTS.lastProb]!.data as Float32Array,
+      };
+      return (row) => ctcDecodeColumns(columns, row * steps, steps, this.dictionary);
+    }
+    const name = this.session.outputNames[0]!;
+    const probs = (await this.session.run(feeds, [name]))[name]!;
+    const [, steps, classes] = probs.dims as [number, number, number];
+    const data = probs.data as Float32Array;
+    return (row) => ctcGreedyDecode(data, row * steps * classes, steps, classes, this.dictionary);
+  }
 
   async recognizeBatch(batch: RecognitionBatch): Promise<RecognizedLine[]> {
     const flipped =
@@ -169,14 +208,9 @@ export class TextRecognizer {
       );
       return w;
     });
-    const output = await this.session.run({
-      [this.session.inputNames[0]!]: new ort.Tensor('float32', tensor, [rows, 3, height, batch.width]),
-    });
-    const probs = output[this.session.outputNames[0]!]!;
-    const [, steps, classes] = probs.dims as [number, number, number];
-    const data = probs.data as Float32Array;
+    const decode = await this.run(new ort.Tensor('float32', tensor, [rows, 3, height, batch.width]));
     return batch.items.map((item, i) => {
-      const chars = ctcGreedyDecode(data, i * steps * classes, steps, classes, this.dictionary);
+      const chars = decode(i);
       const decoded = decodeLine(chars, {
         spaceProb: this.options.wordSpaceProb,
         gapRatio: this.options.wordGapRatio,

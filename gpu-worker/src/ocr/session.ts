@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import ort from 'onnxruntime-node';
 import type { CalibrationTable, Quantization } from './calibration.ts';
+import { addCtcOutputs, CTC_OUTPUTS_VERSION } from './ctc-outputs.ts';
 import { ProviderUnavailableError } from './errors.ts';
 import { cachedRewrite, defaultModelCacheDir, type ModelCacheOutcome } from './model-cache.ts';
 import { GRAPH_REWRITE_VERSION, optimizeModel } from './model-graph.ts';
@@ -39,10 +40,11 @@ export interface ModelBytes {
 /**
  * Reads one model for the engine's threads, once per engine: after the exact graph rewrites of
  * `model-graph.ts` unless `optimizeGraphs` is off, then quantised to int8 when `quantization` is
- * given (`model-quantize.ts`; see `recognitionPrecision`), taken from the model cache when it holds
+ * given (`model-quantize.ts`; see `recognitionPrecision`), then with the recogniser's per-column
+ * outputs (`ctc-outputs.ts`; other models pass unchanged), taken from the model cache when it holds
  * the result (`model-cache.ts`; the rewrites cost ~0.6 s of CPU for the two PP-OCR models). The
- * cache key names the rewrite version, and for int8 the quantiser's version, the weight bits and
- * the calibration's digest.
+ * cache key names the rewrite and CTC output versions, and for int8 the quantiser's version, the
+ * weight bits and the calibration's digest.
  */
 export async function loadModelBytes(
   modelPath: string,
@@ -50,10 +52,12 @@ export async function loadModelBytes(
   quantization?: Quantization,
 ): Promise<ModelBytes> {
   const rewrite = (source: Uint8Array) => {
-    const rewritten = optimizeModel(source).model;
-    if (!quantization) return rewritten;
-    const { calibration, weightBits } = quantization;
-    return quantizeModel(rewritten, calibration.ranges, { weightBits }).model;
+    let model = optimizeModel(source).model;
+    if (quantization) {
+      const { calibration, weightBits } = quantization;
+      model = quantizeModel(model, calibration.ranges, { weightBits }).model;
+    }
+    return addCtcOutputs(model).model;
   };
   if (!options.optimizeGraphs) {
     if (quantization) throw new RangeError('int8 quantisation needs the graph rewrites (optimizeGraphs)');
@@ -61,9 +65,10 @@ export async function loadModelBytes(
   }
   if (!options.modelCache) return { bytes: shared(rewrite(await readFile(modelPath))) };
   const dir = options.modelCacheDir ?? defaultModelCacheDir();
+  const rewrites = `${GRAPH_REWRITE_VERSION}.ctc-${CTC_OUTPUTS_VERSION}`;
   const version = quantization
-    ? `${GRAPH_REWRITE_VERSION}.int8-${QUANTIZATION_VERSION}-w${quantization.weightBits}-${calibrationDigest(quantization.calibration)}`
-    : GRAPH_REWRITE_VERSION;
+    ? `${rewrites}.int8-${QUANTIZATION_VERSION}-w${quantization.weightBits}-${calibrationDigest(quantization.calibration)}`
+    : rewrites;
   const { bytes, outcome } = await cachedRewrite(modelPath, { dir, version, rewrite });
   return { bytes: shared(bytes), cache: outcome };
 }

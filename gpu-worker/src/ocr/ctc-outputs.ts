@@ -1,0 +1,100 @@
+/**
+ * Greedy CTC decoding reads, per output column, only the winning class, its probability and the
+ * space class's probability; the recogniser's own output is every class's probability, [N, T, C]
+ * floats with C = 6,625 for PP-OCRv4: up to 20 MB copied out of onnxruntime per recognition run,
+ * then scanned column by column in JavaScript. {@link addCtcOutputs} adds three [N, T] outputs that
+ * onnxruntime computes from the softmax in place: the engine fetches those and leaves the full
+ * output in the session (it stays an output, for models whose space is not the last class).
+ */
+import onnxProto, { type onnx as OnnxTypes } from 'onnx-proto';
+
+const { onnx } = onnxProto;
+type NodeProto = OnnxTypes.INodeProto;
+const DataType = onnx.TensorProto.DataType;
+const AttributeType = onnx.AttributeProto.AttributeType;
+
+/** Part of the model cache's key: bump it with any change to the bytes written here. */
+export const CTC_OUTPUTS_VERSION = 1;
+
+/** The added outputs, each [N, T]. */
+export const CTC_OUTPUTS = {
+  /** The class with the highest probability (int32). */
+  best: 'ctc_best',
+  /** Its probability. */
+  bestProb: 'ctc_best_prob',
+  /** The last class's probability: the space in PaddleOCR's dictionaries (`use_space_char`). */
+  lastProb: 'ctc_last_prob',
+} as const;
+
+const intAttr = (name: string, i: number) => ({ name, type: AttributeType.INT, i });
+
+/**
+ * The model with the three {@link CTC_OUTPUTS} added after its output of class probabilities: a
+ * graph output made by a `Softmax` over the last axis of a rank-3 tensor whose class count is
+ * fixed. Any other model (detection, the angle classifier, one already done) comes back unchanged.
+ */
+export function addCtcOutputs(bytes: Uint8Array): { model: Uint8Array; added: boolean } {
+  const model = onnx.ModelProto.decode(bytes);
+  const graph = model.graph;
+  if (!graph) throw new Error('the ONNX model has no graph');
+  const outputs = graph.output ?? [];
+  if (outputs.some((o) => o.name === CTC_OUTPUTS.best)) return { model: bytes, added: false };
+  const producer = new Map<string, NodeProto>();
+  for (const n of graph.node ?? []) for (const o of n.output ?? []) producer.set(o, n);
+  const probs = outputs.find((o) => {
+    const dims = o.type?.tensorType?.shape?.dim ?? [];
+    const softmax = producer.get(o.name ?? '');
+    if (softmax?.opType !== 'Softmax' || dims.length !== 3 || !Number(dims[2]?.dimValue)) return false;
+    const axis = Number(softmax.attribute?.find((a) => a.name === 'axis')?.i ?? -1);
+    return axis === 2 || axis === -1;
+  });
+  if (!probs?.name) return { model: bytes, added: false };
+  const classes = Number(probs.type?.tensorType?.shape?.dim?.[2]?.dimValue);
+  const [batch, steps] = probs.type?.tensorType?.shape?.dim ?? [];
+  const last = onnx.TensorProto.create({
+    name: `${CTC_OUTPUTS.lastProb}_index`,
+    dims: [],
+    dataType: DataType.INT64,
+    int64Data: [classes - 1],
+  });
+  graph.node = [
+    ...(graph.node ?? []),
+    {
+      opType: 'ArgMax',
+      input: [probs.name],
+      output: [`${CTC_OUTPUTS.best}_int64`],
+      attribute: [intAttr('axis', 2), intAttr('keepdims', 0)],
+    },
+    {
+      opType: 'Cast',
+      input: [`${CTC_OUTPUTS.best}_int64`],
+      output: [CTC_OUTPUTS.best],
+      attribute: [intAttr('to', DataType.INT32)],
+    },
+    {
+      opType: 'ReduceMax',
+      input: [probs.name],
+      output: [CTC_OUTPUTS.bestProb],
+      attribute: [{ name: 'axes', type: AttributeType.INTS, ints: [2] }, intAttr('keepdims', 0)],
+    },
+    {
+      opType: 'Constant',
+      output: [last.name ?? ''],
+      attribute: [{ name: 'value', type: AttributeType.TENSOR, t: last }],
+    },
+    {
+      opType: 'Gather',
+      input: [probs.name, last.name ?? ''],
+      output: [CTC_OUTPUTS.lastProb],
+      attribute: [intAttr('axis', 2)],
+    },
+  ];
+  const shape = { dim: [batch ?? {}, steps ?? {}] };
+  graph.output = [
+    ...outputs,
+    { name: CTC_OUTPUTS.best, type: { tensorType: { elemType: DataType.INT32, shape } } },
+    { name: CTC_OUTPUTS.bestProb, type: { tensorType: { elemType: DataType.FLOAT, shape } } },
+    { name: CTC_OUTPUTS.lastProb, type: { tensorType: { elemType: DataType.FLOAT, shape } } },
+  ];
+  return { model: onnx.ModelProto.encode(model).finish(), added: true };
+}
