@@ -103,8 +103,12 @@ export class TextDetector {
     for (const batch of planDetection(images, this.options)) {
       const { width, height } = inputs[batch[0]!]!;
       const plane = 3 * width * height;
-      const tensor = new Float32Array(batch.length * plane);
-      for (const [k, index] of batch.entries()) tensor.set(inputs[index]!.tensor, k * plane);
+      // One page (the CPU default) is its own input: no copy of a page's floats.
+      let tensor = inputs[batch[0]!]!.tensor;
+      if (batch.length > 1) {
+        tensor = new Float32Array(batch.length * plane);
+        for (const [k, index] of batch.entries()) tensor.set(inputs[index]!.tensor, k * plane);
+      }
       const output = await this.session.run({
         [this.session.inputNames[0]!]: new ort.Tensor('float32', tensor, [batch.length, 3, height, width]),
       });
