@@ -7,6 +7,9 @@
  * output in the session (it stays an output, for models whose space is not the last class).
  */
 import onnxProto, { type onnx as OnnxTypes } from 'onnx-proto';
+import { CTC_OUTPUTS } from './ctc.ts';
+
+export { CTC_OUTPUTS };
 
 const { onnx } = onnxProto;
 type NodeProto = OnnxTypes.INodeProto;
@@ -15,16 +18,6 @@ const AttributeType = onnx.AttributeProto.AttributeType;
 
 /** Part of the model cache's key: bump it with any change to the bytes written here. */
 export const CTC_OUTPUTS_VERSION = 1;
-
-/** The added outputs, each [N, T]. */
-export const CTC_OUTPUTS = {
-  /** The class with the highest probability (int32). */
-  best: 'ctc_best',
-  /** Its probability. */
-  bestProb: 'ctc_best_prob',
-  /** The last class's probability: the space in PaddleOCR's dictionaries (`use_space_char`). */
-  lastProb: 'ctc_last_prob',
-} as const;
 
 const intAttr = (name: string, i: number) => ({ name, type: AttributeType.INT, i });
 

@@ -62,6 +62,19 @@ export function ctcGreedyDecode(
   return ctcDecodeColumns({ best, bestProb, spaceProb }, 0, steps, dictionary);
 }
 
+/**
+ * The recogniser's per-column outputs, each [N, T], that `ctc-outputs.ts` adds to its graph (here,
+ * without its protobuf library, for the engine threads that only read them).
+ */
+export const CTC_OUTPUTS = {
+  /** The class with the highest probability (int32). */
+  best: 'ctc_best',
+  /** Its probability. */
+  bestProb: 'ctc_best_prob',
+  /** The last class's probability: the space in PaddleOCR's dictionaries (`use_space_char`). */
+  lastProb: 'ctc_last_prob',
+} as const;
+
 /** Per output column of a batch ([N, T] each, row-major): what greedy CTC decoding reads. */
 export interface CtcColumns {
   /** The most likely class. */

@@ -13,7 +13,6 @@ import { errorToThread, type ThreadError } from './errors.ts';
 import type { DecodedPage, PageSelection } from './image.ts';
 import { loadDictionary } from './models.ts';
 import { type EngineOptions, usesGpu } from './options.ts';
-import { renderPdfPages } from './pdf-pages.ts';
 import { type RecognitionBatch, type RecognizedLine, TextRecognizer } from './recognizer.ts';
 import { createSession } from './session.ts';
 import type { RgbImage } from './types.ts';
@@ -79,7 +78,11 @@ export function render(task: {
   dpi: number;
   selection?: PageSelection;
 }): Promise<ThreadResult<DecodedPage[]>> {
-  return settle(() => renderPdfPages(task.input, task.maxPixels, task.dpi, task.selection));
+  // PDFium's module (and the documents library) load with the first PDF, not with the thread.
+  return settle(async () => {
+    const { renderPdfPages } = await import('./pdf-pages.ts');
+    return renderPdfPages(task.input, task.maxPixels, task.dpi, task.selection);
+  });
 }
 
 /** Detects text on pages whose detection input has the same size, in one session run. */

@@ -1,6 +1,7 @@
 import ort from 'onnxruntime-node';
 import { cropSize, warpQuad } from './crop.ts';
 import {
+  CTC_OUTPUTS,
   type CtcColumns,
   ctcDecodeColumns,
   ctcGreedyDecode,
@@ -8,7 +9,6 @@ import {
   type DecodedLine,
   decodeLine,
 } from './ctc.ts';
-import { CTC_OUTPUTS } from './ctc-outputs.ts';
 import { orderQuad } from './geometry.ts';
 import { type EngineOptions, usesGpu } from './options.ts';
 import type { Point, Quad, RgbImage, WordResult } from './types.ts';

@@ -2,11 +2,8 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import ort from 'onnxruntime-node';
 import type { CalibrationTable, Quantization } from './calibration.ts';
-import { addCtcOutputs, CTC_OUTPUTS_VERSION } from './ctc-outputs.ts';
 import { ProviderUnavailableError } from './errors.ts';
 import { cachedRewrite, defaultModelCacheDir, type ModelCacheOutcome } from './model-cache.ts';
-import { GRAPH_REWRITE_VERSION, optimizeModel } from './model-graph.ts';
-import { QUANTIZATION_VERSION, quantizeModel } from './model-quantize.ts';
 import type { EngineOptions, ExecutionProvider } from './options.ts';
 
 /**
@@ -51,13 +48,21 @@ export async function loadModelBytes(
   options: Pick<EngineOptions, 'optimizeGraphs' | 'modelCache' | 'modelCacheDir'>,
   quantization?: Quantization,
 ): Promise<ModelBytes> {
+  // The graph modules (and their protobuf library, ~50 ms to load) only here: engine threads
+  // import this file for `createSession` and start sooner without them.
+  const [{ GRAPH_REWRITE_VERSION, optimizeModel }, { QUANTIZATION_VERSION, quantizeModel }, ctc] =
+    await Promise.all([
+      import('./model-graph.ts'),
+      import('./model-quantize.ts'),
+      import('./ctc-outputs.ts'),
+    ]);
   const rewrite = (source: Uint8Array) => {
     let model = optimizeModel(source).model;
     if (quantization) {
       const { calibration, weightBits } = quantization;
       model = quantizeModel(model, calibration.ranges, { weightBits }).model;
     }
-    return addCtcOutputs(model).model;
+    return ctc.addCtcOutputs(model).model;
   };
   if (!options.optimizeGraphs) {
     if (quantization) throw new RangeError('int8 quantisation needs the graph rewrites (optimizeGraphs)');
@@ -65,7 +70,7 @@ export async function loadModelBytes(
   }
   if (!options.modelCache) return { bytes: shared(rewrite(await readFile(modelPath))) };
   const dir = options.modelCacheDir ?? defaultModelCacheDir();
-  const rewrites = `${GRAPH_REWRITE_VERSION}.ctc-${CTC_OUTPUTS_VERSION}`;
+  const rewrites = `${GRAPH_REWRITE_VERSION}.ctc-${ctc.CTC_OUTPUTS_VERSION}`;
   const version = quantization
     ? `${rewrites}.int8-${QUANTIZATION_VERSION}-w${quantization.weightBits}-${calibrationDigest(quantization.calibration)}`
     : rewrites;
