@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import recognitionV4 from './calibration/ch_PP-OCRv4_rec_infer.ts';
+import { type ModelFile, modelFile } from './model-cache.ts';
 import { GRAPH_REWRITE_VERSION } from './model-graph.ts';
 import type { ActivationRanges, WeightBits } from './model-quantize.ts';
 import { type EngineOptions, type Precision, usesGpu } from './options.ts';
@@ -80,7 +80,7 @@ export function cpuHasVnni(cpuinfo?: string): boolean {
  * without the rewrites, is refused with what to do.
  */
 export async function recognitionPrecision(
-  modelPath: string,
+  model: string | ModelFile,
   options: Pick<EngineOptions, 'recPrecision' | 'optimizeGraphs' | 'executionProviders'>,
   tables: readonly CalibrationTable[] = BUNDLED_CALIBRATIONS,
   vnni: boolean = cpuHasVnni(),
@@ -93,11 +93,12 @@ export async function recognitionPrecision(
       'engine option recPrecision int8 needs optimizeGraphs: the calibration names tensors of the rewritten graph',
     );
   }
-  const calibration = findCalibration(modelPath, sha256Hex(await readFile(modelPath)), tables);
+  const file = await modelFile(model);
+  const calibration = findCalibration(file.path, file.sha256, tables);
   if (calibration) return { precision: 'int8', quantization: { calibration, weightBits: vnni ? 8 : 7 } };
   if (!wanted) return { precision: 'fp32' };
   throw new RangeError(
-    `no int8 calibration fits the recognition model ${modelPath} (graph rewrite ${GRAPH_REWRITE_VERSION}): ` +
+    `no int8 calibration fits the recognition model ${file.path} (graph rewrite ${GRAPH_REWRITE_VERSION}): ` +
       'measure one with `npm run calibrate` or set recPrecision fp32',
   );
 }

@@ -5,7 +5,7 @@ import type { DetectedBox } from './db-postprocess.ts';
 import type { EngineThreadData, ThreadResult } from './engine-thread.ts';
 import { errorFromThread } from './errors.ts';
 import type { DecodedPage, PageSelection } from './image.ts';
-import type { ModelCacheOutcome } from './model-cache.ts';
+import { type ModelCacheOutcome, ModelFile } from './model-cache.ts';
 import { modelFiles } from './models.ts';
 import { type EngineOptions, type Precision, usesGpu } from './options.ts';
 import type { RecognitionBatch, RecognizedLine } from './recognizer.ts';
@@ -40,10 +40,12 @@ export async function engineThreadData(
   options: EngineOptions,
 ): Promise<{ data: EngineThreadData; modelCache: EngineThreads['modelCache']; recPrecision: Precision }> {
   const files = modelFiles(options.modelDir);
-  const { precision, quantization } = await recognitionPrecision(files.recognition, options);
+  // Read once: the precision's calibration match and the model cache both use its bytes' digest.
+  const recognitionFile = await ModelFile.read(files.recognition);
+  const { precision, quantization } = await recognitionPrecision(recognitionFile, options);
   const [detection, recognition, classifier] = await Promise.all([
     loadModelBytes(files.detection, options),
-    loadModelBytes(files.recognition, options, quantization),
+    loadModelBytes(recognitionFile, options, quantization),
     options.useAngleClassifier ? loadModelBytes(files.classifier, options) : undefined,
   ]);
   const data: EngineThreadData = {

@@ -34,12 +34,43 @@ const DIGEST_BYTES = 32;
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest();
 
 /**
+ * A model file as read at start, with its SHA-256 (hex) computed once when first asked for: the
+ * cache key and the int8 calibration's match (`calibration.ts`) both need it.
+ */
+export class ModelFile {
+  private digest: string | undefined;
+
+  private constructor(
+    readonly path: string,
+    readonly bytes: Uint8Array,
+  ) {}
+
+  static async read(path: string): Promise<ModelFile> {
+    return new ModelFile(path, await readFile(path));
+  }
+
+  get sha256(): string {
+    this.digest ??= sha256(this.bytes).toString('hex');
+    return this.digest;
+  }
+}
+
+/** The model at `model`, read now unless it already was. */
+export function modelFile(model: string | ModelFile): Promise<ModelFile> {
+  return typeof model === 'string' ? ModelFile.read(model) : Promise.resolve(model);
+}
+
+function entryName(modelPath: string, sha256Hex: string, version: number | string): string {
+  const name = basename(modelPath).replace(/\.onnx$/i, '');
+  return `${name}.${sha256Hex.slice(0, 32)}.rewrite-${version}.onnx`;
+}
+
+/**
  * An entry's file name: the model's name, the SHA-256 of its bytes and the rewrite version, so a
  * new model file or a changed rewrite gets a new entry and never reads a stale one.
  */
 export function modelCacheKey(modelPath: string, source: Uint8Array, version: number | string): string {
-  const name = basename(modelPath).replace(/\.onnx$/i, '');
-  return `${name}.${sha256(source).toString('hex').slice(0, 32)}.rewrite-${version}.onnx`;
+  return entryName(modelPath, sha256(source).toString('hex'), version);
 }
 
 /** The payload of a complete, intact entry; undefined when absent, truncated or corrupt. */
@@ -74,20 +105,21 @@ async function writeEntry(path: string, payload: Uint8Array): Promise<void> {
 }
 
 /**
- * The rewritten bytes of the model at `modelPath`: read from the cache in `dir` when an intact
- * entry exists for these bytes and this rewrite `version`, else `rewrite` runs and its result is
- * stored for the next start. An entry that fails its checksum (a truncated copy, a bad disk) is
- * rewritten and replaced; a folder that cannot be written costs the rewrite, never the start.
+ * The rewritten bytes of `model` (a path, or a file already read): read from the cache in `dir`
+ * when an intact entry exists for these bytes and this rewrite `version`, else `rewrite` runs and
+ * its result is stored for the next start. An entry that fails its checksum (a truncated copy, a
+ * bad disk) is rewritten and replaced; a folder that cannot be written costs the rewrite, never the
+ * start.
  */
 export async function cachedRewrite(
-  modelPath: string,
+  model: string | ModelFile,
   cache: { dir: string; version: number | string; rewrite: (source: Uint8Array) => Uint8Array },
 ): Promise<CachedModel> {
-  const source = await readFile(modelPath);
-  const path = join(cache.dir, modelCacheKey(modelPath, source, cache.version));
+  const source = await modelFile(model);
+  const path = join(cache.dir, entryName(source.path, source.sha256, cache.version));
   const entry = await readEntry(path);
   if (entry.payload) return { bytes: entry.payload, outcome: 'hit', path };
-  const bytes = cache.rewrite(source);
+  const bytes = cache.rewrite(source.bytes);
   try {
     await mkdir(cache.dir, { recursive: true });
     await writeEntry(path, bytes);

@@ -1,9 +1,14 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import ort from 'onnxruntime-node';
 import type { CalibrationTable, Quantization } from './calibration.ts';
 import { ProviderUnavailableError } from './errors.ts';
-import { cachedRewrite, defaultModelCacheDir, type ModelCacheOutcome } from './model-cache.ts';
+import {
+  cachedRewrite,
+  defaultModelCacheDir,
+  type ModelCacheOutcome,
+  type ModelFile,
+  modelFile,
+} from './model-cache.ts';
 import type { EngineOptions, ExecutionProvider } from './options.ts';
 
 /**
@@ -35,7 +40,7 @@ export interface ModelBytes {
 }
 
 /**
- * Reads one model for the engine's threads, once per engine: after the exact graph rewrites of
+ * Reads one model (a path, or a file already read) for the engine's threads, once per engine: after the exact graph rewrites of
  * `model-graph.ts` unless `optimizeGraphs` is off, then quantised to int8 when `quantization` is
  * given (`model-quantize.ts`; see `recognitionPrecision`), then with the recogniser's per-column
  * outputs (`ctc-outputs.ts`; other models pass unchanged), taken from the model cache when it holds
@@ -44,7 +49,7 @@ export interface ModelBytes {
  * weight bits and the calibration's digest.
  */
 export async function loadModelBytes(
-  modelPath: string,
+  model: string | ModelFile,
   options: Pick<EngineOptions, 'optimizeGraphs' | 'modelCache' | 'modelCacheDir'>,
   quantization?: Quantization,
 ): Promise<ModelBytes> {
@@ -66,15 +71,15 @@ export async function loadModelBytes(
   };
   if (!options.optimizeGraphs) {
     if (quantization) throw new RangeError('int8 quantisation needs the graph rewrites (optimizeGraphs)');
-    return { bytes: shared(await readFile(modelPath)) };
+    return { bytes: shared((await modelFile(model)).bytes) };
   }
-  if (!options.modelCache) return { bytes: shared(rewrite(await readFile(modelPath))) };
+  if (!options.modelCache) return { bytes: shared(rewrite((await modelFile(model)).bytes)) };
   const dir = options.modelCacheDir ?? defaultModelCacheDir();
   const rewrites = `${GRAPH_REWRITE_VERSION}.ctc-${ctc.CTC_OUTPUTS_VERSION}`;
   const version = quantization
     ? `${rewrites}.int8-${QUANTIZATION_VERSION}-w${quantization.weightBits}-${calibrationDigest(quantization.calibration)}`
     : rewrites;
-  const { bytes, outcome } = await cachedRewrite(modelPath, { dir, version, rewrite });
+  const { bytes, outcome } = await cachedRewrite(model, { dir, version, rewrite });
   return { bytes: shared(bytes), cache: outcome };
 }
 
