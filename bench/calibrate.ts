@@ -15,9 +15,9 @@ import { basename, join } from 'node:path';
 import { Command } from 'commander';
 import type ort from 'onnxruntime-node';
 import type { CalibrationTable } from '../gpu-worker/src/ocr/calibration.ts';
-import { sha256Hex } from '../gpu-worker/src/ocr/calibration.ts';
 import { TextDetector } from '../gpu-worker/src/ocr/detector.ts';
 import { decodeImagePages } from '../gpu-worker/src/ocr/image.ts';
+import { ModelFile } from '../gpu-worker/src/ocr/model-cache.ts';
 import { GRAPH_REWRITE_VERSION } from '../gpu-worker/src/ocr/model-graph.ts';
 import { calibrationModel, RangeCollector } from '../gpu-worker/src/ocr/model-quantize.ts';
 import { loadDictionary, modelFiles } from '../gpu-worker/src/ocr/models.ts';
@@ -46,7 +46,8 @@ const detector = new TextDetector(
   await createSession((await loadModelBytes(files.detection, options)).bytes, options, false),
   options,
 );
-const measured = calibrationModel((await loadModelBytes(files.recognition, options)).bytes);
+const recognitionFile = await ModelFile.read(files.recognition);
+const measured = calibrationModel((await loadModelBytes(recognitionFile, options)).bytes);
 const session = await createSession(measured.model, options);
 const collector = new RangeCollector();
 const wanted = new Set(measured.tensors);
@@ -79,7 +80,7 @@ for (const folder of opts.folders.split(',')) {
 
 const table: CalibrationTable = {
   model: basename(files.recognition),
-  sha256: sha256Hex(await readFile(files.recognition)),
+  sha256: recognitionFile.sha256,
   graphRewriteVersion: GRAPH_REWRITE_VERSION,
   method: 'mean-of-run-extremes',
   pages: `${read.join(', ')} of ${basename(opts.data)}`,
