@@ -8,7 +8,6 @@ import {
   type Precision,
 } from '../../gpu-worker/src/ocr/index.ts';
 import { resultHocr } from '../../gpu-worker/src/outputs/hocr.ts';
-import { searchablePdf } from '../../gpu-worker/src/outputs/searchable-pdf.ts';
 import { resultText } from '../../gpu-worker/src/result-format.ts';
 import { sniffContentType } from '../../lambdas/shared/documents/file-types.ts';
 import { CliError } from './errors.ts';
@@ -42,6 +41,8 @@ async function writeOutputs(
   if (format === 'hocr') return writeFile(join(dir, `${stem}.hocr`), resultHocr(result, { title: stem }));
   if (format === 'pdf') {
     const contentType = sniffContentType(input) ?? 'application/octet-stream';
+    // pdf-lib takes ~0.12 s to load: only a run that writes PDFs pays it (start-up, issue 14).
+    const { searchablePdf } = await import('../../gpu-worker/src/outputs/searchable-pdf.ts');
     return writeFile(join(dir, `${stem}.pdf`), await searchablePdf(result, { bytes: input, contentType }));
   }
   if (format !== 'text') await writeFile(join(dir, `${stem}.json`), JSON.stringify(result));

@@ -11,7 +11,6 @@ import { type EnginePage, EngineRouter, type PaddleRecognizer } from './engines/
 import { TextractRecognizer } from './engines/textract-recognizer.ts';
 import type { OcrResult, PageResult } from './ocr/index.ts';
 import { resultHocr } from './outputs/hocr.ts';
-import { searchablePdf } from './outputs/searchable-pdf.ts';
 import { resultText } from './result-format.ts';
 
 /**
@@ -204,6 +203,8 @@ export class ChunkProcessor {
     const source = input ?? (await blobs.get(job.inputKey));
     let pdf: Uint8Array;
     try {
+      // pdf-lib (~0.12 s to load) only for jobs that ask for a PDF, not before the first page.
+      const { searchablePdf } = await import('./outputs/searchable-pdf.ts');
       pdf = await searchablePdf(result, { bytes: source, contentType: job.contentType });
     } catch (error) {
       logger.warn('could not build the searchable PDF; the job has no PDF result', {
