@@ -7,6 +7,7 @@
  * Page images arrive in SharedArrayBuffers, so a task carries no pixel copies.
  */
 import { workerData } from 'node:worker_threads';
+import { fullCollection } from './collect-garbage.ts';
 import type { DetectedBox } from './db-postprocess.ts';
 import { TextDetector } from './detector.ts';
 import { errorToThread, type ThreadError } from './errors.ts';
@@ -85,9 +86,15 @@ export function render(task: {
   });
 }
 
+// Each detection leaves its input floats, the resized page and the probability map (~15 MB at 960
+// px) to the next collection: collected at once, they do not pile up beside the other threads'.
+const collect = options.collectAfterDetection === false ? undefined : fullCollection();
+
 /** Detects text on pages whose detection input has the same size, in one session run. */
 export async function detect(task: { images: RgbImage[] }): Promise<DetectedBox[][]> {
-  return (await ready()).detector.detectMany(task.images);
+  const boxes = await (await ready()).detector.detectMany(task.images);
+  collect?.();
+  return boxes;
 }
 
 /** Reads one planned recognition batch. */
