@@ -1,5 +1,6 @@
 /**
  * Builds the installed `ocrq` into dist/bin (`npm run build`, and `npm pack` through prepack):
+ * `ocrq.cjs`, the package's bin (launch.ts: it sizes libuv's thread pool, then imports `ocrq.js`),
  * `ocrq.js`, whose commands load their modules only when run (code splitting: `ocrq status`
  * never loads the engine or the emulators), `engine-thread.mjs` beside it for the engine's
  * threads, and the sample pages `ocrq up` sends. Packages stay in node_modules: they are the
@@ -10,6 +11,7 @@
 import { chmod, cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
 import { bundleForNode } from '../gpu-worker/build.ts';
 
 const source = (path: string) => fileURLToPath(new URL(path, import.meta.url));
@@ -35,6 +37,19 @@ export async function buildCli(outdir: string): Promise<void> {
   // local/samples/index.ts finds its pages beside its module, here the chunk in outdir.
   await cp(source('../local/samples/pages'), join(outdir, 'pages'), { recursive: true });
   await chmod(cli, 0o755);
+  // The package's bin: a CommonJS entry that sizes libuv's thread pool, then imports ocrq.js.
+  const entry = join(outdir, 'ocrq.cjs');
+  await build({
+    entryPoints: [source('./launch.ts')],
+    outfile: entry,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    banner: { js: '#!/usr/bin/env node' },
+    logLevel: 'warning',
+  });
+  await chmod(entry, 0o755);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -105,7 +105,7 @@ describe('the built package', () => {
     });
 
     it('prints its help and submits a page with --wait', async () => {
-      const cli = [join(REPO, 'dist/bin/ocrq.js')];
+      const cli = [join(REPO, 'dist/bin/ocrq.cjs')];
       const help = await runOcrq(['--help'], { command: cli, cwd: project });
       expect(help.code).toBe(0);
       expect(help.stdout).toMatch(/^Usage: ocrq/);
@@ -132,6 +132,18 @@ describe('the built package', () => {
       expect(submitted.stdout).toMatch(/^1 files: 1 succeeded, 0 failed, 0 skipped/m);
       expect(await readFile(join(project, 'out', 'page-01.txt'), 'utf8')).toContain('page 1');
     }, 60_000);
+
+    it('reads a page with the engine in its own process (`ocrq ocr`, through the CommonJS entry)', async () => {
+      const page = join(REPO, 'dist/bin/pages/receipt.png');
+      const read = await runOcrq(['ocr', page, '--out', 'ocr-out', '--format', 'text'], {
+        command: [join(REPO, 'dist/bin/ocrq.cjs')],
+        cwd: project,
+      });
+      expect(read.stderr).not.toMatch(/ocrq: /);
+      expect(read.code).toBe(0);
+      expect(read.stdout).toMatch(/^1 pages from 1 files in /m);
+      expect(await readFile(join(project, 'ocr-out', 'receipt.txt'), 'utf8')).toMatch(/^GREEN MARKET$/m);
+    }, 60_000);
   });
 
   it('npm pack ships the built client, CLI, engine thread and samples, and no sources', async () => {
@@ -147,6 +159,7 @@ describe('the built package', () => {
         'package.json',
         'README.md',
         'LICENSE',
+        'dist/bin/ocrq.cjs',
         'dist/bin/ocrq.js',
         'dist/bin/engine-thread.mjs',
         'dist/bin/pages/receipt.png',
@@ -160,7 +173,7 @@ describe('the built package', () => {
       files.filter((f) => !f.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE'].includes(f)),
     ).toEqual([]);
     const pkg = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8'));
-    expect(pkg.bin.ocrq).toBe('dist/bin/ocrq.js');
+    expect(pkg.bin.ocrq).toBe('dist/bin/ocrq.cjs');
     expect(pkg.exports['./client']).toEqual({
       types: './dist/client/index.d.ts',
       import: './dist/client/index.js',
