@@ -8,7 +8,7 @@ import { runInNewContext } from 'node:vm';
  * probability map that onnxruntime returns), and V8 frees their memory only when it collects
  * them, which it does not hurry to: the arrays are few and its heap is small. Collected after
  * each detection, they do not pile up until the next collection beside other threads' (over 110
- * receipts and papers: peak RSS ~85 MB lower, ~1–2% fewer pages/s; docs/architecture.md). The
+ * receipts and papers: peak RSS 953–1,025 → 826–888 MB; docs/architecture.md). The
  * `gc` function is the one `--expose-gc` gives, taken from a new context after setting the flag
  * at run time (worker threads take no V8 flags of their own).
  */

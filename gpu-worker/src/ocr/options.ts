@@ -49,7 +49,8 @@ export interface EngineOptions {
    * Collect the engine thread's garbage after each detection run (default on). A run leaves
    * ~15 MB of typed arrays on a 960-px page (its input floats, the resized page, the probability
    * map) that V8 otherwise frees at its own pace, long after: over the 110 receipts and papers
-   * `ocrq ocr`'s peak RSS fell by ~50–130 MB for 1–3% of pages/s (docs/architecture.md).
+   * `ocrq ocr`'s peak RSS went from 953–1,025 MB to 826–888 MB, pages/s within the machine's
+   * drift (docs/architecture.md).
    */
   collectAfterDetection?: boolean;
   /**
