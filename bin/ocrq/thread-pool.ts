@@ -6,7 +6,7 @@
  * core), and memory freed in one arena is not reused by another; the pool's threads are where
  * sharp decodes pages (up to 25 MB of pixels each for a photographed receipt), so each of them kept
  * its own peak. With one pool thread `ocrq ocr`'s peak RSS over the 110 receipts and papers was
- * 756–845 MB in seven runs against 826–888 MB in six with four (docs/architecture.md), at the same
+ * 756–845 MB in nine runs against 826–888 MB in six with four (docs/architecture.md), at the same
  * pages/s: the pixel work runs on libvips' own threads, and the pool thread only drives it.
  *
  * A UV_THREADPOOL_SIZE the user set is kept; other commands (uploads, status) keep the default.
