@@ -33,6 +33,9 @@ const DIGEST_BYTES = 32;
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest();
 
+/** SHA-256 of `bytes` in hex: a model file's identity in cache keys and calibration tables. */
+export const sha256Hex = (bytes: Uint8Array) => sha256(bytes).toString('hex');
+
 /**
  * A model file as read at start, with its SHA-256 (hex) computed once when first asked for: the
  * cache key and the int8 calibration's match (`calibration.ts`) both need it.
@@ -50,7 +53,7 @@ export class ModelFile {
   }
 
   get sha256(): string {
-    this.digest ??= sha256(this.bytes).toString('hex');
+    this.digest ??= sha256Hex(this.bytes);
     return this.digest;
   }
 }
@@ -60,9 +63,9 @@ export function modelFile(model: string | ModelFile): Promise<ModelFile> {
   return typeof model === 'string' ? ModelFile.read(model) : Promise.resolve(model);
 }
 
-function entryName(modelPath: string, sha256Hex: string, version: number | string): string {
+function entryName(modelPath: string, digestHex: string, version: number | string): string {
   const name = basename(modelPath).replace(/\.onnx$/i, '');
-  return `${name}.${sha256Hex.slice(0, 32)}.rewrite-${version}.onnx`;
+  return `${name}.${digestHex.slice(0, 32)}.rewrite-${version}.onnx`;
 }
 
 /**
@@ -70,7 +73,7 @@ function entryName(modelPath: string, sha256Hex: string, version: number | strin
  * new model file or a changed rewrite gets a new entry and never reads a stale one.
  */
 export function modelCacheKey(modelPath: string, source: Uint8Array, version: number | string): string {
-  return entryName(modelPath, sha256(source).toString('hex'), version);
+  return entryName(modelPath, sha256Hex(source), version);
 }
 
 /** The payload of a complete, intact entry; undefined when absent, truncated or corrupt. */
