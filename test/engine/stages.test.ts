@@ -139,7 +139,7 @@ describe('crops', () => {
 
 describe('CTC decoding', () => {
   const dictionary = ['', 'a', 'b', 'c', ' '];
-  const SPLIT = { spaceProb: 0.05, gapRatio: 1.2, gapSpaceProb: 0.01 };
+  const SPLIT = { spaceProb: 0.05, gapRatio: 1.2, gapSpaceProb: 0.01, closingGapRatio: 2 };
   /**
    * Columns of one-hot-ish probabilities for the given class per column; `space[t]` sets the
    * space class's probability in column t (default `spaceElsewhere`: 0.025, like every losing class).
@@ -202,6 +202,41 @@ describe('CTC decoding', () => {
     // Not after a point that ends a word, nor around a comma.
     expect(decodeLine(line('ab.5'), SPLIT).text).toBe('ab. 5');
     expect(decodeLine(line('1,5'), SPLIT).text).toBe('1, 5');
+  });
+
+  it('sets closing punctuation apart only across a clear gap', () => {
+    const at = (text: string, columns: number[], spaceBefore: number[]) =>
+      [...text].map(
+        (c, i): DecodedChar => ({
+          char: c,
+          start: columns[i]!,
+          end: columns[i]!,
+          prob: 0.9,
+          spaceBefore: spaceBefore[i]!,
+        }),
+      );
+    // "TOTAL" at a pitch of 3 columns, then ":" 12 columns on, a little space between them.
+    const wide = at('TOTAL:', [0, 3, 6, 9, 12, 24], [0, 0, 0, 0, 0, 0.02]);
+    expect(decodeLine(wide, SPLIT).words.map((w) => w.text)).toEqual(['TOTAL', ':']);
+    // The same colon right after the word: the space class alone does not set it apart.
+    const close = at('TOTAL:', [0, 3, 6, 9, 12, 15], [0, 0, 0, 0, 0, 0.3]);
+    expect(decodeLine(close, SPLIT).text).toBe('TOTAL:');
+    // A gap of twice the pitch or less keeps it on the word.
+    const near = at('TOTAL:', [0, 3, 6, 9, 12, 17], [0, 0, 0, 0, 0, 0.02]);
+    expect(decodeLine(near, SPLIT).text).toBe('TOTAL:');
+  });
+
+  it('reads fullwidth ASCII forms as ASCII on a Latin line, and leaves a Chinese line as read', () => {
+    const line = (text: string) =>
+      [...text].map(
+        (c, i): DecodedChar => ({ char: c, start: i * 3, end: i * 3, prob: 0.9, spaceBefore: 0 }),
+      );
+    expect(decodeLine(line('（CO.REG：933109-X）'), SPLIT).text).toBe('(CO.REG:933109-X)');
+    expect(decodeLine(line('RM６，00！'), SPLIT).text).toBe('RM6,00!');
+    // The ideographic space is a word boundary once read as a space.
+    expect(decodeLine(line('TOTAL\u3000：'), SPLIT).words.map((w) => w.text)).toEqual(['TOTAL', ':']);
+    expect(decodeLine(line('谢谢（THANK YOU）'), SPLIT).text).toBe('谢谢（THANK YOU）');
+    expect(decodeLine(line('ありがとう，OK'), SPLIT).text).toBe('ありがとう，OK');
   });
 
   it('keeps spaces the recogniser emitted', () => {

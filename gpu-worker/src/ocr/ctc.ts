@@ -171,6 +171,11 @@ export interface WordSplitOptions {
    */
   gapRatio: number;
   gapSpaceProb: number;
+  /**
+   * Closing punctuation (`.,:;!?)]}%'"`) starts a word only where its gap from the previous
+   * character is wider than this many times the median pitch, with `gapSpaceProb` of space.
+   */
+  closingGapRatio: number;
 }
 
 /**
@@ -179,7 +184,8 @@ export interface WordSplitOptions {
  * still rises in the blank columns between the words: that is a boundary too. So is a gap much
  * wider than the line's median character pitch (distance between centres, scaled by rough
  * glyph widths) with some space probability in it; where the recogniser did emit spaces on the
- * line, such a gap must also come close to those spaces' width.
+ * line, such a gap must also come close to those spaces' width. Closing punctuation needs a
+ * clearly wider gap (`closingGapRatio`) and opening punctuation never ends a word.
  */
 export function splitWords(chars: readonly DecodedChar[], options: WordSplitOptions): DecodedWord[] {
   const visible = chars.filter((c) => c.char.trim() !== '' || c.char === ' ');
@@ -207,12 +213,18 @@ export function splitWords(chars: readonly DecodedChar[], options: WordSplitOpti
       continue;
     }
     const prev = current[current.length - 1];
-    if (prev && !CLOSING.has(c.char) && !OPENING.has(prev.char) && !inNumber(current, c)) {
+    if (prev && !OPENING.has(prev.char) && !inNumber(current, c)) {
       const gap = centre(c) - centre(prev);
       const width = expected(prev, c);
       // The output columns are coarse (8 px at height 48): a wide gap also needs a column of room.
       const wide = gap > threshold * width && gap - pitch * width >= 1;
-      if (c.spaceBefore >= options.spaceProb || (wide && c.spaceBefore >= options.gapSpaceProb)) {
+      const boundary = CLOSING.has(c.char)
+        ? // Set apart only across a clear gap: "TOTAL   :" on a receipt, not "word," where the space class rises.
+          gap > options.closingGapRatio * pitch * width &&
+          gap - pitch * width >= 1 &&
+          c.spaceBefore >= options.gapSpaceProb
+        : c.spaceBefore >= options.spaceProb || (wide && c.spaceBefore >= options.gapSpaceProb);
+      if (boundary) {
         words.push(current);
         current = [];
       }
@@ -228,8 +240,29 @@ export function splitWords(chars: readonly DecodedChar[], options: WordSplitOpti
   }));
 }
 
-/** Text, confidence (mean of the kept characters' probabilities, as PaddleOCR) and words of a line. */
-export function decodeLine(chars: readonly DecodedChar[], options: WordSplitOptions): DecodedLine {
+/** Scripts and punctuation that make a line Chinese, Japanese or Korean text. */
+const CJK =
+  /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\p{Script=Bopomofo}\u3001-\u303f]/u;
+/** The fullwidth forms of ASCII (U+FF01–FF5E), the ideographic space and the fullwidth signs ￠￡￢￣￤￥￦. */
+const FULLWIDTH = /[\u3000\uff01-\uff5e\uffe0-\uffe6]/u;
+
+/**
+ * A line's characters with the fullwidth forms of ASCII read as ASCII when nothing on the line is
+ * Chinese, Japanese or Korean. PP-OCR's recogniser is trained on Chinese text, where brackets,
+ * commas and colons are fullwidth ("（", "，", "："), and it emits those forms inside Latin lines
+ * too ("（CO.REG"); a Latin document has none. On CJK lines they stay as read.
+ */
+export function latinForms(chars: readonly DecodedChar[]): readonly DecodedChar[] {
+  if (!chars.some((c) => FULLWIDTH.test(c.char)) || chars.some((c) => CJK.test(c.char))) return chars;
+  return chars.map((c) => (FULLWIDTH.test(c.char) ? { ...c, char: c.char.normalize('NFKC') } : c));
+}
+
+/**
+ * Text, confidence (mean of the kept characters' probabilities, as PaddleOCR) and words of a
+ * line, with {@link latinForms} applied.
+ */
+export function decodeLine(decoded: readonly DecodedChar[], options: WordSplitOptions): DecodedLine {
+  const chars = latinForms(decoded);
   const words = splitWords(chars, options);
   const kept = chars.filter((c) => c.char !== ' ');
   const confidence = kept.length > 0 ? kept.reduce((s, c) => s + c.prob, 0) / kept.length : 0;

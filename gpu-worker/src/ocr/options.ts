@@ -80,8 +80,13 @@ export interface EngineOptions {
    * 49,152 (one 1024-px line, or six 160-px ones); GPU providers want full batches: no limit.
    */
   recBatchPixels?: number;
-  /** Batch widths are rounded up to a multiple of this, so GPU providers see few shapes. */
-  recWidthBucket: number;
+  /**
+   * Batch widths are rounded up to a multiple of this. Default 32 with a GPU provider, so it sees
+   * few shapes; 8 on the CPU (one output column), where shapes cost nothing and padding costs as
+   * much as text: on the odd half of ../shared/eval's receipts and papers 8 read 4–8% more pages/s
+   * than 32 (two runs each) at the same word F1 (bench/README.md).
+   */
+  recWidthBucket?: number;
   /**
    * Run every recognition batch with `recBatchSize` rows, the missing ones blank, so a GPU
    * provider sees one batch dimension per width bucket: onnxruntime-node cannot set the CUDA
@@ -101,6 +106,13 @@ export interface EngineOptions {
   wordSpaceProb: number;
   wordGapRatio: number;
   wordGapSpaceProb: number;
+  /**
+   * Closing punctuation (":", ",", ")", …) is set apart as a word of its own only across a gap
+   * wider than this many times the median pitch ("TOTAL      :" on a receipt), never where only the
+   * space class rises ("word,"). Tuned on the odd half of ../shared/eval (receipts word F1
+   * 0.601 → 0.605 by score.mjs, papers unchanged; 1.75–2.25 read the same).
+   */
+  wordClosingGapRatio: number;
   /** Resolution PDF pages are rendered at. */
   pdfDpi: number;
   /** Pages with more pixels than this fail with PAGE_TOO_LARGE (decompression-bomb guard). */
@@ -159,12 +171,12 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   recImageHeight: 48,
   recMinWidth: 48,
   recBatchSize: 6,
-  recWidthBucket: 32,
   useAngleClassifier: false,
   clsThresh: 0.9,
   wordSpaceProb: 0.05,
   wordGapRatio: 1.2,
   wordGapSpaceProb: 0.01,
+  wordClosingGapRatio: 2,
   pdfDpi: 200,
   maxPagePixels: DEFAULT_MAX_PAGE_PIXELS,
   executionProviders: ['cpu'],

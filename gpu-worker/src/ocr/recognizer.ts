@@ -67,6 +67,13 @@ export function recBatchPixels(
   return usesGpu(options) ? Number.POSITIVE_INFINITY : CPU_REC_BATCH_PIXELS;
 }
 
+/** The width bucket of recognition batches: as configured, else by provider (see the option). */
+export function recWidthBucket(
+  options: Pick<EngineOptions, 'recWidthBucket' | 'executionProviders'>,
+): number {
+  return options.recWidthBucket ?? (usesGpu(options) ? 32 : COLUMN_PIXELS);
+}
+
 /**
  * Plans the recognition of `lines` (from any number of pages): sorted by aspect ratio so that
  * each batch pads little, each batch padded to its widest member and bucketed, at most
@@ -91,8 +98,8 @@ export function planRecognition(
   });
   items.sort((a, b) => a.ratio - b.ratio);
   const budget = recBatchPixels(options);
-  const widthOf = (ratio: number) =>
-    batchWidth([ratio], options.recImageHeight, options.recMinWidth, options.recWidthBucket);
+  const bucket = recWidthBucket(options);
+  const widthOf = (ratio: number) => batchWidth([ratio], options.recImageHeight, options.recMinWidth, bucket);
   const batches: RecognitionBatch[] = [];
   let current: RecognitionBatch | undefined;
   for (const item of items) {
@@ -215,6 +222,7 @@ export class TextRecognizer {
         spaceProb: this.options.wordSpaceProb,
         gapRatio: this.options.wordGapRatio,
         gapSpaceProb: this.options.wordGapSpaceProb,
+        closingGapRatio: this.options.wordClosingGapRatio,
       });
       const corners = cropCorners(item.box, item.rotate, flipped[i]!);
       const at = (column: number) => Math.min(1, Math.max(0, (column * COLUMN_PIXELS) / contentWidths[i]!));
