@@ -30,10 +30,8 @@ import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import { inkShare } from '../gpu-worker/src/engines/escalation.ts';
 import {
-  DEFAULT_ENGINE_OPTIONS,
   type DecodedPage,
   decodeImagePages,
-  type EngineOptions,
   OcrEngine,
   type PageResult,
   parseProviders,
@@ -41,6 +39,7 @@ import {
 } from '../gpu-worker/src/ocr/index.ts';
 import { DEFAULT_AUTO_THRESHOLDS } from '../lambdas/shared/config.ts';
 import { type AutoFigures, autoFigures, type BenchPage, benchTextract } from './engine-choice.ts';
+import { engineOverrides } from './engine-options.ts';
 import { lineErrors, wordPrecisionRecall } from './metrics.ts';
 import { listPages, parsePick } from './pages.ts';
 
@@ -162,34 +161,6 @@ function overall(batch: number, rows: Row[]): Row {
     peakRssMb: Math.max(...rows.map((r) => r.peakRssMb)),
     words: { matched, output, reference },
   };
-}
-
-/** `--set key=value` pairs as engine options (numbers or true/false). */
-function engineOverrides(pairs: string[]): Partial<EngineOptions> {
-  // The options whose default depends on the providers have none in DEFAULT_ENGINE_OPTIONS.
-  const optional = [
-    'detBatchSize',
-    'detMemoryArena',
-    'detectionsInFlight',
-    'recBatchPixels',
-    'recPadBatch',
-    'intraOpNumThreads',
-  ];
-  const strings = ['modelDir', 'modelCacheDir', 'recPrecision'];
-  const known = new Set([...Object.keys(DEFAULT_ENGINE_OPTIONS), ...optional, ...strings]);
-  const overrides: Record<string, unknown> = {};
-  for (const pair of pairs) {
-    const [key, value] = pair.split('=', 2) as [string, string | undefined];
-    if (!known.has(key) || value === undefined)
-      throw new Error(`--set ${pair}: not a known engine option=value`);
-    if (strings.includes(key)) {
-      overrides[key] = value;
-      continue;
-    }
-    overrides[key] = value === 'true' ? true : value === 'false' ? false : Number(value);
-    if (Number.isNaN(overrides[key])) throw new Error(`--set ${pair}: expected a number or true/false`);
-  }
-  return overrides as Partial<EngineOptions>;
 }
 
 async function groundTruthBoxes(path: string) {

@@ -8,7 +8,6 @@ import {
   CPU_REC_BATCH_PIXELS,
   planRecognition,
   recBatchPixels,
-  recWidthBucket,
 } from '../../gpu-worker/src/ocr/recognizer.ts';
 import type { PageResult, Quad, RgbImage } from '../../gpu-worker/src/ocr/types.ts';
 
@@ -78,12 +77,6 @@ describe('recognition plan', () => {
     expect(batches.map((b) => b.items.map((i) => i.index))).toEqual([[0, 1], [2], [3]]);
     expect(batches.map((b) => b.width)).toEqual([160, 192, 960]);
     expect(recBatchPixels({ executionProviders: ['cpu'] })).toBe(CPU_REC_BATCH_PIXELS);
-    // On the CPU batches are bucketed to one output column (8 px), on a GPU to 32 px.
-    const cpu = { ...budget, recWidthBucket: undefined, executionProviders: ['cpu' as const] };
-    expect(planRecognition(lines, cpu).map((b) => b.width)).toEqual([144, 192, 960]);
-    expect(recWidthBucket({ executionProviders: ['cpu'] })).toBe(8);
-    expect(recWidthBucket({ executionProviders: ['cuda', 'cpu'] })).toBe(32);
-    expect(recWidthBucket({ recWidthBucket: 16, executionProviders: ['cpu'] })).toBe(16);
     expect(recBatchPixels({ executionProviders: ['tensorrt', 'cuda', 'cpu'] })).toBe(
       Number.POSITIVE_INFINITY,
     );

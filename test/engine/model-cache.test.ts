@@ -163,6 +163,7 @@ describe('engine options of the cache and memory settings', () => {
     ['detBatchSize', 0],
     ['detectionsInFlight', 1.5],
     ['maxBatchPages', -1],
+    ['recWidthBucket', 0],
   ] as const)('refuses %s = %s before any thread starts', async (name, value) => {
     await expect(OcrEngine.create({ [name]: value })).rejects.toThrow(
       new RegExp(`engine option ${name} must be a positive integer`),

@@ -81,12 +81,11 @@ export interface EngineOptions {
    */
   recBatchPixels?: number;
   /**
-   * Batch widths are rounded up to a multiple of this. Default 32 with a GPU provider, so it sees
-   * few shapes; 8 on the CPU (one output column), where shapes cost nothing and padding costs as
-   * much as text: on the odd half of ../shared/eval's receipts and papers 8 read 4–8% more pages/s
-   * than 32 (two runs each) at the same word F1 (bench/README.md).
+   * Batch widths are rounded up to a multiple of this, so GPU providers see few shapes. On the CPU
+   * 8 (one output column) ran 4% fewer pixels through recognition than 32 on the 40 odd receipts of
+   * ../shared/eval but no measurably less time (`npm run bench:stages`, bench/README.md).
    */
-  recWidthBucket?: number;
+  recWidthBucket: number;
   /**
    * Run every recognition batch with `recBatchSize` rows, the missing ones blank, so a GPU
    * provider sees one batch dimension per width bucket: onnxruntime-node cannot set the CUDA
@@ -127,7 +126,7 @@ export interface EngineOptions {
   /**
    * The recognition model's precision. `int8` runs it statically quantised (`model-quantize.ts`:
    * int8 weights, uint8 activations from a calibration table measured on pages, `calibration.ts`):
-   * on 2 CPU cores pages/s rose 1.3–1.6× for a word F1 within about a point of float's (0.004–0.011
+   * on 2 CPU cores pages/s rose 1.3–1.6× for a word F1 within about a point of float's (0.003–0.011
    * lower on the held-out half of ../shared/eval: bench/README.md, issue 14). Default: `int8` on
    * the CPU provider of an x86-64 CPU with VNNI (where it was measured) when a bundled calibration
    * fits the model file, else `fp32` (other CPUs; GPU providers: float, or half precision with
@@ -171,6 +170,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   recImageHeight: 48,
   recMinWidth: 48,
   recBatchSize: 6,
+  recWidthBucket: 32,
   useAngleClassifier: false,
   clsThresh: 0.9,
   wordSpaceProb: 0.05,
@@ -195,6 +195,7 @@ export function checkEngineOptions(options: EngineOptions): void {
     'maxBatchPages',
     'batchesInFlight',
     'recBatchSize',
+    'recWidthBucket',
   ] as const;
   for (const name of counts) {
     const value = options[name];

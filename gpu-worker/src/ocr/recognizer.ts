@@ -67,13 +67,6 @@ export function recBatchPixels(
   return usesGpu(options) ? Number.POSITIVE_INFINITY : CPU_REC_BATCH_PIXELS;
 }
 
-/** The width bucket of recognition batches: as configured, else by provider (see the option). */
-export function recWidthBucket(
-  options: Pick<EngineOptions, 'recWidthBucket' | 'executionProviders'>,
-): number {
-  return options.recWidthBucket ?? (usesGpu(options) ? 32 : COLUMN_PIXELS);
-}
-
 /**
  * Plans the recognition of `lines` (from any number of pages): sorted by aspect ratio so that
  * each batch pads little, each batch padded to its widest member and bucketed, at most
@@ -98,8 +91,8 @@ export function planRecognition(
   });
   items.sort((a, b) => a.ratio - b.ratio);
   const budget = recBatchPixels(options);
-  const bucket = recWidthBucket(options);
-  const widthOf = (ratio: number) => batchWidth([ratio], options.recImageHeight, options.recMinWidth, bucket);
+  const widthOf = (ratio: number) =>
+    batchWidth([ratio], options.recImageHeight, options.recMinWidth, options.recWidthBucket);
   const batches: RecognitionBatch[] = [];
   let current: RecognitionBatch | undefined;
   for (const item of items) {
