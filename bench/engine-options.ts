@@ -1,4 +1,19 @@
+import type { Command } from 'commander';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../gpu-worker/src/ocr/options.ts';
+
+/** The engine benchmarks' common options: which pages (`--folders`, `--limit`, `--pick`) and `--set`. */
+export function pageAndEngineOptions(command: Command): Command {
+  return command
+    .option('--folders <list>', 'sub-folders to run (default: all)')
+    .option('--limit <n>', 'at most this many pages per folder', Number)
+    .option('--pick <which>', 'all pages, or every other one from the 1st (odd) or the 2nd (even)', 'all')
+    .option(
+      '--set <key=value>',
+      'any engine option (see gpu-worker/src/ocr/options.ts), repeatable',
+      (value: string, all: string[]) => [...all, value],
+      [] as string[],
+    );
+}
 
 /** `--set key=value` pairs as engine options (numbers or true/false). */
 export function engineOverrides(pairs: string[]): Partial<EngineOptions> {

@@ -39,24 +39,17 @@ import {
 } from '../gpu-worker/src/ocr/index.ts';
 import { DEFAULT_AUTO_THRESHOLDS } from '../lambdas/shared/config.ts';
 import { type AutoFigures, autoFigures, type BenchPage, benchTextract } from './engine-choice.ts';
-import { engineOverrides } from './engine-options.ts';
+import { engineOverrides, pageAndEngineOptions } from './engine-options.ts';
 import { lineErrors, wordPrecisionRecall } from './metrics.ts';
 import { listPages, parsePick } from './pages.ts';
 
-const program = new Command()
-  .requiredOption('--data <dir>', 'folder of folders of images with NAME.gt.txt')
-  .option('--batch-sizes <list>', 'pages per engine call', '1,8,32')
-  .option('--folders <list>', 'sub-folders to run (default: all)')
-  .option('--limit <n>', 'at most this many pages per folder', Number)
-  .option('--pick <which>', 'all pages, or every other one from the 1st (odd) or the 2nd (even)', 'all')
+const program = pageAndEngineOptions(
+  new Command()
+    .requiredOption('--data <dir>', 'folder of folders of images with NAME.gt.txt')
+    .option('--batch-sizes <list>', 'pages per engine call', '1,8,32'),
+)
   .option('--providers <list>', 'execution providers', 'cpu')
   .option('--threads <n>', 'engine threads (default: one per core on the CPU)', Number)
-  .option(
-    '--set <key=value>',
-    'any engine option (see gpu-worker/src/ocr/options.ts), repeatable',
-    (value: string, all: string[]) => [...all, value],
-    [] as string[],
-  )
   .option(
     '--engine <name>',
     'paddle, auto (which pages escalate, and F1 with and without) or textract',

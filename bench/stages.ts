@@ -25,21 +25,12 @@ import {
 } from '../gpu-worker/src/ocr/options.ts';
 import { planRecognition, TextRecognizer } from '../gpu-worker/src/ocr/recognizer.ts';
 import { createSession } from '../gpu-worker/src/ocr/session.ts';
-import { engineOverrides } from './engine-options.ts';
+import { engineOverrides, pageAndEngineOptions } from './engine-options.ts';
 import { listPages, parsePick } from './pages.ts';
 
-const program = new Command()
-  .requiredOption('--data <dir>', 'folder of folders of images')
-  .option('--folders <list>', 'sub-folders to run (default: all)')
-  .option('--pick <which>', 'all pages, or every other one from the 1st (odd) or the 2nd (even)', 'all')
-  .option('--limit <n>', 'at most this many pages per folder', Number)
-  .option(
-    '--set <key=value>',
-    'any engine option (see gpu-worker/src/ocr/options.ts), repeatable',
-    (value: string, all: string[]) => [...all, value],
-    [] as string[],
-  )
-  .parse();
+const program = pageAndEngineOptions(
+  new Command().requiredOption('--data <dir>', 'folder of folders of images'),
+).parse();
 const opts = program.opts<{ data: string; folders?: string; pick: string; limit?: number; set: string[] }>();
 
 const options: EngineOptions = {
