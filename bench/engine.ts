@@ -25,7 +25,7 @@
  * NAME.json per page (the result format) so ../shared/ocr-eval/score.mjs can score the same run.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import { inkShare } from '../gpu-worker/src/engines/escalation.ts';
@@ -41,7 +41,7 @@ import { DEFAULT_AUTO_THRESHOLDS } from '../lambdas/shared/config.ts';
 import { type AutoFigures, autoFigures, type BenchPage, benchTextract } from './engine-choice.ts';
 import { engineOverrides, pageAndEngineOptions } from './engine-options.ts';
 import { lineErrors, wordPrecisionRecall } from './metrics.ts';
-import { listPages, parsePick } from './pages.ts';
+import { benchFolders, listPages, parsePick } from './pages.ts';
 
 const program = pageAndEngineOptions(
   new Command()
@@ -171,12 +171,7 @@ async function groundTruthBoxes(path: string) {
 }
 
 async function main(): Promise<void> {
-  const folders =
-    opts.folders?.split(',') ??
-    (await readdir(opts.data, { withFileTypes: true }))
-      .filter((d) => d.isDirectory())
-      .map((d) => d.name)
-      .sort();
+  const folders = await benchFolders(opts.data, opts.folders);
   const loadStarted = performance.now();
   const engine = await OcrEngine.create({
     ...engineOverrides(opts.set),

@@ -18,3 +18,12 @@ export async function listPages(folder: string, pick: PagePick = 'all', limit?: 
   const picked = pick === 'all' ? names : names.filter((_, i) => (i % 2 === 0) === (pick === 'odd'));
   return limit ? picked.slice(0, limit) : picked;
 }
+
+/** The sub-folders a run reads: those named (`--folders a,b`), else every sub-folder of `data` in name order. */
+export async function benchFolders(data: string, named?: string): Promise<string[]> {
+  if (named) return named.split(',');
+  return (await readdir(data, { withFileTypes: true }))
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
+}

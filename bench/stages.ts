@@ -10,7 +10,7 @@
  * The rest of a stage beyond its session runs is the JavaScript around them: resize and
  * normalisation, DB post-processing, crops, CTC decoding and word boxes.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import type ort from 'onnxruntime-node';
@@ -26,7 +26,7 @@ import {
 import { planRecognition, TextRecognizer } from '../gpu-worker/src/ocr/recognizer.ts';
 import { createSession } from '../gpu-worker/src/ocr/session.ts';
 import { engineOverrides, pageAndEngineOptions } from './engine-options.ts';
-import { listPages, parsePick } from './pages.ts';
+import { benchFolders, listPages, parsePick } from './pages.ts';
 
 const program = pageAndEngineOptions(
   new Command().requiredOption('--data <dir>', 'folder of folders of images'),
@@ -81,12 +81,7 @@ const recognizer = new TextRecognizer(
   options,
 );
 
-const folders =
-  opts.folders?.split(',') ??
-  (await readdir(opts.data, { withFileTypes: true }))
-    .filter((d) => d.isDirectory())
-    .map((d) => d.name)
-    .sort();
+const folders = await benchFolders(opts.data, opts.folders);
 const pick = parsePick(opts.pick);
 const rows: string[] = [];
 let warmed = false;
