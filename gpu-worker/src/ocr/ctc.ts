@@ -217,13 +217,12 @@ export function splitWords(chars: readonly DecodedChar[], options: WordSplitOpti
       const gap = centre(c) - centre(prev);
       const width = expected(prev, c);
       // The output columns are coarse (8 px at height 48): a wide gap also needs a column of room.
-      const wide = gap > threshold * width && gap - pitch * width >= 1;
+      const room = gap - pitch * width >= 1;
       const boundary = CLOSING.has(c.char)
         ? // Set apart only across a clear gap: "TOTAL   :" on a receipt, not "word," where the space class rises.
-          gap > options.closingGapRatio * pitch * width &&
-          gap - pitch * width >= 1 &&
-          c.spaceBefore >= options.gapSpaceProb
-        : c.spaceBefore >= options.spaceProb || (wide && c.spaceBefore >= options.gapSpaceProb);
+          room && gap > options.closingGapRatio * pitch * width && c.spaceBefore >= options.gapSpaceProb
+        : c.spaceBefore >= options.spaceProb ||
+          (room && gap > threshold * width && c.spaceBefore >= options.gapSpaceProb);
       if (boundary) {
         words.push(current);
         current = [];
