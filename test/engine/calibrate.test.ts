@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CalibrationTable } from '../../gpu-worker/src/ocr/calibration.ts';
-import { sha256Hex } from '../../gpu-worker/src/ocr/calibration.ts';
+import { sha256Hex } from '../../gpu-worker/src/ocr/model-cache.ts';
 import { GRAPH_REWRITE_VERSION, optimizeModel } from '../../gpu-worker/src/ocr/model-graph.ts';
 import { quantizationPlan } from '../../gpu-worker/src/ocr/model-quantize.ts';
 import { modelFiles } from '../../gpu-worker/src/ocr/models.ts';

