@@ -35,7 +35,8 @@ describe('CTC column outputs', () => {
     const [, steps, classes] = probs.dims as [number, number, number];
     const data = probs.data as Float32Array;
     const best = out[CTC_OUTPUTS.best]!;
-    expect(best.dims).toEqual([batch, steps]);
+    expect(best.dims).toEqual([batch, steps, 1]);
+    expect(out[CTC_OUTPUTS.lastProb]!.dims).toEqual([batch, steps]);
     expect(best.type).toBe('int32');
     const dictionary = loadDictionary(files.dictionary);
     expect(classes).toBe(dictionary.length);

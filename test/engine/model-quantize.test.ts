@@ -142,7 +142,7 @@ describe('int8 quantisation (model-quantize.ts)', () => {
     // As the engine does: 7-bit weights where the CPU has no VNNI (see WeightBits).
     const weightBits = cpuHasVnni() ? 8 : 7;
     const { model: quantized, quantized: counts } = quantizeModel(model, ranges, { weightBits });
-    expect(counts).toEqual({ conv: 2, hardSigmoid: 1, mul: 2, add: 0, globalAveragePool: 1 });
+    expect(counts).toEqual({ conv: 2, hardSigmoid: 1, mul: 2, add: 0, globalAveragePool: 1, matMul: 0 });
     const decoded = onnx.ModelProto.decode(quantized);
     expect(Number(decoded.opsetImport?.find((o) => !o.domain)?.version)).toBe(13);
     // What onnxruntime made of it: QLinearConv, QLinearMul and QLinearAdd (the hard-sigmoid) in place of the float ops.
@@ -175,6 +175,63 @@ describe('int8 quantisation (model-quantize.ts)', () => {
         expect(mean).toBeGreaterThan(0); // it did quantise
         expect(mean).toBeLessThan(step);
       }
+    } finally {
+      await f.release();
+      await q.release();
+    }
+  });
+
+  it('quantises a CTC head (MatMul → bias → Softmax) to an integer MatMul with float output, within a few steps of float', async () => {
+    // [N, 8, T] features → [N, T, 8] → 8 × 5 classes → bias → softmax, as PP-OCRv4's head at opset 13;
+    // a second MatMul by constant weights that no softmax reads stays float.
+    const head = onnx.ModelProto.encode(
+      onnx.ModelProto.create({
+        irVersion: 7,
+        opsetImport: [{ domain: '', version: 13 }],
+        graph: {
+          name: 'head',
+          node: [
+            constant('w', [8, 5], values(40, 11)),
+            constant('b', [5], values(5, 12)),
+            constant('w2', [8, 3], values(24, 13)),
+            node('Transpose', ['x'], 'features', [ints('perm', [0, 2, 1])]),
+            node('MatMul', ['features', 'w'], 'logits'),
+            node('Add', ['logits', 'b'], 'biased'),
+            node('Softmax', ['biased'], 'probs', [{ name: 'axis', type: AttributeType.INT, i: 2 }]),
+            node('MatMul', ['features', 'w2'], 'other'),
+          ],
+          input: [{ name: 'x', type: { tensorType: { elemType: DataType.FLOAT } } }],
+          output: [{ name: 'probs' }, { name: 'other' }],
+        },
+      }),
+    ).finish();
+    const plan = quantizationPlan(head);
+    expect([...plan.nodes].map((n) => n.output?.[0])).toEqual(['logits']);
+    expect(plan.tensors).toEqual(['features']); // its output stays float: no range
+    const x = new ort.Tensor(
+      'float32',
+      values(2 * 8 * 30, 14).map((v) => 3 * v),
+      [2, 8, 30],
+    );
+    const { model: quantized, quantized: counts } = quantizeModel(head, { features: [-3, 3] });
+    expect(counts.matMul).toBe(1);
+    const dir = await mkdtemp(join(tmpdir(), 'ocrq-quant-'));
+    try {
+      const optimized = join(dir, 'optimized.onnx');
+      await (await session(quantized, { optimizedModelFilePath: optimized })).release();
+      const ops = (onnx.ModelProto.decode(await readFile(optimized)).graph?.node ?? []).map((n) => n.opType);
+      expect(ops.filter((op) => op === 'MatMulIntegerToFloat')).toHaveLength(1); // the other stays float
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const [f, q] = [await session(head), await session(quantized)];
+    try {
+      const a = (await f.run({ x }, ['probs'])).probs!.data as Float32Array;
+      const b = (await q.run({ x }, ['probs'])).probs!.data as Float32Array;
+      let worst = 0;
+      for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+      expect(worst).toBeGreaterThan(0); // it did quantise
+      expect(worst).toBeLessThan(0.05);
     } finally {
       await f.release();
       await q.release();

@@ -2,9 +2,11 @@
  * Greedy CTC decoding reads, per output column, only the winning class, its probability and the
  * space class's probability; the recogniser's own output is every class's probability, [N, T, C]
  * floats with C = 6,625 for PP-OCRv4: up to 20 MB copied out of onnxruntime per recognition run,
- * then scanned column by column in JavaScript. {@link addCtcOutputs} adds three [N, T] outputs that
- * onnxruntime computes from the softmax in place: the engine fetches those and leaves the full
- * output in the session (it stays an output, for models whose space is not the last class).
+ * then scanned column by column in JavaScript. {@link addCtcOutputs} adds three outputs that
+ * onnxruntime computes from the softmax in place, the winner and its probability from one `TopK`
+ * (k = 1; [N, T, 1]: one pass over the classes where `ArgMax` and `ReduceMax` took two) and the
+ * space probability from a `Gather` ([N, T]): the engine fetches those and leaves the full output
+ * in the session (it stays an output, for models whose space is not the last class).
  */
 import onnxProto, { type onnx as OnnxTypes } from 'onnx-proto';
 import { CTC_OUTPUTS } from './ctc.ts';
@@ -17,7 +19,7 @@ const DataType = onnx.TensorProto.DataType;
 const AttributeType = onnx.AttributeProto.AttributeType;
 
 /** Part of the model cache's key: bump it with any change to the bytes written here. */
-export const CTC_OUTPUTS_VERSION = 1;
+export const CTC_OUTPUTS_VERSION = 2;
 
 const intAttr = (name: string, i: number) => ({ name, type: AttributeType.INT, i });
 
@@ -44,6 +46,19 @@ export function addCtcOutputs(bytes: Uint8Array): { model: Uint8Array; added: bo
   if (!probs?.name) return { model: bytes, added: false };
   const classes = Number(probs.type?.tensorType?.shape?.dim?.[2]?.dimValue);
   const [batch, steps] = probs.type?.tensorType?.shape?.dim ?? [];
+  // TopK takes k as an attribute before opset 10 (PP-OCRv4's graph is at 9), as an input since.
+  const opset = Number(model.opsetImport?.find((o) => !o.domain)?.version ?? 1);
+  const k = onnx.TensorProto.create({
+    name: `${CTC_OUTPUTS.best}_k`,
+    dims: [1],
+    dataType: DataType.INT64,
+    int64Data: [1],
+  });
+  const topK: NodeProto =
+    opset < 10
+      ? { opType: 'TopK', input: [probs.name], attribute: [intAttr('axis', 2), intAttr('k', 1)] }
+      : { opType: 'TopK', input: [probs.name, k.name ?? ''], attribute: [intAttr('axis', 2)] };
+  topK.output = [CTC_OUTPUTS.bestProb, `${CTC_OUTPUTS.best}_int64`];
   const last = onnx.TensorProto.create({
     name: `${CTC_OUTPUTS.lastProb}_index`,
     dims: [],
@@ -52,23 +67,21 @@ export function addCtcOutputs(bytes: Uint8Array): { model: Uint8Array; added: bo
   });
   graph.node = [
     ...(graph.node ?? []),
-    {
-      opType: 'ArgMax',
-      input: [probs.name],
-      output: [`${CTC_OUTPUTS.best}_int64`],
-      attribute: [intAttr('axis', 2), intAttr('keepdims', 0)],
-    },
+    ...(opset < 10
+      ? []
+      : [
+          {
+            opType: 'Constant',
+            output: [k.name ?? ''],
+            attribute: [{ name: 'value', type: AttributeType.TENSOR, t: k }],
+          },
+        ]),
+    topK,
     {
       opType: 'Cast',
       input: [`${CTC_OUTPUTS.best}_int64`],
       output: [CTC_OUTPUTS.best],
       attribute: [intAttr('to', DataType.INT32)],
-    },
-    {
-      opType: 'ReduceMax',
-      input: [probs.name],
-      output: [CTC_OUTPUTS.bestProb],
-      attribute: [{ name: 'axes', type: AttributeType.INTS, ints: [2] }, intAttr('keepdims', 0)],
     },
     {
       opType: 'Constant',
@@ -83,10 +96,11 @@ export function addCtcOutputs(bytes: Uint8Array): { model: Uint8Array; added: bo
     },
   ];
   const shape = { dim: [batch ?? {}, steps ?? {}] };
+  const top = { dim: [batch ?? {}, steps ?? {}, { dimValue: 1 }] };
   graph.output = [
     ...outputs,
-    { name: CTC_OUTPUTS.best, type: { tensorType: { elemType: DataType.INT32, shape } } },
-    { name: CTC_OUTPUTS.bestProb, type: { tensorType: { elemType: DataType.FLOAT, shape } } },
+    { name: CTC_OUTPUTS.best, type: { tensorType: { elemType: DataType.INT32, shape: top } } },
+    { name: CTC_OUTPUTS.bestProb, type: { tensorType: { elemType: DataType.FLOAT, shape: top } } },
     { name: CTC_OUTPUTS.lastProb, type: { tensorType: { elemType: DataType.FLOAT, shape } } },
   ];
   return { model: onnx.ModelProto.encode(model).finish(), added: true };

@@ -98,6 +98,7 @@ const table: CalibrationTable = {
     'swish_11.tmp_0': [-0.2784631, 3.899597],
     'swish_16.tmp_0': [-0.2783194, 1.151437],
     'transpose_50.tmp_0': [-0.8925139, 1.470186],
+    'transpose_51.tmp_0': [-0.2784645, 10.55691],
   },
 };
 
