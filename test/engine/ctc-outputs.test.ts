@@ -103,4 +103,54 @@ describe('CTC column outputs', () => {
       ...Object.values(CTC_OUTPUTS),
     ]);
   });
+
+  it('take k as an input at opset 10 and later (the int8 graph is at 13), as an attribute before', async () => {
+    const [batch, steps, classes] = [2, 5, 7];
+    const logits = values(batch * steps * classes, 3).map((v) => 4 * v);
+    for (const version of [9, 13]) {
+      const model = onnx.ModelProto.encode(
+        onnx.ModelProto.create({
+          irVersion: 7,
+          opsetImport: [{ domain: '', version }],
+          graph: {
+            name: 'head',
+            node: [
+              {
+                opType: 'Softmax',
+                input: ['x'],
+                output: ['probs'],
+                attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 2 }],
+              },
+            ],
+            input: [{ name: 'x', type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT } } }],
+            output: [
+              {
+                name: 'probs',
+                type: {
+                  tensorType: {
+                    elemType: onnx.TensorProto.DataType.FLOAT,
+                    shape: { dim: [{ dimParam: 'n' }, { dimParam: 't' }, { dimValue: classes }] },
+                  },
+                },
+              },
+            ],
+          },
+        }),
+      ).finish();
+      const { model: added } = addCtcOutputs(model);
+      const topK = onnx.ModelProto.decode(added).graph?.node?.find((n) => n.opType === 'TopK');
+      expect(topK?.input?.length).toBe(version < 10 ? 1 : 2);
+      const session = await ort.InferenceSession.create(added);
+      const out = await session.run({ x: new ort.Tensor('float32', logits, [batch, steps, classes]) });
+      const probs = out.probs!.data as Float32Array;
+      for (let c = 0; c < batch * steps; c++) {
+        const column = Array.from(probs.subarray(c * classes, (c + 1) * classes));
+        const max = Math.max(...column);
+        expect((out[CTC_OUTPUTS.best]!.data as Int32Array)[c]).toBe(column.indexOf(max));
+        expect((out[CTC_OUTPUTS.bestProb]!.data as Float32Array)[c]).toBe(max);
+        expect((out[CTC_OUTPUTS.lastProb]!.data as Float32Array)[c]).toBe(column[classes - 1]);
+      }
+      await session.release();
+    }
+  });
 });
