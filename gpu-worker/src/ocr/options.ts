@@ -126,7 +126,7 @@ export interface EngineOptions {
   /**
    * The recognition model's precision. `int8` runs it statically quantised (`model-quantize.ts`:
    * int8 weights, uint8 activations from a calibration table measured on pages, `calibration.ts`):
-   * on 2 CPU cores pages/s rose 1.3–1.6× for a word F1 within about a point of float's (0.003–0.011
+   * on 2 CPU cores pages/s rose 1.3–1.7× for a word F1 within about a point of float's (0.001–0.011
    * lower on the held-out half of ../shared/eval: bench/README.md, issue 14). Default: `int8` on
    * the CPU provider of an x86-64 CPU with VNNI (where it was measured) when a bundled calibration
    * fits the model file, else `fp32` (other CPUs; GPU providers: float, or half precision with
