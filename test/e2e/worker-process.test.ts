@@ -98,7 +98,21 @@ describe('worker processes under faults', () => {
     const second = f.spawnWorker(env);
     await second.ready();
     // ~15 s on a quiet machine; the suite runs other process-heavy files beside it on 2 cores.
-    await waitUntil(async () => (await done()) === 50, 100_000, 'every job to succeed');
+    await waitUntil(async () => (await done()) === 50, 100_000, 'every job to succeed').catch(
+      async (error: Error) => {
+        // A timeout here once hid what was stuck: name the jobs not done and the worker's last words.
+        const open: string[] = [];
+        for (const created of jobs) {
+          const job = await client.getJob(created.jobId);
+          if (job.status !== 'SUCCEEDED')
+            open.push(`${job.jobId} ${job.status} ${JSON.stringify(job.pages)}`);
+        }
+        throw new Error(
+          `${error.message}; ${open.length} jobs not SUCCEEDED:\n${open.join('\n')}\n` +
+            `--- the second worker's last output:\n${second.output().slice(-6000)}`,
+        );
+      },
+    );
 
     for (const created of jobs) {
       const job = await client.getJob(created.jobId);

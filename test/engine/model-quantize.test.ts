@@ -293,6 +293,7 @@ describe('calibration tables (calibration.ts)', () => {
     const { quantized } = quantizeModel(rewritten, table!.ranges);
     expect(quantized.conv).toBeGreaterThan(40);
     expect(quantized.hardSigmoid).toBeGreaterThan(20);
+    expect(quantized.matMul).toBe(1); // the CTC head, not the SVTR neck's linear layers
   });
 
   it('reads VNNI from the CPU flags', () => {
