@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { cropSize, warpQuad } from '../../gpu-worker/src/ocr/crop.ts';
 import { ctcGreedyDecode, type DecodedChar, decodeLine, splitWords } from '../../gpu-worker/src/ocr/ctc.ts';
 import { dbPostprocess } from '../../gpu-worker/src/ocr/db-postprocess.ts';
-import { detectionSize } from '../../gpu-worker/src/ocr/detector.ts';
+import { detectionSize, normalizeForDetection } from '../../gpu-worker/src/ocr/detector.ts';
 import { ImageTooLargeError, InvalidImageError } from '../../gpu-worker/src/ocr/errors.ts';
 import { convexHull, minAreaRect, rectCorners } from '../../gpu-worker/src/ocr/geometry.ts';
 import { decodeImagePages } from '../../gpu-worker/src/ocr/image.ts';
@@ -271,6 +271,23 @@ describe('sizes', () => {
     expect(detectionSize(1654, 2339, 960)).toEqual({ width: 672, height: 960 });
     expect(detectionSize(500, 300, 960)).toEqual({ width: 512, height: 288 });
     expect(detectionSize(10, 10, 960)).toEqual({ width: 32, height: 32 });
+  });
+
+  it('normalises detection input as PaddleOCR does: BGR planes, (v / 255 − ImageNet mean) / std', () => {
+    const [mean, std] = [
+      [0.485, 0.456, 0.406],
+      [0.229, 0.224, 0.225],
+    ];
+    // Every byte value in every channel: 256 pixels of 3 bytes, RGB.
+    const rgb = Uint8Array.from({ length: 768 }, (_, i) => (i * 7 + (i % 3) * 85) % 256);
+    const out = new Float32Array(768);
+    normalizeForDetection(rgb, 16, 16, out);
+    for (let i = 0; i < 256; i++) {
+      for (let c = 0; c < 3; c++) {
+        const expected = Math.fround((rgb[i * 3 + (2 - c)]! / 255 - mean[c]!) / std[c]!);
+        expect(out[c * 256 + i]).toBe(expected);
+      }
+    }
   });
 
   it('buckets recognition batch widths', () => {
