@@ -9,6 +9,7 @@ import {
   textractPage,
 } from '../../../lambdas/shared/adapters/textract.ts';
 import { openPdf, pixelSize } from '../../../lambdas/shared/documents/pdf.ts';
+import { withLibvips } from '../ocr/image.ts';
 import type { DecodedPage, PageSelection, RgbImage } from '../ocr/index.ts';
 import { mapWithLimit } from './map-with-limit.ts';
 
@@ -70,9 +71,11 @@ export class TextractRecognizer {
 
   /** One decoded page through DetectDocumentText. */
   async recognizeImage(image: RgbImage, page: number): Promise<TextractPage> {
-    const jpeg = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
-      .jpeg({ quality: 90 })
-      .toBuffer();
+    const jpeg = await withLibvips(() =>
+      sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
+        .jpeg({ quality: 90 })
+        .toBuffer(),
+    );
     const blocks = await this.textract.detect(jpeg);
     return textractPage(blocks, page, { width: image.width, height: image.height });
   }
@@ -136,7 +139,9 @@ export class TextractRecognizer {
     }
     return Promise.all(
       indexes.map(async (page) => {
-        const meta = await sharp(chunk.input, { page, limitInputPixels: false }).metadata();
+        const meta = await withLibvips(() =>
+          sharp(chunk.input, { page, limitInputPixels: false }).metadata(),
+        );
         return { width: meta.width ?? 1, height: meta.height ?? 1 };
       }),
     );

@@ -1,12 +1,30 @@
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { type DetectedBox, dbPostprocess } from './db-postprocess.ts';
+import { withLibvips } from './image.ts';
 import { type EngineOptions, usesGpu } from './options.ts';
 import type { RgbImage } from './types.ts';
 
 /** PaddleOCR's detection normalisation (ImageNet statistics, applied in BGR channel order). */
 const MEAN = [0.485, 0.456, 0.406];
 const STD = [0.229, 0.224, 0.225];
+
+/**
+ * A page scaled to its detection input size (bilinear, libvips): the page itself when it already
+ * has that size. The engine resizes on its main thread (see `withLibvips`) and hands the result to
+ * the detecting thread.
+ */
+export async function resizeForDetection(image: RgbImage, limit: number): Promise<RgbImage> {
+  const size = detectionSize(image.width, image.height, limit);
+  if (size.width === image.width && size.height === image.height) return image;
+  const data = await withLibvips(() =>
+    sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
+      .resize(size.width, size.height, { fit: 'fill', kernel: 'linear' })
+      .raw()
+      .toBuffer(),
+  );
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), ...size };
+}
 
 /** Detection input size: longer side at most `limit`, both sides multiples of 32 (at least 32). */
 export function detectionSize(
@@ -80,19 +98,18 @@ export class TextDetector {
     private readonly options: EngineOptions,
   ) {}
 
-  /** Resizes and normalises a page into the detection model's input. */
-  async preprocess(image: RgbImage): Promise<{ tensor: Float32Array; width: number; height: number }> {
-    const size = detectionSize(image.width, image.height, this.options.detLimitSideLen);
-    const resized =
-      size.width === image.width && size.height === image.height
-        ? image.data
-        : await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
-            .resize(size.width, size.height, { fit: 'fill', kernel: 'linear' })
-            .raw()
-            .toBuffer();
-    const tensor = new Float32Array(3 * size.width * size.height);
-    normalizeForDetection(resized, size.width, size.height, tensor);
-    return { tensor, ...size };
+  /**
+   * Resizes (unless `resized`, from {@link resizeForDetection}, is given) and normalises a page into
+   * the detection model's input.
+   */
+  async preprocess(
+    image: RgbImage,
+    resized?: RgbImage,
+  ): Promise<{ tensor: Float32Array; width: number; height: number }> {
+    const input = resized ?? (await resizeForDetection(image, this.options.detLimitSideLen));
+    const tensor = new Float32Array(3 * input.width * input.height);
+    normalizeForDetection(input.data, input.width, input.height, tensor);
+    return { tensor, width: input.width, height: input.height };
   }
 
   async detect(image: RgbImage): Promise<DetectedBox[]> {
@@ -103,10 +120,10 @@ export class TextDetector {
   /**
    * Detects text on several pages. Pages whose detection input has the same size run in one
    * session run (up to `detBatchSize` at a time): PDF pages usually do, which is what lets a GPU
-   * take a whole chunk at once.
+   * take a whole chunk at once. `resized`: the pages already at their detection size, in order.
    */
-  async detectMany(images: readonly RgbImage[]): Promise<DetectedBox[][]> {
-    const inputs = await Promise.all(images.map((image) => this.preprocess(image)));
+  async detectMany(images: readonly RgbImage[], resized?: readonly RgbImage[]): Promise<DetectedBox[][]> {
+    const inputs = await Promise.all(images.map((image, i) => this.preprocess(image, resized?.[i])));
     const results: DetectedBox[][] = new Array(images.length);
     for (const batch of planDetection(images, this.options)) {
       const { width, height } = inputs[batch[0]!]!;

@@ -90,9 +90,12 @@ export function render(task: {
 // px) to the next collection: collected at once, they do not pile up beside the other threads'.
 const collect = options.collectAfterDetection === false ? undefined : fullCollection();
 
-/** Detects text on pages whose detection input has the same size, in one session run. */
-export async function detect(task: { images: RgbImage[] }): Promise<DetectedBox[][]> {
-  const boxes = await (await ready()).detector.detectMany(task.images);
+/**
+ * Detects text on pages whose detection input has the same size, in one session run; `resized`
+ * holds them at that size (resized on the main thread: see `withLibvips` in image.ts).
+ */
+export async function detect(task: { images: RgbImage[]; resized: RgbImage[] }): Promise<DetectedBox[][]> {
+  const boxes = await (await ready()).detector.detectMany(task.images, task.resized);
   collect?.();
   return boxes;
 }

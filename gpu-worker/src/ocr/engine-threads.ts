@@ -2,12 +2,14 @@ import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { recognitionPrecision } from './calibration.ts';
 import type { DetectedBox } from './db-postprocess.ts';
+import { resizeForDetection } from './detector.ts';
 import type { EngineThreadData, ThreadResult } from './engine-thread.ts';
 import { errorFromThread } from './errors.ts';
 import type { DecodedPage, PageSelection } from './image.ts';
 import { type ModelCacheOutcome, ModelFile } from './model-cache.ts';
 import { modelFiles } from './models.ts';
 import { type EngineOptions, type Precision, usesGpu } from './options.ts';
+import { shareImage } from './pdf-pages.ts';
 import type { RecognitionBatch, RecognizedLine } from './recognizer.ts';
 import { loadModelBytes } from './session.ts';
 import type { RgbImage } from './types.ts';
@@ -125,11 +127,17 @@ export class EngineThreads {
     return new EngineThreads(pool, detections, modelCache, recPrecision);
   }
 
-  /** Detects text on pages of one detection input size (one session run). */
-  async detect(images: RgbImage[]): Promise<DetectedBox[][]> {
+  /**
+   * Detects text on pages of one detection input size (one session run). The pages are resized
+   * here, on the calling thread, so that no engine thread runs libvips (see `withLibvips`).
+   */
+  async detect(images: RgbImage[], limit: number): Promise<DetectedBox[][]> {
     await this.detections.acquire();
     try {
-      return await this.pool.run({ images }, { name: 'detect' });
+      const resized = await Promise.all(
+        images.map(async (image) => shareImage(await resizeForDetection(image, limit))),
+      );
+      return await this.pool.run({ images, resized }, { name: 'detect' });
     } finally {
       this.detections.release();
     }

@@ -99,7 +99,10 @@ export class OcrEngine {
     const detected: DetectedBox[][] = new Array(images.length);
     await Promise.all(
       planDetection(images, this.options).map(async (group) => {
-        const boxes = await this.threads.detect(group.map((i) => images[i]!));
+        const boxes = await this.threads.detect(
+          group.map((i) => images[i]!),
+          this.options.detLimitSideLen,
+        );
         group.forEach((page, k) => {
           detected[page] = boxes[k]!;
         });

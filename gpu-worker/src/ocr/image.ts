@@ -52,6 +52,17 @@ class DecodeGate {
 const gate = new DecodeGate();
 
 /**
+ * Runs other libvips work (resizes, encodes) beside the decodes: every sharp pipeline clears
+ * libvips's one error buffer when it ends, failed or not, so a failed decode's lone rerun (below)
+ * reads its own reason only if nothing else in the process runs libvips meanwhile. Hence all of
+ * the engine's libvips work runs on the main thread, through here: the engine threads get pages
+ * already resized for detection.
+ */
+export function withLibvips<T>(work: () => Promise<T>): Promise<T> {
+  return gate.shared(work);
+}
+
+/**
  * A libvips error as one reason: libvips repeats a reason on lines of its own (sharp 0.35 reads a
  * corrupt JPEG's header as "Input buffer has corrupt header: VipsJpeg: Bogus Huffman table
  * definition" and the last part twice more), so a line that an earlier one already says is dropped.

@@ -1,5 +1,6 @@
 import { PDFDocument, type PDFPage, type PDFRef, PDFString } from 'pdf-lib';
 import sharp from 'sharp';
+import { withLibvips } from '../ocr/image.ts';
 import type { OcrResult, PageResult, Point, Quad } from '../ocr/index.ts';
 
 /**
@@ -57,10 +58,10 @@ async function imagesPdf(result: OcrResult, source: SourceDocument): Promise<Uin
   const isJpeg = source.contentType === 'image/jpeg';
   for (const page of result.pages) {
     const input = sharp(source.bytes, { page: page.page - 1, limitInputPixels: false });
-    const meta = await input.metadata();
+    const meta = await withLibvips(() => input.metadata());
     const image = isJpeg
       ? await doc.embedJpg(source.bytes)
-      : await doc.embedPng(await input.toColourspace('srgb').png().toBuffer());
+      : await doc.embedPng(await withLibvips(() => input.toColourspace('srgb').png().toBuffer()));
     const dpi = meta.density && meta.density > 72 ? meta.density : DEFAULT_IMAGE_DPI;
     const width = (image.width * 72) / dpi;
     const height = (image.height * 72) / dpi;
