@@ -74,7 +74,7 @@ export async function engineThreadData(
  *
  * @example
  * const threads = await EngineThreads.start(DEFAULT_ENGINE_OPTIONS);
- * const [boxes] = await threads.detect([page]);
+ * const [boxes] = await threads.detect([page], DEFAULT_ENGINE_OPTIONS.detLimitSideLen);
  * await threads.close();
  */
 export class EngineThreads {
