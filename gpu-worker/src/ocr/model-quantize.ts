@@ -81,13 +81,22 @@ export function quantizationPlan(model: Uint8Array | OnnxTypes.IModelProto): {
   const decoded = model instanceof Uint8Array ? onnx.ModelProto.decode(model) : model;
   const graphNodes = decoded.graph?.node ?? [];
   const graphInputs = new Set((decoded.graph?.input ?? []).map((i) => i.name ?? ''));
-  const constants = new Set(graphNodes.filter((n) => n.opType === 'Constant').map((n) => n.output?.[0]));
+  // Each constant's rank, by the name it goes by.
+  const constants = new Map<string | undefined, number>(
+    graphNodes
+      .filter((n) => n.opType === 'Constant')
+      .map((n) => [n.output?.[0], n.attribute?.find((a) => a.name === 'value')?.t?.dims?.length ?? 0]),
+  );
   const producer = new Map<string, NodeProto>();
   for (const n of graphNodes) for (const o of n.output ?? []) producer.set(o, n);
   const readers = new Map<string, NodeProto[]>();
-  for (const n of graphNodes) for (const i of n.input ?? []) readers.set(i, [...(readers.get(i) ?? []), n]);
-  const constantDims = (name: string) =>
-    graphNodes.find((n) => n.opType === 'Constant' && n.output?.[0] === name)?.attribute?.[0]?.t?.dims ?? [];
+  for (const n of graphNodes) {
+    for (const i of n.input ?? []) {
+      const list = readers.get(i);
+      if (list) list.push(n);
+      else readers.set(i, [n]);
+    }
+  }
   const onlyReader = (tensor: string) => {
     const list = readers.get(tensor) ?? [];
     return list.length === 1 ? list[0] : undefined;
@@ -116,8 +125,7 @@ export function quantizationPlan(model: Uint8Array | OnnxTypes.IModelProto): {
       take = constants.has(inputs[1]) && !graphInputs.has(first) && !inSqueezeExcitation(first);
     } else if (op === 'MatMul') {
       take =
-        constants.has(inputs[1]) &&
-        constantDims(inputs[1] ?? '').length === 2 &&
+        constants.get(inputs[1]) === 2 &&
         !constants.has(first) &&
         !graphInputs.has(first) &&
         classifierHead(node);
@@ -424,25 +432,8 @@ class QdqWriter {
   private conv(node: NodeProto): void {
     const [x = '', w = '', b] = node.input ?? [];
     const out = node.output?.[0] ?? '';
-    const weights = this.constants.get(w);
-    if (!weights) throw new Error(`convolution ${out} has no constant weights`);
-    const values = floats(weights);
-    const dims = (weights.dims ?? []).map(Number);
-    const channels = dims[0] ?? 0;
-    const per = values.length / channels;
-    const scales = new Float32Array(channels);
-    const q = new Int8Array(values.length);
-    for (let c = 0; c < channels; c++) {
-      let max = 0;
-      for (let i = c * per; i < (c + 1) * per; i++) max = Math.max(max, Math.abs(values[i]!));
-      scales[c] = max > 0 ? max / (2 ** (this.weightBits - 1) - 1) : 1;
-      for (let i = c * per; i < (c + 1) * per; i++) q[i] = Math.round(values[i]! / scales[c]!);
-    }
     const inputs = [this.dequantize(x)];
-    const wq = this.constant(`${out}_weight_q`, DataType.INT8, dims, rawBytes(q));
-    const ws = this.constant(`${out}_weight_scale`, DataType.FLOAT, [channels], rawBytes(scales));
-    const wz = this.constant(`${out}_weight_zero`, DataType.INT8, [channels], new Uint8Array(channels));
-    this.node('DequantizeLinear', [wq, ws, wz], `${out}_weight`, 0);
+    const { scales, channels } = this.int8Weights(out, w, 0);
     inputs.push(`${out}_weight`);
     if (b) {
       const bias = this.constants.get(b);
@@ -469,25 +460,40 @@ class QdqWriter {
   private matMul(node: NodeProto): void {
     const [x = '', w = ''] = node.input ?? [];
     const out = node.output?.[0] ?? '';
+    this.int8Weights(out, w, 1);
+    node.input = [this.dequantize(x), `${out}_weight`];
+  }
+
+  /**
+   * Node `out`'s constant weights `w` as symmetric int8 with one scale per index of `axis` (a
+   * convolution's output channels: 0; a `MatMul`'s columns: 1), read back through a DQ node named
+   * `${out}_weight`.
+   */
+  private int8Weights(out: string, w: string, axis: number): { scales: Float32Array; channels: number } {
     const weights = this.constants.get(w);
-    if (!weights) throw new Error(`MatMul ${out} has no constant weights`);
+    if (!weights) throw new Error(`${out} has no constant weights`);
     const values = floats(weights);
     const dims = (weights.dims ?? []).map(Number);
-    const [rows = 0, columns = 0] = dims;
+    const channels = dims[axis] ?? 0;
+    const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const outer = values.length / (channels * inner);
+    const at = (o: number, c: number, i: number) => (o * channels + c) * inner + i;
     const top = 2 ** (this.weightBits - 1) - 1;
-    const scales = new Float32Array(columns);
+    const scales = new Float32Array(channels);
     const q = new Int8Array(values.length);
-    for (let c = 0; c < columns; c++) {
+    for (let c = 0; c < channels; c++) {
       let max = 0;
-      for (let r = 0; r < rows; r++) max = Math.max(max, Math.abs(values[r * columns + c]!));
+      for (let o = 0; o < outer; o++)
+        for (let i = 0; i < inner; i++) max = Math.max(max, Math.abs(values[at(o, c, i)]!));
       scales[c] = max > 0 ? max / top : 1;
-      for (let r = 0; r < rows; r++) q[r * columns + c] = Math.round(values[r * columns + c]! / scales[c]!);
+      for (let o = 0; o < outer; o++)
+        for (let i = 0; i < inner; i++) q[at(o, c, i)] = Math.round(values[at(o, c, i)]! / scales[c]!);
     }
     const wq = this.constant(`${out}_weight_q`, DataType.INT8, dims, rawBytes(q));
-    const ws = this.constant(`${out}_weight_scale`, DataType.FLOAT, [columns], rawBytes(scales));
-    const wz = this.constant(`${out}_weight_zero`, DataType.INT8, [columns], new Uint8Array(columns));
-    this.node('DequantizeLinear', [wq, ws, wz], `${out}_weight`, 1);
-    node.input = [this.dequantize(x), `${out}_weight`];
+    const ws = this.constant(`${out}_weight_scale`, DataType.FLOAT, [channels], rawBytes(scales));
+    const wz = this.constant(`${out}_weight_zero`, DataType.INT8, [channels], new Uint8Array(channels));
+    this.node('DequantizeLinear', [wq, ws, wz], `${out}_weight`, axis);
+    return { scales, channels };
   }
 
   /** Adds the new nodes, drops constants nothing reads, and orders the graph topologically. */
