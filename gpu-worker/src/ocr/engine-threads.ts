@@ -74,7 +74,7 @@ export async function engineThreadData(
  *
  * @example
  * const threads = await EngineThreads.start(DEFAULT_ENGINE_OPTIONS);
- * const [boxes] = await threads.detect([page], DEFAULT_ENGINE_OPTIONS.detLimitSideLen);
+ * const [boxes] = await threads.detect([page]);
  * await threads.close();
  */
 export class EngineThreads {
@@ -87,6 +87,8 @@ export class EngineThreads {
     readonly modelCache: { detection?: ModelCacheOutcome; recognition?: ModelCacheOutcome },
     /** The recognition model's precision (see `EngineOptions.recPrecision`). */
     readonly recPrecision: Precision,
+    /** The threads' `detLimitSideLen`: pages are resized to it here, before a thread detects. */
+    private readonly detLimitSideLen: number,
   ) {
     this.detections = new Slots(detectionsInFlight);
   }
@@ -124,18 +126,18 @@ export class EngineThreads {
       throw errorFromThread(failed.error);
     }
     const detections = options.detectionsInFlight ?? threads;
-    return new EngineThreads(pool, detections, modelCache, recPrecision);
+    return new EngineThreads(pool, detections, modelCache, recPrecision, options.detLimitSideLen);
   }
 
   /**
    * Detects text on pages of one detection input size (one session run). The pages are resized
    * here, on the calling thread, so that no engine thread runs libvips (see `withLibvips`).
    */
-  async detect(images: RgbImage[], limit: number): Promise<DetectedBox[][]> {
+  async detect(images: RgbImage[]): Promise<DetectedBox[][]> {
     await this.detections.acquire();
     try {
       const resized = await Promise.all(
-        images.map(async (image) => shareImage(await resizeForDetection(image, limit))),
+        images.map(async (image) => shareImage(await resizeForDetection(image, this.detLimitSideLen))),
       );
       return await this.pool.run({ images, resized }, { name: 'detect' });
     } finally {

@@ -99,10 +99,7 @@ export class OcrEngine {
     const detected: DetectedBox[][] = new Array(images.length);
     await Promise.all(
       planDetection(images, this.options).map(async (group) => {
-        const boxes = await this.threads.detect(
-          group.map((i) => images[i]!),
-          this.options.detLimitSideLen,
-        );
+        const boxes = await this.threads.detect(group.map((i) => images[i]!));
         group.forEach((page, k) => {
           detected[page] = boxes[k]!;
         });
