@@ -25,6 +25,7 @@ export function engineOverrides(pairs: string[]): Partial<EngineOptions> {
     'collectAfterDetection',
     'recBatchPixels',
     'recPadBatch',
+    'recBatchByWidth',
     'intraOpNumThreads',
   ];
   const strings = ['modelDir', 'modelCacheDir', 'recPrecision'];

@@ -7,6 +7,7 @@ import { PageBatcher } from '../../gpu-worker/src/ocr/page-batcher.ts';
 import {
   CPU_REC_BATCH_PIXELS,
   planRecognition,
+  recBatchByWidth,
   recBatchPixels,
 } from '../../gpu-worker/src/ocr/recognizer.ts';
 import type { PageResult, Quad, RgbImage } from '../../gpu-worker/src/ocr/types.ts';
@@ -81,6 +82,25 @@ describe('recognition plan', () => {
       Number.POSITIVE_INFINITY,
     );
     expect(planRecognition(lines, { ...budget, recBatchPixels: undefined })).toHaveLength(1);
+  });
+
+  it('on the CPU, batches only lines of one bucketed width, so none is padded past its own', () => {
+    const page = image(4000, 1000);
+    // Ratios 2, 2.5, 3, 3.2, 10 → widths 96, 120, 144, 154, 480 px → buckets 96, 128, 160, 160, 480.
+    const lines = [rect(80, 40), rect(100, 40), rect(120, 40), rect(128, 40), rect(400, 40)].map(
+      (box) => ({ image: page, box }),
+    );
+    const cpu = { ...options, recBatchSize: 6, executionProviders: ['cpu' as const] };
+    const batches = planRecognition(lines, cpu);
+    expect(batches.map((b) => b.items.map((i) => i.index))).toEqual([[0], [1], [2, 3], [4]]);
+    expect(batches.map((b) => b.width)).toEqual([96, 128, 160, 480]);
+    expect(recBatchByWidth(cpu)).toBe(true);
+    // A GPU provider keeps mixed widths (fewer, fuller runs); either can be asked for.
+    expect(recBatchByWidth(options)).toBe(false);
+    expect(planRecognition(lines, { ...cpu, recBatchByWidth: false }).map((b) => b.width)).toEqual([
+      160, 480,
+    ]);
+    expect(planRecognition(lines, { ...options, recBatchSize: 6, recBatchByWidth: true })).toHaveLength(4);
   });
 
   it('pads narrow batches to the minimum width, and turns tall crops', () => {

@@ -68,6 +68,18 @@ describe('OcrEngine', () => {
     expect(together[2]!.pages.map((p) => p.page)).toEqual([1, 2, 3]);
   });
 
+  it('reads a page exactly as it reads it alone, whatever else shares its recognition batches', async () => {
+    // The samples' lines span many widths: recognised in one call, each width's lines from both
+    // pages share runs; with mixed widths most lines would be padded to a wider neighbour, which
+    // moves confidences and sometimes characters.
+    const pages = [];
+    for (const sample of listSamples()) pages.push(...(await engine.decode(await readFile(sample.imagePath))));
+    const alone = [];
+    for (const page of pages) alone.push(...(await engine.recognizePages([page])));
+    expect(alone.map((p) => p.lines.length)).toEqual([expect.any(Number), expect.any(Number)]);
+    expect(await engine.recognizePages(pages)).toEqual(alone);
+  });
+
   it('reads the same with recognition batches padded to full rows (the GPU setting)', async () => {
     const padded = await OcrEngine.create({ recPadBatch: true, threads: 1 });
     try {

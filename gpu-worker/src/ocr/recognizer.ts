@@ -67,11 +67,20 @@ export function recBatchPixels(
   return usesGpu(options) ? Number.POSITIVE_INFINITY : CPU_REC_BATCH_PIXELS;
 }
 
+/** Whether a recognition batch holds lines of one padded width only: as configured, else on for the CPU. */
+export function recBatchByWidth(
+  options: Pick<EngineOptions, 'recBatchByWidth' | 'executionProviders'>,
+): boolean {
+  return options.recBatchByWidth ?? !usesGpu(options);
+}
+
 /**
  * Plans the recognition of `lines` (from any number of pages): sorted by aspect ratio so that
  * each batch pads little, each batch padded to its widest member and bucketed, at most
  * `recBatchSize` lines and `recBatchPixels` pixels per batch (a line wider than the budget
- * goes alone). The batches are independent: any engine thread can run any of them.
+ * goes alone). With {@link recBatchByWidth} a batch takes only lines of its bucketed width, so
+ * no line is padded beyond its own bucket and its reading does not depend on its neighbours.
+ * The batches are independent: any engine thread can run any of them.
  */
 export function planRecognition(
   lines: readonly LineCrop[],
@@ -82,6 +91,7 @@ export function planRecognition(
     | 'recBatchSize'
     | 'recWidthBucket'
     | 'recBatchPixels'
+    | 'recBatchByWidth'
     | 'executionProviders'
   >,
 ): RecognitionBatch[] {
@@ -91,6 +101,7 @@ export function planRecognition(
   });
   items.sort((a, b) => a.ratio - b.ratio);
   const budget = recBatchPixels(options);
+  const byWidth = recBatchByWidth(options);
   const widthOf = (ratio: number) =>
     batchWidth([ratio], options.recImageHeight, options.recMinWidth, options.recWidthBucket);
   const batches: RecognitionBatch[] = [];
@@ -100,6 +111,7 @@ export function planRecognition(
     const width = widthOf(item.ratio);
     if (
       current &&
+      (!byWidth || current.width === width) &&
       current.items.length < options.recBatchSize &&
       (current.items.length + 1) * width * options.recImageHeight <= budget
     ) {
