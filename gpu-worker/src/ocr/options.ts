@@ -91,8 +91,9 @@ export interface EngineOptions {
    * line is read at the same width whatever else is in its batch: a page gives the same result
    * alone or batched with other documents. Mixed widths (each batch padded to its widest line)
    * changed 16 of 785 lines of 12 receipts between one page and eight pages per batch, as the
-   * SVTR neck attends over the padding too. On the CPU it also pads 3% fewer pixels and took
-   * 4–8% less CPU time over the odd receipts and papers at the same word F1 (bench/README.md).
+   * SVTR neck attends over the padding too. On the CPU it also pads ~3% fewer pixels and took
+   * 3–9% less process CPU time over the odd receipts and papers at the same word F1
+   * (bench/README.md).
    * Default: on for the CPU; off with a GPU provider, whose padded full-row batches would run
    * more often half empty (not measured on a GPU).
    */
