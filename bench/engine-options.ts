@@ -26,6 +26,7 @@ export function engineOverrides(pairs: string[]): Partial<EngineOptions> {
     'recBatchPixels',
     'recPadBatch',
     'recBatchByWidth',
+    'recBilevelFloat',
     'intraOpNumThreads',
   ];
   const strings = ['modelDir', 'modelCacheDir', 'recPrecision'];

@@ -87,9 +87,10 @@ describe('recognition plan', () => {
   it('on the CPU, batches only lines of one bucketed width, so none is padded past its own', () => {
     const page = image(4000, 1000);
     // Ratios 2, 2.5, 3, 3.2, 10 → widths 96, 120, 144, 154, 480 px → buckets 96, 128, 160, 160, 480.
-    const lines = [rect(80, 40), rect(100, 40), rect(120, 40), rect(128, 40), rect(400, 40)].map(
-      (box) => ({ image: page, box }),
-    );
+    const lines = [rect(80, 40), rect(100, 40), rect(120, 40), rect(128, 40), rect(400, 40)].map((box) => ({
+      image: page,
+      box,
+    }));
     const cpu = { ...options, recBatchSize: 6, executionProviders: ['cpu' as const] };
     const batches = planRecognition(lines, cpu);
     expect(batches.map((b) => b.items.map((i) => i.index))).toEqual([[0], [1], [2, 3], [4]]);

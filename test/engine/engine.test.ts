@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { wordPrecisionRecall } from '../../bench/metrics.ts';
 import { errorFromThread, errorToThread } from '../../gpu-worker/src/ocr/errors.ts';
+import { isBilevel } from '../../gpu-worker/src/ocr/image.ts';
 import {
   ImageTooLargeError,
   InvalidImageError,
@@ -9,6 +11,7 @@ import {
   ProviderUnavailableError,
   renderPdfPages,
 } from '../../gpu-worker/src/ocr/index.ts';
+import type { RgbImage } from '../../gpu-worker/src/ocr/types.ts';
 import {
   EncryptedDocumentError,
   InvalidDocumentError,
@@ -73,7 +76,8 @@ describe('OcrEngine', () => {
     // pages share runs; with mixed widths most lines would be padded to a wider neighbour, which
     // moves confidences and sometimes characters.
     const pages = [];
-    for (const sample of listSamples()) pages.push(...(await engine.decode(await readFile(sample.imagePath))));
+    for (const sample of listSamples())
+      pages.push(...(await engine.decode(await readFile(sample.imagePath))));
     const alone = [];
     for (const page of pages) alone.push(...(await engine.recognizePages([page])));
     expect(alone.map((p) => p.lines.length)).toEqual([expect.any(Number), expect.any(Number)]);
@@ -110,6 +114,41 @@ describe('OcrEngine', () => {
     await expect(engine.decode(pdf, { firstPage: 41, pageCount: 1 })).rejects.toBeInstanceOf(
       InvalidImageError,
     );
+  });
+});
+
+describe('bilevel pages beside int8 recognition', () => {
+  const rgb = (values: number[]): RgbImage => ({
+    data: Uint8Array.from(values.flatMap((v) => [v, v, v])),
+    width: values.length,
+    height: 1,
+  });
+
+  it('are told apart: only black and white pixels', () => {
+    expect(isBilevel(rgb([0, 255, 255, 0]))).toBe(true);
+    expect(isBilevel(rgb([0, 255, 254, 0]))).toBe(false);
+    expect(isBilevel({ data: Uint8Array.of(255, 0, 0), width: 1, height: 1 })).toBe(false);
+    expect(isBilevel(rgb([]))).toBe(false);
+  });
+
+  it('are read by the float recogniser, the other pages of the batch in int8', async () => {
+    const [sample] = listSamples();
+    const input = await readFile(sample!.imagePath);
+    const binarised = await sharp(input).greyscale().threshold(128).png().toBuffer();
+    const int8 = await OcrEngine.create({ recPrecision: 'int8', threads: 1 });
+    const int8Only = await OcrEngine.create({ recPrecision: 'int8', recBilevelFloat: false, threads: 1 });
+    const fp32 = await OcrEngine.create({ recPrecision: 'fp32', threads: 1 });
+    try {
+      const pages = [...(await int8.decode(input)), ...(await int8.decode(binarised))];
+      expect(pages.map((p) => isBilevel(p.image))).toEqual([false, true]);
+      const [grey, bilevel] = await int8.recognizePages(pages);
+      expect(bilevel!.lines.length).toBeGreaterThan(5);
+      expect(bilevel).toEqual((await fp32.recognizePages([pages[1]!]))[0]);
+      expect(grey).toEqual((await int8Only.recognizePages([pages[0]!]))[0]);
+      expect((await int8Only.recognizePages([pages[1]!]))[0]).not.toEqual(bilevel);
+    } finally {
+      await Promise.all([int8.close(), int8Only.close(), fp32.close()]);
+    }
   });
 });
 

@@ -100,7 +100,25 @@ export async function detect(task: { images: RgbImage[]; resized: RgbImage[] }):
   return boxes;
 }
 
-/** Reads one planned recognition batch. */
-export async function recognize(task: { batch: RecognitionBatch }): Promise<RecognizedLine[]> {
-  return (await ready()).recognizer.recognizeBatch(task.batch);
+let floatRecognizer: Promise<TextRecognizer> | undefined;
+
+/** The float recogniser, from the first task that brings its model's bytes. */
+function floatRecognition(model: Uint8Array): Promise<TextRecognizer> {
+  floatRecognizer ??= (async () => {
+    const [{ recognizer }, session] = await Promise.all([ready(), createSession(model, options)]);
+    return recognizer.withSession(session);
+  })();
+  return floatRecognizer;
+}
+
+/**
+ * Reads one planned recognition batch: with the thread's recogniser, or with the float one when
+ * the task brings the float model (lines of bilevel pages beside int8: `recBilevelFloat`).
+ */
+export async function recognize(task: {
+  batch: RecognitionBatch;
+  floatModel?: Uint8Array;
+}): Promise<RecognizedLine[]> {
+  const recognizer = task.floatModel ? await floatRecognition(task.floatModel) : (await ready()).recognizer;
+  return recognizer.recognizeBatch(task.batch);
 }

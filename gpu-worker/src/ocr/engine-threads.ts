@@ -38,9 +38,12 @@ export function threadCounts(options: EngineOptions): { threads: number; intraOp
  * What every engine thread starts from: the options and the models' bytes, read (and rewritten,
  * through the model cache) once, in SharedArrayBuffers the threads share.
  */
-export async function engineThreadData(
-  options: EngineOptions,
-): Promise<{ data: EngineThreadData; modelCache: EngineThreads['modelCache']; recPrecision: Precision }> {
+export async function engineThreadData(options: EngineOptions): Promise<{
+  data: EngineThreadData;
+  modelCache: EngineThreads['modelCache'];
+  recPrecision: Precision;
+  recognitionFile: ModelFile;
+}> {
   const files = modelFiles(options.modelDir);
   // Read once: the precision's calibration match and the model cache both use its bytes' digest.
   const recognitionFile = await ModelFile.read(files.recognition);
@@ -63,6 +66,7 @@ export async function engineThreadData(
     data,
     modelCache: { detection: detection.cache, recognition: recognition.cache },
     recPrecision: precision,
+    recognitionFile,
   };
 }
 
@@ -89,6 +93,8 @@ export class EngineThreads {
     readonly recPrecision: Precision,
     /** The threads' `detLimitSideLen`: pages are resized to it here, before a thread detects. */
     private readonly detLimitSideLen: number,
+    /** The float recognition model's bytes, read when first asked for (int8 engines only). */
+    private readonly floatRecognition: () => Promise<Uint8Array>,
   ) {
     this.detections = new Slots(detectionsInFlight);
   }
@@ -99,11 +105,16 @@ export class EngineThreads {
    */
   static async start(options: EngineOptions): Promise<EngineThreads> {
     const { threads, intraOpNumThreads } = threadCounts(options);
-    const { data, modelCache, recPrecision } = await engineThreadData({
+    const { data, modelCache, recPrecision, recognitionFile } = await engineThreadData({
       ...options,
       threads,
       intraOpNumThreads,
     });
+    let floatBytes: Promise<Uint8Array> | undefined;
+    const floatRecognition = () => {
+      floatBytes ??= loadModelBytes(recognitionFile, options).then((m) => m.bytes);
+      return floatBytes;
+    };
     const pool = new Piscina({
       filename: threadModule().href,
       minThreads: threads,
@@ -126,7 +137,14 @@ export class EngineThreads {
       throw errorFromThread(failed.error);
     }
     const detections = options.detectionsInFlight ?? threads;
-    return new EngineThreads(pool, detections, modelCache, recPrecision, options.detLimitSideLen);
+    return new EngineThreads(
+      pool,
+      detections,
+      modelCache,
+      recPrecision,
+      options.detLimitSideLen,
+      floatRecognition,
+    );
   }
 
   /**
@@ -145,9 +163,18 @@ export class EngineThreads {
     }
   }
 
-  /** Reads one planned recognition batch. */
-  recognize(batch: RecognitionBatch): Promise<RecognizedLine[]> {
-    return this.pool.run({ batch }, { name: 'recognize' });
+  /**
+   * Reads one planned recognition batch, at the engine's precision or, asked for `fp32` by an int8
+   * engine, with the float model (its bytes read once, through the model cache, and shared).
+   */
+  async recognize(
+    batch: RecognitionBatch,
+    precision: Precision = this.recPrecision,
+  ): Promise<RecognizedLine[]> {
+    if (precision === this.recPrecision) return this.pool.run({ batch }, { name: 'recognize' });
+    if (precision !== 'fp32')
+      throw new RangeError(`an ${this.recPrecision} engine cannot read at ${precision}`);
+    return this.pool.run({ batch, floatModel: await this.floatRecognition() }, { name: 'recognize' });
   }
 
   /** Renders the selected pages of a PDF at `dpi` into shared pages (see engine-thread.ts `render`). */

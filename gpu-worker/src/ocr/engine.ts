@@ -1,7 +1,7 @@
 import type { DetectedBox } from './db-postprocess.ts';
 import { planDetection } from './detector.ts';
 import { EngineThreads } from './engine-threads.ts';
-import { type DecodedPage, decodeImagePages, type PageSelection } from './image.ts';
+import { type DecodedPage, decodeImagePages, isBilevel, type PageSelection } from './image.ts';
 import { checkEngineOptions, DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './options.ts';
 import { PageBatcher } from './page-batcher.ts';
 import { shareImage } from './pdf-pages.ts';
@@ -109,12 +109,24 @@ export class OcrEngine {
     detected.forEach((boxes, page) => {
       for (const { box } of boxes) crops.push({ image: images[page]!, box, page });
     });
+    // With int8, bilevel pages' lines are read in float (`recBilevelFloat`): two plans.
+    const float =
+      this.threads.recPrecision === 'int8' && (this.options.recBilevelFloat ?? true)
+        ? images.map((image, page) => detected[page]!.length > 0 && isBilevel(image))
+        : images.map(() => false);
     const read: RecognizedLine[] = new Array(crops.length);
     await Promise.all(
-      planRecognition(crops, this.options).map(async (batch) => {
-        const lines = await this.threads.recognize(batch);
-        batch.items.forEach((item, k) => {
-          read[item.index] = lines[k]!;
+      [false, true].flatMap((inFloat) => {
+        const indices = crops.flatMap((crop, i) => (float[crop.page] === inFloat ? [i] : []));
+        const precision = inFloat ? 'fp32' : this.threads.recPrecision;
+        return planRecognition(
+          indices.map((i) => crops[i]!),
+          this.options,
+        ).map(async (batch) => {
+          const lines = await this.threads.recognize(batch, precision);
+          batch.items.forEach((item, k) => {
+            read[indices[item.index]!] = lines[k]!;
+          });
         });
       }),
     );

@@ -158,3 +158,17 @@ export async function decodeImagePages(
     pages.push({ page, image: await decodePage(input, page - 1, maxPixels) });
   return pages;
 }
+
+/**
+ * Whether a page holds only black and white pixels (RGB 0,0,0 or 255,255,255): a fax or a 1-bit
+ * scan, or a page binarised before OCR. Stops at the first grey or coloured pixel, so a photo or a
+ * rendered page costs a few reads; a bilevel page costs one pass (~10 ms for 8 Mpx).
+ */
+export function isBilevel(image: RgbImage): boolean {
+  const { data } = image;
+  for (let i = 0; i + 2 < data.length; i += 3) {
+    const v = data[i]!;
+    if ((v !== 0 && v !== 255) || data[i + 1] !== v || data[i + 2] !== v) return false;
+  }
+  return data.length > 0;
+}

@@ -148,6 +148,16 @@ export interface EngineOptions {
    */
   recPrecision?: Precision;
   /**
+   * With int8 recognition, read the lines of bilevel pages (only black and white pixels: faxes,
+   * 1-bit TIFF scans, pages binarised before OCR; `isBilevel` in image.ts) with the float
+   * recogniser, loaded by each engine thread at its first such page. int8 reads those worse: its
+   * activation ranges clip on their hard edges and it drops whole letters ("not" → "ot"); word F1
+   * 0.949 against float's 0.956 on the held-out scans, 0.694 against 0.711 on binarised papers
+   * (bench/README.md). They then read at float's speed (0.83 against 1.29 pages/s on the scans).
+   * Default on; off reads them in int8 too.
+   */
+  recBilevelFloat?: boolean;
+  /**
    * Keep the rewritten models on disk (`model-cache.ts`), keyed by the model file's SHA-256 and
    * the rewrite version, so later starts skip the rewrites (~0.6 s of CPU). Off rewrites at
    * every start.

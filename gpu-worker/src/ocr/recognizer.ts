@@ -173,6 +173,11 @@ export class TextRecognizer {
       dictionary.lastIndexOf(' ') === dictionary.length - 1;
   }
 
+  /** The same recogniser (dictionary, options, classifier) on another session of the model. */
+  withSession(session: ort.InferenceSession): TextRecognizer {
+    return new TextRecognizer(session, this.dictionary, this.options, this.classifier);
+  }
+
   /**
    * Whether the session returns each column's winner ({@link CTC_OUTPUTS}, added with the graph
    * rewrites) and the dictionary's space is the last class, as those outputs assume.
