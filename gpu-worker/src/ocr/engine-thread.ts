@@ -102,12 +102,15 @@ export async function detect(task: { images: RgbImage[]; resized: RgbImage[] }):
 
 let floatRecognizer: Promise<TextRecognizer> | undefined;
 
-/** The float recogniser, from the first task that brings its model's bytes. */
+/** The float recogniser, from the first task that brings its model's bytes (again if that failed). */
 function floatRecognition(model: Uint8Array): Promise<TextRecognizer> {
   floatRecognizer ??= (async () => {
     const [{ recognizer }, session] = await Promise.all([ready(), createSession(model, options)]);
     return recognizer.withSession(session);
-  })();
+  })().catch((error: unknown) => {
+    floatRecognizer = undefined;
+    throw error;
+  });
   return floatRecognizer;
 }
 

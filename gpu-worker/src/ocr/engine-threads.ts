@@ -110,9 +110,16 @@ export class EngineThreads {
       threads,
       intraOpNumThreads,
     });
+    // Read at the first bilevel page (`recBilevelFloat`); a failed read is tried again next time.
     let floatBytes: Promise<Uint8Array> | undefined;
     const floatRecognition = () => {
-      floatBytes ??= loadModelBytes(recognitionFile, options).then((m) => m.bytes);
+      floatBytes ??= loadModelBytes(recognitionFile, options).then(
+        (m) => m.bytes,
+        (error: unknown) => {
+          floatBytes = undefined;
+          throw error;
+        },
+      );
       return floatBytes;
     };
     const pool = new Piscina({
