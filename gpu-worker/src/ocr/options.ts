@@ -153,8 +153,8 @@ export interface EngineOptions {
    * recogniser, loaded by each engine thread at its first such page. int8 reads those worse: its
    * activation ranges clip on their hard edges and it drops whole letters ("not" → "ot"); word F1
    * 0.949 against float's 0.956 on the held-out scans, 0.694 against 0.711 on binarised papers
-   * (bench/README.md). They then read at float's speed (0.83 against 1.29 pages/s on the scans).
-   * Default on; off reads them in int8 too.
+   * (bench/README.md). They then read at float's speed: 0.74 against 1.29 pages/s on the held-out
+   * scans, the float sessions' start included. Default on; off reads them in int8 too.
    */
   recBilevelFloat?: boolean;
   /**
