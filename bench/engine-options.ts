@@ -26,7 +26,6 @@ export function engineOverrides(pairs: string[]): Partial<EngineOptions> {
     'recBatchPixels',
     'recPadBatch',
     'recBatchByWidth',
-    'recBilevelFloat',
     'intraOpNumThreads',
   ];
   const strings = ['modelDir', 'modelCacheDir', 'recPrecision'];

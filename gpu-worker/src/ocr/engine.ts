@@ -110,10 +110,10 @@ export class OcrEngine {
       for (const { box } of boxes) crops.push({ image: images[page]!, box, page });
     });
     // With int8, bilevel pages' lines are read in float (`recBilevelFloat`): two plans.
-    const float =
-      this.threads.recPrecision === 'int8' && (this.options.recBilevelFloat ?? true)
-        ? images.map((image, page) => detected[page]!.length > 0 && isBilevel(image))
-        : images.map(() => false);
+    const bilevelInFloat = this.threads.recPrecision === 'int8' && this.options.recBilevelFloat;
+    const float = images.map(
+      (image, page) => bilevelInFloat && detected[page]!.length > 0 && isBilevel(image),
+    );
     const read: RecognizedLine[] = new Array(crops.length);
     await Promise.all(
       [false, true].flatMap((inFloat) => {

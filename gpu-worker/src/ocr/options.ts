@@ -154,9 +154,9 @@ export interface EngineOptions {
    * activation ranges clip on their hard edges and it drops whole letters ("not" → "ot"); word F1
    * 0.949 against float's 0.956 on the held-out scans, 0.694 against 0.711 on binarised papers
    * (bench/README.md). They then read at float's speed: 0.74 against 1.29 pages/s on the held-out
-   * scans, the float sessions' start included. Default on; off reads them in int8 too.
+   * scans, the float sessions' start included. Off reads them in int8 too.
    */
-  recBilevelFloat?: boolean;
+  recBilevelFloat: boolean;
   /**
    * Keep the rewritten models on disk (`model-cache.ts`), keyed by the model file's SHA-256 and
    * the rewrite version, so later starts skip the rewrites (~0.6 s of CPU). Off rewrites at
@@ -193,6 +193,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   recMinWidth: 48,
   recBatchSize: 6,
   recWidthBucket: 32,
+  recBilevelFloat: true,
   useAngleClassifier: false,
   clsThresh: 0.9,
   wordSpaceProb: 0.05,
