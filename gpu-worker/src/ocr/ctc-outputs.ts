@@ -46,19 +46,29 @@ export function addCtcOutputs(bytes: Uint8Array): { model: Uint8Array; added: bo
   if (!probs?.name) return { model: bytes, added: false };
   const classes = Number(probs.type?.tensorType?.shape?.dim?.[2]?.dimValue);
   const [batch, steps] = probs.type?.tensorType?.shape?.dim ?? [];
+  const constant = (t: OnnxTypes.ITensorProto): NodeProto => ({
+    opType: 'Constant',
+    output: [t.name ?? ''],
+    attribute: [{ name: 'value', type: AttributeType.TENSOR, t }],
+  });
+  const winner = [CTC_OUTPUTS.bestProb, `${CTC_OUTPUTS.best}_int64`];
   // TopK takes k as an attribute before opset 10 (PP-OCRv4's graph is at 9), as an input since.
   const opset = Number(model.opsetImport?.find((o) => !o.domain)?.version ?? 1);
-  const k = onnx.TensorProto.create({
-    name: `${CTC_OUTPUTS.best}_k`,
-    dims: [1],
-    dataType: DataType.INT64,
-    int64Data: [1],
-  });
-  const topK: NodeProto =
+  const k = `${CTC_OUTPUTS.best}_k`;
+  const topK: NodeProto[] =
     opset < 10
-      ? { opType: 'TopK', input: [probs.name], attribute: [intAttr('axis', 2), intAttr('k', 1)] }
-      : { opType: 'TopK', input: [probs.name, k.name ?? ''], attribute: [intAttr('axis', 2)] };
-  topK.output = [CTC_OUTPUTS.bestProb, `${CTC_OUTPUTS.best}_int64`];
+      ? [
+          {
+            opType: 'TopK',
+            input: [probs.name],
+            output: winner,
+            attribute: [intAttr('axis', 2), intAttr('k', 1)],
+          },
+        ]
+      : [
+          constant(onnx.TensorProto.create({ name: k, dims: [1], dataType: DataType.INT64, int64Data: [1] })),
+          { opType: 'TopK', input: [probs.name, k], output: winner, attribute: [intAttr('axis', 2)] },
+        ];
   const last = onnx.TensorProto.create({
     name: `${CTC_OUTPUTS.lastProb}_index`,
     dims: [],
@@ -67,27 +77,14 @@ export function addCtcOutputs(bytes: Uint8Array): { model: Uint8Array; added: bo
   });
   graph.node = [
     ...(graph.node ?? []),
-    ...(opset < 10
-      ? []
-      : [
-          {
-            opType: 'Constant',
-            output: [k.name ?? ''],
-            attribute: [{ name: 'value', type: AttributeType.TENSOR, t: k }],
-          },
-        ]),
-    topK,
+    ...topK,
     {
       opType: 'Cast',
       input: [`${CTC_OUTPUTS.best}_int64`],
       output: [CTC_OUTPUTS.best],
       attribute: [intAttr('to', DataType.INT32)],
     },
-    {
-      opType: 'Constant',
-      output: [last.name ?? ''],
-      attribute: [{ name: 'value', type: AttributeType.TENSOR, t: last }],
-    },
+    constant(last),
     {
       opType: 'Gather',
       input: [probs.name, last.name ?? ''],
