@@ -144,6 +144,27 @@ describe('the built package', () => {
       expect(read.stdout).toMatch(/^1 pages from 1 files in /m);
       expect(await readFile(join(project, 'ocr-out', 'receipt.txt'), 'utf8')).toMatch(/^GREEN MARKET$/m);
     }, 60_000);
+
+    it('reads a folder in a second process, with its output and exit code (`ocrq ocr` over several files)', async () => {
+      const folder = join(project, 'two');
+      await mkdir(folder, { recursive: true });
+      for (const name of ['receipt.png', 'letter.png'])
+        await writeFile(join(folder, name), await readFile(join(REPO, 'dist/bin/pages', name)));
+      const read = await runOcrq(['ocr', folder, '--out', 'two-out', '--format', 'text'], {
+        command: [join(REPO, 'dist/bin/ocrq.cjs')],
+        cwd: project,
+      });
+      expect(read.stderr).not.toMatch(/ocrq: /);
+      expect(read.code).toBe(0);
+      expect(read.stdout).toMatch(/^2 pages from 2 files in /m);
+      expect(await readFile(join(project, 'two-out', 'receipt.txt'), 'utf8')).toMatch(/^GREEN MARKET$/m);
+      expect((await readdir(join(project, 'two-out'))).sort()).toEqual(['letter.txt', 'receipt.txt']);
+      const missing = await runOcrq(['ocr', folder, join(project, 'no-such.png'), '--out', 'two-out'], {
+        command: [join(REPO, 'dist/bin/ocrq.cjs')],
+        cwd: project,
+      });
+      expect(missing.code).not.toBe(0);
+    }, 60_000);
   });
 
   it('npm pack ships the built client, CLI, engine thread and samples, and no sources', async () => {
