@@ -5,9 +5,9 @@ import { statSync } from 'node:fs';
  * V8 flags `ocrq ocr` runs with. `--single-threaded-gc`: each isolate (the main thread and the
  * engine threads) collects its own garbage instead of handing marking, sweeping and the freeing of
  * array buffers to V8's helper threads, which on the CPU engine compete with the engine threads
- * for the same cores: 3–4% more pages/s in ten alternating pairs on 2 cores (receipts, papers, the
- * 110 of both; bench/README.md, 2026-12-02), but a higher peak (815–927 MB over the 110 in three
- * runs), which {@link OCR_MALLOC_ARENAS} more than takes back. V8 takes it only at start (set from a
+ * for the same cores: 1–8% more pages/s (4% on average) in all ten alternating pairs on 2 cores
+ * (receipts, papers, the 110 of both; bench/README.md, 2026-12-02), but a higher peak (815–927 MB
+ * over the 110 in three runs), which {@link OCR_MALLOC_ARENAS} more than takes back. V8 takes it only at start (set from a
  * running process, it aborts at the next collection), hence a second process.
  */
 export const OCR_V8_FLAGS: readonly string[] = ['--single-threaded-gc'];
@@ -18,7 +18,7 @@ export const OCR_V8_FLAGS: readonly string[] = ['--single-threaded-gc'];
  * and memory freed in one arena is not reused by another: at the peak of the 110 receipts and
  * papers, six arena heaps held 50–63 MB each (the engine threads' detection activations, the decoded
  * pages) beside 150–215 MB in the main one. With one arena and the flag above, the peak over the 110
- * was 743–789 MB in six runs against 821–868 MB in eight without either, at the same pages/s
+ * was 743–808 MB in nine runs against 821–868 MB in eight without either, at the same pages/s
  * within the machine's drift (bench/README.md).
  */
 export const OCR_MALLOC_ARENAS = '1';

@@ -86,21 +86,26 @@ describe('runChild', () => {
     return { code, signal, lines: stdout.trim().split('\n') };
   }
 
+  /**
+   * A process that runs the child through `runChild` with `plan` (an expression over `process`)
+   * and prints how it ended; the child shares its stdout, which the test reads.
+   */
+  function parent(plan: string, args: string[]): ChildProcess {
+    const relaunch = pathToFileURL(join(REPO, 'bin/ocrq/relaunch.ts')).href;
+    const script = `import { runChild } from ${JSON.stringify(relaunch)};
+      console.log(JSON.stringify(await runChild(${plan}, ${JSON.stringify(child)}, ${JSON.stringify(args)})));`;
+    return spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+  }
+
   it('starts a Node process with the options and environment, shares its output and gives back its exit code', async () => {
-    // From another process: the child shares that process's stdout, which the test reads.
-    const parent = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '--input-type=module',
-        '-e',
-        `import { runChild } from ${JSON.stringify(pathToFileURL(join(REPO, 'bin/ocrq/relaunch.ts')).href)};
-         console.log(JSON.stringify(await runChild({ execArgv: ['--single-threaded-gc'], env: { ...process.env, OCRQ_PROBE: 'set' } }, ${JSON.stringify(child)}, ['a', 'b c'])));`,
-      ],
-      { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    const { code, lines } = await output(parent);
+    const run = parent("{ execArgv: ['--single-threaded-gc'], env: { ...process.env, OCRQ_PROBE: 'set' } }", [
+      'a',
+      'b c',
+    ]);
+    const { code, lines } = await output(run);
     expect(code).toBe(0);
     expect(lines.map((line) => JSON.parse(line))).toEqual([
       { execArgv: ['--single-threaded-gc'], args: ['a', 'b c'], probe: 'set' },
@@ -109,21 +114,10 @@ describe('runChild', () => {
   }, 30_000);
 
   it('passes SIGTERM on to the child, which ends by it', async () => {
-    const parent = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '--input-type=module',
-        '-e',
-        `import { runChild } from ${JSON.stringify(pathToFileURL(join(REPO, 'bin/ocrq/relaunch.ts')).href)};
-         console.log(JSON.stringify(await runChild({ execArgv: [], env: process.env }, ${JSON.stringify(child)}, ['wait'])));`,
-      ],
-      { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] },
-    );
+    const run = parent('{ execArgv: [], env: process.env }', ['wait']);
     // Signalled once the child runs (its first line is out).
-    parent.stdout!.once('data', () => parent.kill('SIGTERM'));
-    const { code, lines } = await output(parent);
+    run.stdout!.once('data', () => run.kill('SIGTERM'));
+    const { code, lines } = await output(run);
     expect(code).toBe(0);
     expect(JSON.parse(lines.at(-1)!)).toEqual({ code: null, signal: 'SIGTERM' });
   }, 30_000);
