@@ -105,7 +105,9 @@ describe('worker processes under faults', () => {
         for (const created of jobs) {
           const job = await client.getJob(created.jobId);
           if (job.status !== 'SUCCEEDED')
-            open.push(`${job.jobId} ${job.status} ${JSON.stringify(job.pages)}`);
+            open.push(
+              `${job.jobId} ${job.status} ${JSON.stringify(job.pages)} ${JSON.stringify(job.error ?? null)}`,
+            );
         }
         throw new Error(
           `${error.message}; ${open.length} jobs not SUCCEEDED:\n${open.join('\n')}\n` +
