@@ -163,7 +163,9 @@ describe('the built package', () => {
         command: [join(REPO, 'dist/bin/ocrq.cjs')],
         cwd: project,
       });
-      expect(missing.code).not.toBe(0);
+      // The second process's error and exit code come through the first.
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toMatch(/^ocrq: NO_SUCH_FILE: .*no-such\.png/m);
     }, 60_000);
   });
 
