@@ -13,6 +13,7 @@ import { TextDetector } from './detector.ts';
 import { errorToThread, type ThreadError } from './errors.ts';
 import type { DecodedPage, PageSelection } from './image.ts';
 import { loadDictionary } from './models.ts';
+import { onceUnlessFailed } from './once.ts';
 import { type EngineOptions, usesGpu } from './options.ts';
 import { type RecognitionBatch, type RecognizedLine, TextRecognizer } from './recognizer.ts';
 import { createSession } from './session.ts';
@@ -100,19 +101,11 @@ export async function detect(task: { images: RgbImage[]; resized: RgbImage[] }):
   return boxes;
 }
 
-let floatRecognizer: Promise<TextRecognizer> | undefined;
-
 /** The float recogniser, from the first task that brings its model's bytes (again if that failed). */
-function floatRecognition(model: Uint8Array): Promise<TextRecognizer> {
-  floatRecognizer ??= (async () => {
-    const [{ recognizer }, session] = await Promise.all([ready(), createSession(model, options)]);
-    return recognizer.withSession(session);
-  })().catch((error: unknown) => {
-    floatRecognizer = undefined;
-    throw error;
-  });
-  return floatRecognizer;
-}
+const floatRecognition = onceUnlessFailed(async (model: Uint8Array): Promise<TextRecognizer> => {
+  const [{ recognizer }, session] = await Promise.all([ready(), createSession(model, options)]);
+  return recognizer.withSession(session);
+});
 
 /**
  * Reads one planned recognition batch: with the thread's recogniser, or with the float one when

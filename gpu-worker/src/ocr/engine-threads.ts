@@ -8,6 +8,7 @@ import { errorFromThread } from './errors.ts';
 import type { DecodedPage, PageSelection } from './image.ts';
 import { type ModelCacheOutcome, ModelFile } from './model-cache.ts';
 import { modelFiles } from './models.ts';
+import { onceUnlessFailed } from './once.ts';
 import { type EngineOptions, type Precision, usesGpu } from './options.ts';
 import { shareImage } from './pdf-pages.ts';
 import type { RecognitionBatch, RecognizedLine } from './recognizer.ts';
@@ -111,17 +112,9 @@ export class EngineThreads {
       intraOpNumThreads,
     });
     // Read at the first bilevel page (`recBilevelFloat`); a failed read is tried again next time.
-    let floatBytes: Promise<Uint8Array> | undefined;
-    const floatRecognition = () => {
-      floatBytes ??= loadModelBytes(recognitionFile, options).then(
-        (m) => m.bytes,
-        (error: unknown) => {
-          floatBytes = undefined;
-          throw error;
-        },
-      );
-      return floatBytes;
-    };
+    const floatRecognition = onceUnlessFailed(
+      async () => (await loadModelBytes(recognitionFile, options)).bytes,
+    );
     const pool = new Piscina({
       filename: threadModule().href,
       minThreads: threads,
