@@ -103,10 +103,12 @@ describe('the built package', () => {
     afterAll(async () => {
       await stack?.stop();
     });
+    /** The built `ocrq` (its CommonJS entry, the package's bin), run in the consumer project. */
+    const builtOcrq = (args: string[]) =>
+      runOcrq(args, { command: [join(REPO, 'dist/bin/ocrq.cjs')], cwd: project });
 
     it('prints its help and submits a page with --wait', async () => {
-      const cli = [join(REPO, 'dist/bin/ocrq.cjs')];
-      const help = await runOcrq(['--help'], { command: cli, cwd: project });
+      const help = await builtOcrq(['--help']);
       expect(help.code).toBe(0);
       expect(help.stdout).toMatch(/^Usage: ocrq/);
       for (const command of [
@@ -124,10 +126,17 @@ describe('the built package', () => {
         expect(help.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
       }
       const [page] = await writePages(join(project, 'scans'), 1);
-      const submitted = await runOcrq(
-        ['submit', page!, '--wait', '--out', 'out', '--endpoint', stack.apiUrl, '--api-key', 'key-a'],
-        { command: cli, cwd: project },
-      );
+      const submitted = await builtOcrq([
+        'submit',
+        page!,
+        '--wait',
+        '--out',
+        'out',
+        '--endpoint',
+        stack.apiUrl,
+        '--api-key',
+        'key-a',
+      ]);
       expect(submitted.stderr).not.toMatch(/ocrq: /);
       expect(submitted.stdout).toMatch(/^1 files: 1 succeeded, 0 failed, 0 skipped/m);
       expect(await readFile(join(project, 'out', 'page-01.txt'), 'utf8')).toContain('page 1');
@@ -135,10 +144,7 @@ describe('the built package', () => {
 
     it('reads a page with the engine in its own process (`ocrq ocr`, through the CommonJS entry)', async () => {
       const page = join(REPO, 'dist/bin/pages/receipt.png');
-      const read = await runOcrq(['ocr', page, '--out', 'ocr-out', '--format', 'text'], {
-        command: [join(REPO, 'dist/bin/ocrq.cjs')],
-        cwd: project,
-      });
+      const read = await builtOcrq(['ocr', page, '--out', 'ocr-out', '--format', 'text']);
       expect(read.stderr).not.toMatch(/ocrq: /);
       expect(read.code).toBe(0);
       expect(read.stdout).toMatch(/^1 pages from 1 files in /m);
@@ -150,19 +156,13 @@ describe('the built package', () => {
       await mkdir(folder, { recursive: true });
       for (const name of ['receipt.png', 'letter.png'])
         await writeFile(join(folder, name), await readFile(join(REPO, 'dist/bin/pages', name)));
-      const read = await runOcrq(['ocr', folder, '--out', 'two-out', '--format', 'text'], {
-        command: [join(REPO, 'dist/bin/ocrq.cjs')],
-        cwd: project,
-      });
+      const read = await builtOcrq(['ocr', folder, '--out', 'two-out', '--format', 'text']);
       expect(read.stderr).not.toMatch(/ocrq: /);
       expect(read.code).toBe(0);
       expect(read.stdout).toMatch(/^2 pages from 2 files in /m);
       expect(await readFile(join(project, 'two-out', 'receipt.txt'), 'utf8')).toMatch(/^GREEN MARKET$/m);
       expect((await readdir(join(project, 'two-out'))).sort()).toEqual(['letter.txt', 'receipt.txt']);
-      const missing = await runOcrq(['ocr', folder, join(project, 'no-such.png'), '--out', 'two-out'], {
-        command: [join(REPO, 'dist/bin/ocrq.cjs')],
-        cwd: project,
-      });
+      const missing = await builtOcrq(['ocr', folder, join(project, 'no-such.png'), '--out', 'two-out']);
       // The second process's error and exit code come through the first.
       expect(missing.code).toBe(1);
       expect(missing.stderr).toMatch(/^ocrq: NO_SUCH_FILE: .*no-such\.png/m);
