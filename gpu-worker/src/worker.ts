@@ -47,7 +47,7 @@ export interface WorkerOptions {
    */
   deadline: DeadlineOptions;
   /** Tenant fairness of the receive step (see {@link FairReceiver}). */
-  fairness: Pick<FairReceiverOptions, 'batchSize' | 'deferSeconds' | 'maxDeferrals' | 'maxParked'>;
+  fairness: Pick<FairReceiverOptions, 'batchSize' | 'deferSeconds' | 'narrowAfterDeliveries' | 'maxParked'>;
 }
 
 export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
