@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { isMultiPage, SNIFF_BYTES, sniffContentType } from '../../lambdas/shared/documents/file-types.ts';
 
 /**
  * V8 flags `ocrq ocr` runs with. `--single-threaded-gc`: each isolate (the main thread and the
@@ -7,8 +8,9 @@ import { statSync } from 'node:fs';
  * array buffers to V8's helper threads, which on the CPU engine compete with the engine threads
  * for the same cores: 1–8% more pages/s (4% on average) in all ten alternating pairs on 2 cores
  * (receipts, papers, the 110 of both; bench/README.md, 2026-12-02), but a higher peak (815–927 MB
- * over the 110 in three runs), which {@link OCR_MALLOC_ARENAS} more than takes back. V8 takes it only at start (set from a
- * running process, it aborts at the next collection), hence a second process.
+ * over the 110 in three runs), which {@link OCR_MALLOC_ARENAS} more than takes back. V8 takes it
+ * only at start (set from a running process, it aborts at the next collection), hence a second
+ * process.
  */
 export const OCR_V8_FLAGS: readonly string[] = ['--single-threaded-gc'];
 
@@ -24,13 +26,15 @@ export const OCR_V8_FLAGS: readonly string[] = ['--single-threaded-gc'];
 export const OCR_MALLOC_ARENAS = '1';
 
 /**
- * Whether an `ocr` command line reads more than one file: a folder, a glob, or two files or more
- * among its arguments other than options and `--out`'s folder. One file keeps its start-up: the
- * second process costs ~0.1 s once, which one page does not win back.
+ * Whether an `ocr` command line reads more than one page: a folder, a glob, two files or more
+ * among its arguments other than options and `--out`'s folder, or one PDF or TIFF (told by its first
+ * bytes; counting its pages would load PDFium here, as long as the second process takes to start).
+ * One image keeps its start-up: the second process costs ~0.1 s once, which one page does not win
+ * back.
  */
 export function readsSeveralFiles(
   args: readonly string[],
-  kind: (path: string) => 'file' | 'folder' | undefined = pathKind,
+  kind: (path: string) => 'file' | 'pages' | 'folder' | undefined = pathKind,
 ): boolean {
   let files = 0;
   for (let i = 1; i < args.length; i++) {
@@ -39,15 +43,32 @@ export function readsSeveralFiles(
     if (arg.startsWith('-')) continue;
     if (/[*?[]/.test(arg)) return true;
     const found = kind(arg);
-    if (found === 'folder') return true;
+    if (found === 'folder' || found === 'pages') return true;
     if (found === 'file') files += 1;
   }
   return files >= 2;
 }
 
-function pathKind(path: string): 'file' | 'folder' | undefined {
+/** A folder, a file of a format that may hold several pages (PDF, TIFF), another file, or nothing. */
+function pathKind(path: string): 'file' | 'pages' | 'folder' | undefined {
   const stats = statSync(path, { throwIfNoEntry: false });
-  return stats?.isDirectory() ? 'folder' : stats?.isFile() ? 'file' : undefined;
+  if (stats?.isDirectory()) return 'folder';
+  if (!stats?.isFile()) return undefined;
+  const head = Buffer.alloc(SNIFF_BYTES);
+  let read = 0;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      read = readSync(fd, head, 0, SNIFF_BYTES, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Unreadable here: the command itself says why.
+    return 'file';
+  }
+  const type = sniffContentType(head.subarray(0, read));
+  return type && isMultiPage(type) ? 'pages' : 'file';
 }
 
 /** How a second process runs an `ocrq` command line: its Node options and environment. */

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +45,8 @@ describe('readsSeveralFiles', () => {
     dir = await mkdtemp(join(tmpdir(), 'ocrq-several-'));
     await writeFile(join(dir, 'a.png'), 'a');
     await writeFile(join(dir, 'b.png'), 'b');
+    await writeFile(join(dir, 'report.pdf'), '%PDF-1.7\n');
+    await writeFile(join(dir, 'scan.tif'), Buffer.from([0x49, 0x49, 0x2a, 0x00, 8, 0, 0, 0]));
   });
 
   it('counts folders, globs and files among the arguments, not options', () => {
@@ -58,6 +61,15 @@ describe('readsSeveralFiles', () => {
     expect(readsSeveralFiles(['ocr', `${dir}/*.png`])).toBe(true);
     expect(readsSeveralFiles(['ocr', join(dir, 'missing.png')])).toBe(false);
     expect(readsSeveralFiles(['ocr', '--out=x', a])).toBe(false);
+  });
+
+  it('takes one PDF or TIFF, told by its first bytes, for several pages', () => {
+    expect(readsSeveralFiles(['ocr', join(dir, 'report.pdf')])).toBe(true);
+    expect(readsSeveralFiles(['ocr', join(dir, 'scan.tif'), '--format', 'text'])).toBe(true);
+    // A PNG named .pdf is one page.
+    const named = join(dir, 'named.pdf');
+    writeFileSync(named, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    expect(readsSeveralFiles(['ocr', named])).toBe(false);
   });
 });
 
