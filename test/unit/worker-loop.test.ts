@@ -179,33 +179,6 @@ describe('FairReceiver', () => {
     expect(receiver.parkedCount).toBe(8);
   });
 
-  it('a single-tenant backlog worked through by four slots: no message comes near the dead-letter queue', async () => {
-    queue.send('A', 80);
-    const delivered = new Map<string, number>();
-    const slot = async () => {
-      for (;;) {
-        const taken = await takeOne();
-        if (!taken) return;
-        delivered.set(taken.message.messageId, taken.message.receiveCount);
-        await sleep(1);
-        taken.done();
-      }
-    };
-    const running = Array.from({ length: 4 }, slot);
-    await vi.waitFor(() => expect(queue.messages).toHaveLength(0), { timeout: 10_000, interval: 10 });
-    stop.abort();
-    await Promise.all(running);
-    // Each delivery not worked counts towards maxReceiveCount. The receiver used to give back what
-    // it could not set aside at every look-ahead: some messages were delivered 4 times here, and one
-    // 10 times (dead-lettered) in a CI run where the work was slower. Now a message is given back
-    // to reach deeper only on its first delivery.
-    expect(Math.max(...delivered.values())).toBeLessThanOrEqual(options.narrowAfterDeliveries + 1);
-    const givenBack = new Map<string, number>();
-    for (const c of queue.visibilityChanges.filter((v) => v.seconds === 0))
-      givenBack.set(c.id, (givenBack.get(c.id) ?? 0) + 1);
-    expect(Math.max(0, ...givenBack.values())).toBeLessThanOrEqual(2);
-  });
-
   it('gives every parked message back on close', async () => {
     queue.send('A', 12);
     await takeOne();
