@@ -32,7 +32,7 @@ export const OCR_MALLOC_ARENAS = '1';
  * One image keeps its start-up: the second process costs ~0.1 s once, which one page does not win
  * back.
  */
-export function readsSeveralFiles(
+export function readsSeveralPages(
   args: readonly string[],
   kind: (path: string) => 'file' | 'pages' | 'folder' | undefined = pathKind,
 ): boolean {
@@ -79,7 +79,7 @@ export interface Relaunch {
 
 /**
  * How a new process should run this `ocrq` command line, or undefined to run it here: `ocr` over
- * several files ({@link readsSeveralFiles}) without {@link OCR_V8_FLAGS} gets them, and
+ * several files ({@link readsSeveralPages}) without {@link OCR_V8_FLAGS} gets them, and
  * {@link OCR_MALLOC_ARENAS} unless `MALLOC_ARENA_MAX` is set (the new process has the flags, so it
  * runs itself). `OCRQ_RELAUNCH=0` keeps every command here; the other commands (uploads, status)
  * always run in the first process.
@@ -88,7 +88,7 @@ export function relaunchPlan(
   args: readonly string[],
   execArgv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
-  severalFiles: (args: readonly string[]) => boolean = readsSeveralFiles,
+  severalFiles: (args: readonly string[]) => boolean = readsSeveralPages,
 ): Relaunch | undefined {
   if (args[0] !== 'ocr' || env.OCRQ_RELAUNCH === '0') return undefined;
   const missing = OCR_V8_FLAGS.filter((flag) => !execArgv.includes(flag));

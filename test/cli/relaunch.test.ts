@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { OCR_V8_FLAGS, readsSeveralFiles, relaunchPlan } from '../../bin/ocrq/relaunch.ts';
+import { OCR_V8_FLAGS, readsSeveralPages, relaunchPlan } from '../../bin/ocrq/relaunch.ts';
 import { REPO } from '../support/ocrq.ts';
 
 describe('relaunchPlan', () => {
@@ -39,7 +39,7 @@ describe('relaunchPlan', () => {
   });
 });
 
-describe('readsSeveralFiles', () => {
+describe('readsSeveralPages', () => {
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ocrq-several-'));
@@ -52,24 +52,24 @@ describe('readsSeveralFiles', () => {
   it('counts folders, globs and files among the arguments, not options', () => {
     const a = join(dir, 'a.png');
     const b = join(dir, 'b.png');
-    expect(readsSeveralFiles(['ocr', a])).toBe(false);
-    expect(readsSeveralFiles(['ocr', a, '--out', join(dir, 'new'), '--format', 'text'])).toBe(false);
+    expect(readsSeveralPages(['ocr', a])).toBe(false);
+    expect(readsSeveralPages(['ocr', a, '--out', join(dir, 'new'), '--format', 'text'])).toBe(false);
     // The output folder, there from a previous run, is not an input.
-    expect(readsSeveralFiles(['ocr', '--out', dir, a])).toBe(false);
-    expect(readsSeveralFiles(['ocr', a, b])).toBe(true);
-    expect(readsSeveralFiles(['ocr', dir])).toBe(true);
-    expect(readsSeveralFiles(['ocr', `${dir}/*.png`])).toBe(true);
-    expect(readsSeveralFiles(['ocr', join(dir, 'missing.png')])).toBe(false);
-    expect(readsSeveralFiles(['ocr', '--out=x', a])).toBe(false);
+    expect(readsSeveralPages(['ocr', '--out', dir, a])).toBe(false);
+    expect(readsSeveralPages(['ocr', a, b])).toBe(true);
+    expect(readsSeveralPages(['ocr', dir])).toBe(true);
+    expect(readsSeveralPages(['ocr', `${dir}/*.png`])).toBe(true);
+    expect(readsSeveralPages(['ocr', join(dir, 'missing.png')])).toBe(false);
+    expect(readsSeveralPages(['ocr', '--out=x', a])).toBe(false);
   });
 
   it('takes one PDF or TIFF, told by its first bytes, for several pages', () => {
-    expect(readsSeveralFiles(['ocr', join(dir, 'report.pdf')])).toBe(true);
-    expect(readsSeveralFiles(['ocr', join(dir, 'scan.tif'), '--format', 'text'])).toBe(true);
+    expect(readsSeveralPages(['ocr', join(dir, 'report.pdf')])).toBe(true);
+    expect(readsSeveralPages(['ocr', join(dir, 'scan.tif'), '--format', 'text'])).toBe(true);
     // A PNG named .pdf is one page.
     const named = join(dir, 'named.pdf');
     writeFileSync(named, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
-    expect(readsSeveralFiles(['ocr', named])).toBe(false);
+    expect(readsSeveralPages(['ocr', named])).toBe(false);
   });
 });
 
