@@ -2,7 +2,7 @@
  * The installed `ocrq`'s entry, built to `dist/bin/ocrq.cjs` (bin/build.ts). It is CommonJS so
  * that it runs before anything is read through libuv's thread pool: an ES module entry is itself
  * read through the pool, which then starts at its default size, too late to set it. `ocrq ocr`
- * over several files runs in a second Node process with the V8 flag and malloc setting it wants
+ * over several pages runs in a second Node process with the V8 flag and malloc setting it wants
  * (`relaunch.ts`: they can only be set at start), which comes back here; then this entry sets the
  * pool's size for the command (`thread-pool.ts`) and loads the CLI, `ocrq.js` beside it.
  */

@@ -79,7 +79,7 @@ export interface Relaunch {
 
 /**
  * How a new process should run this `ocrq` command line, or undefined to run it here: `ocr` over
- * several files ({@link readsSeveralPages}) without {@link OCR_V8_FLAGS} gets them, and
+ * several pages ({@link readsSeveralPages}) without {@link OCR_V8_FLAGS} gets them, and
  * {@link OCR_MALLOC_ARENAS} unless `MALLOC_ARENA_MAX` is set (the new process has the flags, so it
  * runs itself). `OCRQ_RELAUNCH=0` keeps every command here; the other commands (uploads, status)
  * always run in the first process.
@@ -88,11 +88,11 @@ export function relaunchPlan(
   args: readonly string[],
   execArgv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
-  severalFiles: (args: readonly string[]) => boolean = readsSeveralPages,
+  severalPages: (args: readonly string[]) => boolean = readsSeveralPages,
 ): Relaunch | undefined {
   if (args[0] !== 'ocr' || env.OCRQ_RELAUNCH === '0') return undefined;
   const missing = OCR_V8_FLAGS.filter((flag) => !execArgv.includes(flag));
-  if (missing.length === 0 || !severalFiles(args)) return undefined;
+  if (missing.length === 0 || !severalPages(args)) return undefined;
   return {
     execArgv: [...execArgv, ...missing],
     env: { ...env, MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX ?? OCR_MALLOC_ARENAS },

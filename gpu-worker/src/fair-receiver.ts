@@ -188,10 +188,10 @@ export class FairReceiver {
     // (what no slot takes goes straight back, a delivery counted towards the dead-letter queue), and
     // only while the last receive brought first deliveries: once given-back messages come round
     // again, reaching costs them a second delivery, then a third...
-    const reach = this.fresh ? Math.max(free, this.options.batchSize) : free + room;
+    const deep = Math.max(free, this.options.batchSize);
     const size = Math.max(
       1,
-      Math.min(10, lookAhead ? Math.min(Math.max(free, this.options.batchSize), reach) : free),
+      Math.min(10, lookAhead ? (this.fresh ? deep : Math.min(deep, free + room)) : free),
     );
     // With no look-ahead to do and the parked set able to serve every slot, a receive would only
     // add deliveries: none.
