@@ -1,18 +1,19 @@
 /**
- * `npm run calibrate`: measures the activation ranges the int8 recogniser is quantised with
- * (`gpu-worker/src/ocr/model-quantize.ts`) and writes them as the bundled calibration table.
+ * `npm run calibrate`: measures the activation ranges an int8 model is quantised with
+ * (`gpu-worker/src/ocr/model-quantize.ts`) and writes them as its bundled calibration table.
  *
  *   npm run calibrate -- --data ../shared/eval --folders receipts,papers --pick odd
+ *   npm run calibrate -- --model detection --float-strides 3 --data ../shared/eval --folders receipts,papers --pick odd
  *
  * The float engine (rewritten graphs) reads every picked page as it does in production —
- * detection, crops, recognition batches planned for the CPU — while the recogniser's session
+ * detection, crops, recognition batches planned for the CPU — while the measured model's session
  * also returns every tensor the quantiser needs; `RangeCollector` reduces them over the runs.
  * Pick one half (`--pick odd`) and report word F1 on the other (`bench:engine --pick even`).
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import type ort from 'onnxruntime-node';
 import type { CalibrationTable } from '../gpu-worker/src/ocr/calibration.ts';
 import { TextDetector } from '../gpu-worker/src/ocr/detector.ts';
@@ -31,9 +32,30 @@ const opts = new Command()
   .requiredOption('--folders <list>', 'sub-folders to read')
   .option('--pick <which>', 'all pages, or every other one from the 1st (odd) or the 2nd (even)', 'odd')
   .option('--model-dir <dir>', 'folder with the ONNX models (default: the bundled PP-OCRv4)')
-  .option('--out <file>', 'the table to write', 'gpu-worker/src/ocr/calibration/ch_PP-OCRv4_rec_infer.ts')
+  .addOption(
+    new Option('--model <model>', 'the model to measure')
+      .choices(['recognition', 'detection'])
+      .default('recognition'),
+  )
+  .option(
+    '--float-strides <n>',
+    'convolutions kept float up to the n-th strided one (QuantizeSettings)',
+    Number,
+    0,
+  )
+  .option('--out <file>', 'the table to write (default: calibration/<model file>.ts beside calibration.ts)')
   .parse()
-  .opts<{ data: string; folders: string; pick: string; modelDir?: string; out: string }>();
+  .opts<{
+    data: string;
+    folders: string;
+    pick: string;
+    modelDir?: string;
+    model: 'recognition' | 'detection';
+    floatStrides: number;
+    out?: string;
+  }>();
+if (!Number.isInteger(opts.floatStrides) || opts.floatStrides < 0)
+  throw new Error(`--float-strides ${opts.floatStrides}: expected a whole number, 0 or more`);
 
 const options: EngineOptions = {
   ...DEFAULT_ENGINE_OPTIONS,
@@ -42,17 +64,14 @@ const options: EngineOptions = {
   ...(opts.modelDir ? { modelDir: opts.modelDir } : {}),
 };
 const files = modelFiles(options.modelDir);
-const detector = new TextDetector(
-  await createSession((await loadModelBytes(files.detection, options)).bytes, options, false),
-  options,
-);
-const recognitionFile = await ModelFile.read(files.recognition);
-const measured = calibrationModel((await loadModelBytes(recognitionFile, options)).bytes);
-const session = await createSession(measured.model, options);
+const measuredFile = await ModelFile.read(files[opts.model]);
+const settings = opts.floatStrides > 0 ? { floatStrides: opts.floatStrides } : {};
+const measured = calibrationModel((await loadModelBytes(measuredFile, options)).bytes, settings);
+const session = await createSession(measured.model, options, opts.model === 'recognition');
 const collector = new RangeCollector();
 const wanted = new Set(measured.tensors);
 const run = session.run.bind(session);
-// Every recognition run also hands back the tensors to measure.
+// Every run of the measured model also hands back the tensors to measure.
 Object.assign(session, {
   run: async (feeds: ort.InferenceSession.FeedsType) => {
     const outputs = await run(feeds);
@@ -61,7 +80,16 @@ Object.assign(session, {
     return outputs;
   },
 });
-const recognizer = new TextRecognizer(session, loadDictionary(files.dictionary), options);
+const detector = new TextDetector(
+  opts.model === 'detection'
+    ? session
+    : await createSession((await loadModelBytes(files.detection, options)).bytes, options, false),
+  options,
+);
+const recognizer =
+  opts.model === 'recognition'
+    ? new TextRecognizer(session, loadDictionary(files.dictionary), options)
+    : undefined;
 
 const read: string[] = [];
 for (const folder of opts.folders.split(',')) {
@@ -70,21 +98,23 @@ for (const folder of opts.folders.split(',')) {
   for (const name of names) {
     for (const { image } of await decodeImagePages(await readFile(join(dir, name)), options.maxPagePixels)) {
       const boxes = await detector.detect(image);
+      if (!recognizer) continue;
       const lines = boxes.map((b) => ({ image, box: b.box }));
       for (const batch of planRecognition(lines, options)) await recognizer.recognizeBatch(batch);
     }
   }
   read.push(`${names.length} ${folder} (${opts.pick === 'all' ? 'all' : `the ${opts.pick} ones`})`);
-  console.error(`${folder}: ${names.length} pages, ${collector.runs} recognition runs so far`);
+  console.error(`${folder}: ${names.length} pages, ${collector.runs} ${opts.model} runs so far`);
 }
 
 const table: CalibrationTable = {
-  model: basename(files.recognition),
-  sha256: recognitionFile.sha256,
+  model: basename(measuredFile.path),
+  sha256: measuredFile.sha256,
   graphRewriteVersion: GRAPH_REWRITE_VERSION,
   method: 'mean-of-run-extremes',
   pages: `${read.join(', ')} of ${basename(opts.data)}`,
   runs: collector.runs,
+  ...settings,
   ranges: Object.fromEntries(
     Object.entries(collector.ranges()).map(([k, [lo, hi]]) => [
       k,
@@ -94,10 +124,13 @@ const table: CalibrationTable = {
 };
 const missing = measured.tensors.filter((t) => !(t in table.ranges));
 if (missing.length > 0) throw new Error(`no run measured ${missing.length} tensors, e.g. ${missing[0]}`);
+const out =
+  opts.out ??
+  join('gpu-worker/src/ocr/calibration', `${basename(measuredFile.path).replace(/\.onnx$/, '')}.ts`);
 await writeFile(
-  opts.out,
+  out,
   `// Written by \`npm run calibrate\` (bench/calibrate.ts): measure again rather than edit.\n` +
     `import type { CalibrationTable } from '../calibration.ts';\n\n` +
     `const table: CalibrationTable = ${JSON.stringify(table, null, 2)};\n\nexport default table;\n`,
 );
-console.error(`wrote ${opts.out}: ${measured.tensors.length} tensors over ${collector.runs} runs`);
+console.error(`wrote ${out}: ${measured.tensors.length} tensors over ${collector.runs} runs`);

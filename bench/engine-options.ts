@@ -28,7 +28,7 @@ export function engineOverrides(pairs: string[]): Partial<EngineOptions> {
     'recBatchByWidth',
     'intraOpNumThreads',
   ];
-  const strings = ['modelDir', 'modelCacheDir', 'recPrecision'];
+  const strings = ['modelDir', 'modelCacheDir', 'recPrecision', 'detPrecision'];
   const known = new Set([...Object.keys(DEFAULT_ENGINE_OPTIONS), ...optional, ...strings]);
   const overrides: Record<string, unknown> = {};
   for (const pair of pairs) {

@@ -198,10 +198,11 @@ async function main(): Promise<void> {
     modelLoadSeconds: Math.round(modelLoadSeconds * 1000) / 1000,
     modelCache: engine.modelCache,
     recPrecision: engine.recPrecision,
+    detPrecision: engine.detPrecision,
     peakRssMb: peakRssMb(),
   };
   console.error(
-    `start-up: first page ${startup.firstPageSeconds} s after the process started, models loaded in ${startup.modelLoadSeconds} s (model cache: ${JSON.stringify(startup.modelCache)}), recognition ${startup.recPrecision}, peak RSS ${startup.peakRssMb} MB`,
+    `start-up: first page ${startup.firstPageSeconds} s after the process started, models loaded in ${startup.modelLoadSeconds} s (model cache: ${JSON.stringify(startup.modelCache)}), recognition ${startup.recPrecision}, detection ${startup.detPrecision}, peak RSS ${startup.peakRssMb} MB`,
   );
 
   const rows: Row[] = [];

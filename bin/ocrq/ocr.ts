@@ -24,7 +24,7 @@ export interface OcrCommandOptions {
   providers: ExecutionProvider[];
   dpi: number;
   threads?: number;
-  /** The recognition model's precision; default the engine's (int8 on a CPU with VNNI). */
+  /** The detection and recognition models' precision; default the engine's (int8 on a CPU with VNNI). */
   precision?: Precision;
 }
 
@@ -62,7 +62,7 @@ export async function runOcr(paths: string[], opts: OcrCommandOptions): Promise<
     recBatchSize: opts.batchSize,
     pdfDpi: opts.dpi,
     ...(opts.threads ? { threads: opts.threads } : {}),
-    ...(opts.precision ? { recPrecision: opts.precision } : {}),
+    ...(opts.precision ? { recPrecision: opts.precision, detPrecision: opts.precision } : {}),
   });
   const bar = new SingleBar({
     format: '{bar} {value}/{total} files · {rate} files/s · {name}',

@@ -32,6 +32,7 @@ const WorkerEnvSchema = z.object({
   OCRQ_PDF_DPI: z.coerce.number().int().min(50).max(600).default(200),
   /** The recognition model's precision; unset: int8 on the CPU provider of a CPU with VNNI, else fp32. */
   OCRQ_REC_PRECISION: z.enum(PRECISIONS).optional(),
+  OCRQ_DET_PRECISION: z.enum(PRECISIONS).optional(),
   /** With int8: read bilevel pages (faxes, 1-bit scans) with the float recogniser (on: int8 drops letters there). */
   OCRQ_BILEVEL_FP32: z.enum(['0', '1', 'true', 'false']).default('1'),
   /**
@@ -114,7 +115,8 @@ async function main(): Promise<void> {
       executionProviders: parseProviders(env.OCRQ_EXECUTION_PROVIDERS),
       pdfDpi: env.OCRQ_PDF_DPI,
       ...(env.OCRQ_REC_PRECISION ? { recPrecision: env.OCRQ_REC_PRECISION } : {}),
-      recBilevelFloat: env.OCRQ_BILEVEL_FP32 === '1' || env.OCRQ_BILEVEL_FP32 === 'true',
+      ...(env.OCRQ_DET_PRECISION ? { detPrecision: env.OCRQ_DET_PRECISION } : {}),
+      bilevelFloat: env.OCRQ_BILEVEL_FP32 === '1' || env.OCRQ_BILEVEL_FP32 === 'true',
       maxBatchPages: env.OCRQ_MAX_BATCH_PAGES,
       ...(env.OCRQ_ENGINE_THREADS ? { threads: env.OCRQ_ENGINE_THREADS } : {}),
       ...(env.OCRQ_INTRA_OP_THREADS ? { intraOpNumThreads: env.OCRQ_INTRA_OP_THREADS } : {}),
@@ -176,6 +178,7 @@ async function main(): Promise<void> {
   runtime.logger.info('worker started', {
     providers: env.OCRQ_EXECUTION_PROVIDERS,
     recPrecision: engine.recPrecision,
+    detPrecision: engine.detPrecision,
     workerId: worker.id,
     taskProtection: protection.enabled,
   });

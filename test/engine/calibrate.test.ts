@@ -42,4 +42,42 @@ describe('npm run calibrate (bench/calibrate.ts)', () => {
     expect(Object.keys(table.ranges).sort()).toEqual([...tensors].sort());
     for (const [low, high] of Object.values(table.ranges)) expect(low).toBeLessThanOrEqual(high);
   }, 150_000);
+
+  it('measures the detector with its first layers in float (--model detection --float-strides)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ocrq-calibrate-'));
+    dirs.push(dir);
+    await mkdir(join(dir, 'data', 'samples'), { recursive: true });
+    for (const name of ['receipt.png', 'letter.png'])
+      await symlink(resolve('local/samples/pages', name), join(dir, 'data', 'samples', name));
+    const out = join(dir, 'det.ts');
+    const args = ['--model', 'detection', '--float-strides', '3', '--data', join(dir, 'data')];
+    const { stderr } = await run(
+      'npx',
+      ['tsx', 'bench/calibrate.ts', ...args, '--folders', 'samples', '--pick', 'all', '--out', out],
+      { timeout: 120_000 },
+    );
+    expect(stderr).toMatch(/samples: 2 pages, 2 detection runs so far/);
+    const table = ((await import(out)) as { default: CalibrationTable }).default;
+    const model = await readFile(modelFiles().detection);
+    expect(table).toMatchObject({
+      model: 'ch_PP-OCRv4_det_infer.onnx',
+      sha256: sha256Hex(model),
+      floatStrides: 3,
+    });
+    const { tensors } = quantizationPlan(optimizeModel(model).model, { floatStrides: 3 });
+    expect(Object.keys(table.ranges).sort()).toEqual([...tensors].sort());
+    await expect(
+      run('npx', [
+        'tsx',
+        'bench/calibrate.ts',
+        ...args.slice(0, 2),
+        '--float-strides',
+        '-1',
+        '--data',
+        dir,
+        '--folders',
+        'x',
+      ]),
+    ).rejects.toMatchObject({ stderr: expect.stringContaining('--float-strides -1') });
+  }, 150_000);
 });

@@ -131,13 +131,18 @@ describe('bilevel pages beside int8 recognition', () => {
     expect(isBilevel(rgb([]))).toBe(false);
   });
 
-  it('are read by the float recogniser, the other pages of the batch in int8', async () => {
+  it('are detected and read by the float models, the other pages of the batch in int8', async () => {
     const [sample] = listSamples();
     const input = await readFile(sample!.imagePath);
     const binarised = await sharp(input).greyscale().threshold(128).png().toBuffer();
-    const int8 = await OcrEngine.create({ recPrecision: 'int8', threads: 1 });
-    const int8Only = await OcrEngine.create({ recPrecision: 'int8', recBilevelFloat: false, threads: 1 });
-    const fp32 = await OcrEngine.create({ recPrecision: 'fp32', threads: 1 });
+    const int8 = await OcrEngine.create({ recPrecision: 'int8', detPrecision: 'int8', threads: 1 });
+    const int8Only = await OcrEngine.create({
+      recPrecision: 'int8',
+      detPrecision: 'int8',
+      bilevelFloat: false,
+      threads: 1,
+    });
+    const fp32 = await OcrEngine.create({ recPrecision: 'fp32', detPrecision: 'fp32', threads: 1 });
     try {
       const pages = [...(await int8.decode(input)), ...(await int8.decode(binarised))];
       expect(pages.map((p) => isBilevel(p.image))).toEqual([false, true]);
@@ -148,6 +153,34 @@ describe('bilevel pages beside int8 recognition', () => {
       expect((await int8Only.recognizePages([pages[1]!]))[0]).not.toEqual(bilevel);
     } finally {
       await Promise.all([int8.close(), int8Only.close(), fp32.close()]);
+    }
+  });
+});
+
+describe('int8 detection', () => {
+  it('finds the lines float detection finds, each corner within 3 px, and reads them as well', async () => {
+    const int8 = await OcrEngine.create({ detPrecision: 'int8', threads: 1 });
+    const fp32 = await OcrEngine.create({ detPrecision: 'fp32', threads: 1 });
+    try {
+      expect([int8.detPrecision, fp32.detPrecision]).toEqual(['int8', 'fp32']);
+      for (const sample of listSamples()) {
+        const input = await readFile(sample.imagePath);
+        const truth = await readFile(sample.groundTruthPath, 'utf8');
+        const [a, b] = [(await int8.recognize(input)).pages[0]!, (await fp32.recognize(input)).pages[0]!];
+        expect(a.lines).toHaveLength(b.lines.length);
+        for (const [i, line] of a.lines.entries()) {
+          for (const [k, [x, y]] of line.box.entries()) {
+            const [fx, fy] = b.lines[i]!.box[k]!;
+            expect(Math.max(Math.abs(x - fx), Math.abs(y - fy))).toBeLessThanOrEqual(3);
+          }
+        }
+        // A box a pixel off can change a character of its line; the words found stay as many.
+        const recall = (p: typeof a) =>
+          wordPrecisionRecall(p.lines.map((l) => l.text).join('\n'), truth).recall;
+        expect(recall(a)).toBeGreaterThanOrEqual(recall(b) - 0.05);
+      }
+    } finally {
+      await Promise.all([int8.close(), fp32.close()]);
     }
   });
 });

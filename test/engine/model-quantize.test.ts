@@ -9,7 +9,7 @@ import {
   type CalibrationTable,
   cpuHasVnni,
   findCalibration,
-  recognitionPrecision,
+  modelPrecision,
 } from '../../gpu-worker/src/ocr/calibration.ts';
 import { sha256Hex } from '../../gpu-worker/src/ocr/model-cache.ts';
 import { optimizeModel } from '../../gpu-worker/src/ocr/model-graph.ts';
@@ -39,7 +39,7 @@ const HARD_SIGMOID = [float('alpha', 1 / 6), float('beta', 0.5)];
  * squeeze-and-excitation branch (pool → 1×1 conv → ReLU → 1×1 conv → hard-sigmoid → product), a
  * pointwise convolution and an attribute-style `Slice` (opset 9) on the way out.
  */
-function block(): Uint8Array {
+function block(dwStride = 1): Uint8Array {
   const nodes: OnnxTypes.INodeProto[] = [
     constant('w0', [8, 3, 3, 3], values(216, 1)),
     constant('b0', [8], values(8, 2)),
@@ -55,6 +55,7 @@ function block(): Uint8Array {
     node('Conv', ['stem', 'w1', 'b1'], 'dw', [
       ints('pads', [1, 1, 1, 1]),
       { name: 'group', type: AttributeType.INT, i: 8 },
+      ...(dwStride > 1 ? [ints('strides', [dwStride, dwStride])] : []),
     ]),
     node('HardSigmoid', ['dw'], 'gate', HARD_SIGMOID),
     node('Mul', ['dw', 'gate'], 'swish'),
@@ -135,6 +136,27 @@ describe('int8 quantisation (model-quantize.ts)', () => {
     );
     // The hard-sigmoid output needs no range (it is [0, 1] by construction); the float SE gate does.
     expect(plan.tensors.sort()).toEqual(['dw', 'excited', 'pool', 'pw', 'scale', 'stem', 'swish'].sort());
+  });
+
+  it('keeps the convolutions up to the floatStrides-th strided one in float, and what only they feed', () => {
+    const strided = block(2);
+    const names = (settings: { floatStrides?: number }) =>
+      [...quantizationPlan(strided, settings).nodes].map((n) => `${n.opType}:${n.output?.[0]}`).sort();
+    // Without the setting the strided depthwise convolution is quantised like any other.
+    expect(names({})).toEqual(names({ floatStrides: 0 }));
+    expect(names({})).toContain('Conv:dw');
+    // With it, the stem and the first strided convolution stay float, and so do the hard-swish,
+    // pooling and products that read only them; the pointwise convolution after them starts int8.
+    expect(names({ floatStrides: 1 })).toEqual(['Conv:pw']);
+    expect(quantizationPlan(strided, { floatStrides: 1 }).tensors.sort()).toEqual(['excited', 'pw']);
+    // The calibration model asks for the same tensors.
+    expect(calibrationModel(strided, { floatStrides: 1 }).tensors.sort()).toEqual(['excited', 'pw']);
+    // A stride of 1 counts for nothing: the unstrided block keeps its int8 depthwise convolution.
+    expect(names({ floatStrides: 1 })).not.toEqual(
+      [...quantizationPlan(model, { floatStrides: 1 }).nodes]
+        .map((n) => `${n.opType}:${n.output?.[0]}`)
+        .sort(),
+    );
   });
 
   it('writes a graph onnxruntime fuses into integer kernels, reading within a few quantisation steps of float', async () => {
@@ -296,6 +318,51 @@ describe('calibration tables (calibration.ts)', () => {
     expect(quantized.matMul).toBe(1); // the CTC head, not the SVTR neck's linear layers
   });
 
+  it('ships a table for the bundled detector that keeps its stem-resolution layers in float', async () => {
+    const detection = await readFile(files.detection);
+    const det = findCalibration(files.detection, sha256Hex(detection));
+    expect(det, 'measure again with npm run calibrate -- --model detection --float-strides 3').toBeDefined();
+    expect(det!.floatStrides).toBe(3);
+    const rewritten = optimizeModel(detection).model;
+    const { tensors } = quantizationPlan(rewritten, { floatStrides: det!.floatStrides });
+    expect(tensors.filter((t) => !det!.ranges[t])).toEqual([]);
+    const all = quantizationPlan(rewritten);
+    const { quantized } = quantizeModel(rewritten, det!.ranges, { floatStrides: det!.floatStrides });
+    expect(quantized.conv).toBeGreaterThan(40);
+    expect(quantized.conv).toBeLessThan([...all.nodes].filter((n) => n.opType === 'Conv').length);
+    expect(quantized.matMul).toBe(0);
+    const cpu = { ...DEFAULT_ENGINE_OPTIONS };
+    expect(
+      (await modelPrecision('detection', files.detection, cpu, BUNDLED_CALIBRATIONS, true)).precision,
+    ).toBe('int8');
+    expect(
+      (
+        await modelPrecision(
+          'detection',
+          files.detection,
+          { ...cpu, detPrecision: 'fp32' },
+          BUNDLED_CALIBRATIONS,
+          true,
+        )
+      ).precision,
+    ).toBe('fp32');
+    // recPrecision does not set the detector's precision.
+    expect(
+      (
+        await modelPrecision(
+          'detection',
+          files.detection,
+          { ...cpu, recPrecision: 'fp32' },
+          BUNDLED_CALIBRATIONS,
+          true,
+        )
+      ).precision,
+    ).toBe('int8');
+    await expect(
+      modelPrecision('detection', files.detection, { ...cpu, optimizeGraphs: false, detPrecision: 'int8' }),
+    ).rejects.toThrow(/detPrecision int8 needs optimizeGraphs/);
+  });
+
   it('reads VNNI from the CPU flags', () => {
     expect(cpuHasVnni('processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni avx512_bf16\n')).toBe(
       true,
@@ -307,12 +374,17 @@ describe('calibration tables (calibration.ts)', () => {
   it('chooses int8 on a VNNI CPU by default, float on a GPU or without VNNI, and refuses int8 it cannot build', async () => {
     const cpu = { ...DEFAULT_ENGINE_OPTIONS };
     const bundled = BUNDLED_CALIBRATIONS;
-    expect((await recognitionPrecision(files.recognition, cpu, bundled, true)).precision).toBe('int8');
-    expect((await recognitionPrecision(files.recognition, cpu, bundled, true)).quantization?.weightBits).toBe(
-      8,
+    expect((await modelPrecision('recognition', files.recognition, cpu, bundled, true)).precision).toBe(
+      'int8',
     );
-    expect((await recognitionPrecision(files.recognition, cpu, bundled, false)).precision).toBe('fp32');
-    const asked = await recognitionPrecision(
+    expect(
+      (await modelPrecision('recognition', files.recognition, cpu, bundled, true)).quantization?.weightBits,
+    ).toBe(8);
+    expect((await modelPrecision('recognition', files.recognition, cpu, bundled, false)).precision).toBe(
+      'fp32',
+    );
+    const asked = await modelPrecision(
+      'recognition',
       files.recognition,
       { ...cpu, recPrecision: 'int8' },
       bundled,
@@ -320,24 +392,32 @@ describe('calibration tables (calibration.ts)', () => {
     );
     expect(asked.precision).toBe('int8');
     expect(asked.quantization?.weightBits).toBe(7);
-    expect((await recognitionPrecision(files.recognition, { ...cpu, recPrecision: 'fp32' })).precision).toBe(
-      'fp32',
-    );
     expect(
-      (await recognitionPrecision(files.recognition, { ...cpu, executionProviders: ['cuda', 'cpu'] }))
-        .precision,
+      (await modelPrecision('recognition', files.recognition, { ...cpu, recPrecision: 'fp32' })).precision,
     ).toBe('fp32');
-    expect((await recognitionPrecision(files.recognition, { ...cpu, optimizeGraphs: false })).precision).toBe(
-      'fp32',
-    );
+    expect(
+      (
+        await modelPrecision('recognition', files.recognition, {
+          ...cpu,
+          executionProviders: ['cuda', 'cpu'],
+        })
+      ).precision,
+    ).toBe('fp32');
+    expect(
+      (await modelPrecision('recognition', files.recognition, { ...cpu, optimizeGraphs: false })).precision,
+    ).toBe('fp32');
     await expect(
-      recognitionPrecision(files.recognition, { ...cpu, optimizeGraphs: false, recPrecision: 'int8' }),
+      modelPrecision('recognition', files.recognition, {
+        ...cpu,
+        optimizeGraphs: false,
+        recPrecision: 'int8',
+      }),
     ).rejects.toThrow(/needs optimizeGraphs/);
     // Another model file (or a table for other bytes): float by default, a clear refusal when asked for int8.
     const stale = BUNDLED_CALIBRATIONS.map((t) => ({ ...t, sha256: '0'.repeat(64) }));
-    expect((await recognitionPrecision(files.recognition, cpu, stale, true)).precision).toBe('fp32');
+    expect((await modelPrecision('recognition', files.recognition, cpu, stale, true)).precision).toBe('fp32');
     await expect(
-      recognitionPrecision(files.recognition, { ...cpu, recPrecision: 'int8' }, stale),
+      modelPrecision('recognition', files.recognition, { ...cpu, recPrecision: 'int8' }, stale),
     ).rejects.toThrow(/no int8 calibration fits .*npm run calibrate/);
   });
 });

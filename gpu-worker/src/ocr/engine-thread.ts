@@ -93,13 +93,26 @@ const collect = options.collectAfterDetection === false ? undefined : fullCollec
 
 /**
  * Detects text on pages whose detection input has the same size, in one session run; `resized`
- * holds them at that size (resized on the main thread: see `withLibvips` in image.ts).
+ * holds them at that size (resized on the main thread: see `withLibvips` in image.ts). With the
+ * thread's detector, or with the float one when the task brings the float model (bilevel pages
+ * beside int8: `bilevelFloat`).
  */
-export async function detect(task: { images: RgbImage[]; resized: RgbImage[] }): Promise<DetectedBox[][]> {
-  const boxes = await (await ready()).detector.detectMany(task.images, task.resized);
+export async function detect(task: {
+  images: RgbImage[];
+  resized: RgbImage[];
+  floatModel?: Uint8Array;
+}): Promise<DetectedBox[][]> {
+  const detector = task.floatModel ? await floatDetection(task.floatModel) : (await ready()).detector;
+  const boxes = await detector.detectMany(task.images, task.resized);
   collect?.();
   return boxes;
 }
+
+/** The float detector, from the first task that brings its model's bytes (again if that failed). */
+const floatDetection = onceUnlessFailed(async (model: Uint8Array): Promise<TextDetector> => {
+  const session = await createSession(model, options, options.detMemoryArena ?? usesGpu(options));
+  return new TextDetector(session, options);
+});
 
 /** The float recogniser, from the first task that brings its model's bytes (again if that failed). */
 const floatRecognition = onceUnlessFailed(async (model: Uint8Array): Promise<TextRecognizer> => {
@@ -109,7 +122,7 @@ const floatRecognition = onceUnlessFailed(async (model: Uint8Array): Promise<Tex
 
 /**
  * Reads one planned recognition batch: with the thread's recogniser, or with the float one when
- * the task brings the float model (lines of bilevel pages beside int8: `recBilevelFloat`).
+ * the task brings the float model (lines of bilevel pages beside int8: `bilevelFloat`).
  */
 export async function recognize(task: {
   batch: RecognitionBatch;

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import { recognitionPrecision } from './calibration.ts';
+import { modelPrecision } from './calibration.ts';
 import type { DetectedBox } from './db-postprocess.ts';
 import { resizeForDetection } from './detector.ts';
 import type { EngineThreadData, ThreadResult } from './engine-thread.ts';
@@ -43,15 +43,23 @@ export async function engineThreadData(options: EngineOptions): Promise<{
   data: EngineThreadData;
   modelCache: EngineThreads['modelCache'];
   recPrecision: Precision;
+  detPrecision: Precision;
   recognitionFile: ModelFile;
+  detectionFile: ModelFile;
 }> {
   const files = modelFiles(options.modelDir);
-  // Read once: the precision's calibration match and the model cache both use its bytes' digest.
-  const recognitionFile = await ModelFile.read(files.recognition);
-  const { precision, quantization } = await recognitionPrecision(recognitionFile, options);
+  // Read once: the precision's calibration match and the model cache both use their bytes' digest.
+  const [recognitionFile, detectionFile] = await Promise.all([
+    ModelFile.read(files.recognition),
+    ModelFile.read(files.detection),
+  ]);
+  const [rec, det] = await Promise.all([
+    modelPrecision('recognition', recognitionFile, options),
+    modelPrecision('detection', detectionFile, options),
+  ]);
   const [detection, recognition, classifier] = await Promise.all([
-    loadModelBytes(files.detection, options),
-    loadModelBytes(recognitionFile, options, quantization),
+    loadModelBytes(detectionFile, options, det.quantization),
+    loadModelBytes(recognitionFile, options, rec.quantization),
     options.useAngleClassifier ? loadModelBytes(files.classifier, options) : undefined,
   ]);
   const data: EngineThreadData = {
@@ -66,8 +74,10 @@ export async function engineThreadData(options: EngineOptions): Promise<{
   return {
     data,
     modelCache: { detection: detection.cache, recognition: recognition.cache },
-    recPrecision: precision,
+    recPrecision: rec.precision,
+    detPrecision: det.precision,
     recognitionFile,
+    detectionFile,
   };
 }
 
@@ -92,10 +102,14 @@ export class EngineThreads {
     readonly modelCache: { detection?: ModelCacheOutcome; recognition?: ModelCacheOutcome },
     /** The recognition model's precision (see `EngineOptions.recPrecision`). */
     readonly recPrecision: Precision,
+    /** The detection model's precision (see `EngineOptions.detPrecision`). */
+    readonly detPrecision: Precision,
     /** The threads' `detLimitSideLen`: pages are resized to it here, before a thread detects. */
     private readonly detLimitSideLen: number,
     /** The float recognition model's bytes, read when first asked for (int8 engines only). */
     private readonly floatRecognition: () => Promise<Uint8Array>,
+    /** The float detection model's bytes, read when first asked for (int8 engines only). */
+    private readonly floatDetection: () => Promise<Uint8Array>,
   ) {
     this.detections = new Slots(detectionsInFlight);
   }
@@ -106,15 +120,17 @@ export class EngineThreads {
    */
   static async start(options: EngineOptions): Promise<EngineThreads> {
     const { threads, intraOpNumThreads } = threadCounts(options);
-    const { data, modelCache, recPrecision, recognitionFile } = await engineThreadData({
-      ...options,
-      threads,
-      intraOpNumThreads,
-    });
-    // Read at the first bilevel page (`recBilevelFloat`); a failed read is tried again next time.
+    const { data, modelCache, recPrecision, detPrecision, recognitionFile, detectionFile } =
+      await engineThreadData({
+        ...options,
+        threads,
+        intraOpNumThreads,
+      });
+    // Read at the first bilevel page (`bilevelFloat`); a failed read is tried again next time.
     const floatRecognition = onceUnlessFailed(
       async () => (await loadModelBytes(recognitionFile, options)).bytes,
     );
+    const floatDetection = onceUnlessFailed(async () => (await loadModelBytes(detectionFile, options)).bytes);
     const pool = new Piscina({
       filename: threadModule().href,
       minThreads: threads,
@@ -142,22 +158,29 @@ export class EngineThreads {
       detections,
       modelCache,
       recPrecision,
+      detPrecision,
       options.detLimitSideLen,
       floatRecognition,
+      floatDetection,
     );
   }
 
   /**
-   * Detects text on pages of one detection input size (one session run). The pages are resized
-   * here, on the calling thread, so that no engine thread runs libvips (see `withLibvips`).
+   * Detects text on pages of one detection input size (one session run), at the engine's
+   * precision or, asked for `fp32` by an int8 engine, with the float model (as `recognize` does).
+   * The pages are resized here, on the calling thread, so that no engine thread runs libvips (see
+   * `withLibvips`).
    */
-  async detect(images: RgbImage[]): Promise<DetectedBox[][]> {
+  async detect(images: RgbImage[], precision: Precision = this.detPrecision): Promise<DetectedBox[][]> {
+    if (precision !== this.detPrecision && precision !== 'fp32')
+      throw new RangeError(`an ${this.detPrecision} engine cannot detect at ${precision}`);
     await this.detections.acquire();
     try {
+      const floatModel = precision === this.detPrecision ? undefined : await this.floatDetection();
       const resized = await Promise.all(
         images.map(async (image) => shareImage(await resizeForDetection(image, this.detLimitSideLen))),
       );
-      return await this.pool.run({ images, resized }, { name: 'detect' });
+      return await this.pool.run({ images, resized, floatModel }, { name: 'detect' });
     } finally {
       this.detections.release();
     }

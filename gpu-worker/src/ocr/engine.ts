@@ -56,6 +56,11 @@ export class OcrEngine {
     return this.threads.recPrecision;
   }
 
+  /** The detection model's precision: `detPrecision` as set or as chosen by default. */
+  get detPrecision(): EngineThreads['detPrecision'] {
+    return this.threads.detPrecision;
+  }
+
   /** What the model cache did at start, per model (see `model-cache.ts`): for logs and benchmarks. */
   get modelCache(): EngineThreads['modelCache'] {
     return this.threads.modelCache;
@@ -96,12 +101,25 @@ export class OcrEngine {
    */
   async recognizePages(pages: readonly DecodedPage[]): Promise<PageResult[]> {
     const images = pages.map((p) => shareImage(p.image));
+    // With int8 models, bilevel pages are detected and read in float (`bilevelFloat`): two plans each.
+    const int8 = this.threads.detPrecision === 'int8' || this.threads.recPrecision === 'int8';
+    const float = images.map((image) => int8 && this.options.bilevelFloat && isBilevel(image));
     const detected: DetectedBox[][] = new Array(images.length);
     await Promise.all(
-      planDetection(images, this.options).map(async (group) => {
-        const boxes = await this.threads.detect(group.map((i) => images[i]!));
-        group.forEach((page, k) => {
-          detected[page] = boxes[k]!;
+      [false, true].flatMap((inFloat) => {
+        const members = images.flatMap((_, i) => (float[i] === inFloat ? [i] : []));
+        const precision = inFloat ? 'fp32' : this.threads.detPrecision;
+        return planDetection(
+          members.map((i) => images[i]!),
+          this.options,
+        ).map(async (group) => {
+          const boxes = await this.threads.detect(
+            group.map((k) => images[members[k]!]!),
+            precision,
+          );
+          group.forEach((k, j) => {
+            detected[members[k]!] = boxes[j]!;
+          });
         });
       }),
     );
@@ -109,11 +127,6 @@ export class OcrEngine {
     detected.forEach((boxes, page) => {
       for (const { box } of boxes) crops.push({ image: images[page]!, box, page });
     });
-    // With int8, bilevel pages' lines are read in float (`recBilevelFloat`): two plans.
-    const bilevelInFloat = this.threads.recPrecision === 'int8' && this.options.recBilevelFloat;
-    const float = images.map(
-      (image, page) => bilevelInFloat && detected[page]!.length > 0 && isBilevel(image),
-    );
     const read: RecognizedLine[] = new Array(crops.length);
     await Promise.all(
       [false, true].flatMap((inFloat) => {

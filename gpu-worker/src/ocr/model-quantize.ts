@@ -26,6 +26,10 @@
  *   no work to save), and everything that is not a convolution, a global pooling, a
  *   product/sum of quantised tensors or the classifier head (the SVTR neck's attention and layer
  *   norms, the head's bias and softmax).
+ * - {@link QuantizeSettings.floatStrides} keeps a graph's first, full-resolution layers in float.
+ *   The detector needs it: in int8 its stem-resolution layers moved the text boxes by a fraction
+ *   of a pixel and lost short lines (2% fewer boxes on receipts); with the convolutions up to the
+ *   second strided one in float its boxes and word F1 matched float's (docs/architecture.md).
  *
  * Per-channel weight scales need `DequantizeLinear`'s `axis` (opset 13): older graphs are moved
  * to opset 13, rewriting the operators whose signature changed (`Slice` before 10, `Squeeze` and
@@ -53,6 +57,16 @@ export type WeightBits = 7 | 8;
 /** Measured range of each tensor to quantise, by tensor name: [low, high]. */
 export type ActivationRanges = Record<string, [number, number]>;
 
+/** What a calibration table fixes beyond its ranges (`CalibrationTable`). */
+export interface QuantizeSettings {
+  /**
+   * Convolutions stay float, in graph order, up to and including the `floatStrides`-th one with a
+   * stride above 1 (0: none beyond the graph-input rule). PP-OCR's backbones open with a chain of
+   * convolutions, so 2 keeps the stem and the layers at its half resolution in float.
+   */
+  floatStrides?: number;
+}
+
 /** How many nodes of each kind were quantised. */
 export interface QuantizedNodes {
   conv: number;
@@ -74,7 +88,10 @@ const QUANTIZABLE = new Set(['Conv', 'HardSigmoid', 'Mul', 'Add', 'GlobalAverage
  * classifier head (a `MatMul` by constant 2-D weights whose only reader is an `Add` of a constant
  * read by a `Softmax`) is quantised on its own: its input needs a range, its float output none.
  */
-export function quantizationPlan(model: Uint8Array | OnnxTypes.IModelProto): {
+export function quantizationPlan(
+  model: Uint8Array | OnnxTypes.IModelProto,
+  settings: QuantizeSettings = {},
+): {
   nodes: Set<NodeProto>;
   tensors: string[];
 } {
@@ -115,8 +132,14 @@ export function quantizationPlan(model: Uint8Array | OnnxTypes.IModelProto): {
   };
   const nodes = new Set<NodeProto>();
   const quantized = new Set<string>();
+  let strided = 0;
   for (const node of graphNodes) {
     const op = node.opType ?? '';
+    if (op === 'Conv' && strided < (settings.floatStrides ?? 0)) {
+      if (node.attribute?.some((a) => a.name === 'strides' && (a.ints ?? []).some((v) => Number(v) > 1)))
+        strided += 1;
+      continue;
+    }
     if (!QUANTIZABLE.has(op)) continue;
     const inputs = (node.input ?? []).filter(Boolean);
     const first = inputs[0] ?? '';
@@ -155,11 +178,14 @@ export function quantizationPlan(model: Uint8Array | OnnxTypes.IModelProto): {
 }
 
 /** The model with every tensor of its quantisation plan added as an output, for calibration runs. */
-export function calibrationModel(model: Uint8Array): { model: Uint8Array; tensors: string[] } {
+export function calibrationModel(
+  model: Uint8Array,
+  settings: QuantizeSettings = {},
+): { model: Uint8Array; tensors: string[] } {
   const decoded = onnx.ModelProto.decode(model);
   const graph = decoded.graph;
   if (!graph) throw new Error('the ONNX model has no graph');
-  const { tensors } = quantizationPlan(decoded);
+  const { tensors } = quantizationPlan(decoded, settings);
   const outputs = new Set((graph.output ?? []).map((o) => o.name));
   for (const name of tensors) {
     if (outputs.has(name)) continue;
@@ -225,13 +251,13 @@ const rawBytes = (view: ArrayBufferView) => new Uint8Array(view.buffer, view.byt
 export function quantizeModel(
   model: Uint8Array,
   ranges: ActivationRanges,
-  options: { weightBits?: WeightBits } = {},
+  options: { weightBits?: WeightBits } & QuantizeSettings = {},
 ): { model: Uint8Array; quantized: QuantizedNodes } {
   const decoded = onnx.ModelProto.decode(model);
   if (!decoded.graph) throw new Error('the ONNX model has no graph');
   const writer = new QdqWriter(decoded.graph, ranges, options.weightBits ?? 8);
   upgradeToOpset13(decoded, writer);
-  const quantized = writer.quantize(quantizationPlan(decoded).nodes);
+  const quantized = writer.quantize(quantizationPlan(decoded, options).nodes);
   writer.commit();
   return { model: onnx.ModelProto.encode(decoded).finish(), quantized };
 }

@@ -148,15 +148,27 @@ export interface EngineOptions {
    */
   recPrecision?: Precision;
   /**
-   * With int8 recognition, read the lines of bilevel pages (only black and white pixels: faxes,
-   * 1-bit TIFF scans, pages binarised before OCR; `isBilevel` in image.ts) with the float
-   * recogniser, loaded by each engine thread at its first such page. int8 reads those worse: its
-   * activation ranges clip on their hard edges and it drops whole letters ("not" → "ot"); word F1
-   * 0.949 against float's 0.956 on the held-out scans, 0.694 against 0.711 on binarised papers
-   * (bench/README.md). They then read at float's speed: 0.74 against 1.29 pages/s on the held-out
-   * scans, the float sessions' start included. Off reads them in int8 too.
+   * The detection model's precision, chosen like `recPrecision` (int8 on the CPU provider of an
+   * x86-64 CPU with VNNI when a bundled calibration fits the model file, else `fp32`). In int8 the
+   * convolutions up to the second strided one (the stem's half resolution) stay float
+   * (`floatStrides` in its table, model-quantize.ts): quantised too, they moved the boxes and lost
+   * short lines. One detection session run took ~45% less time (one thread, three pages); on the
+   * odd (tuning) half of ../shared/eval word F1 stayed 0.620 / 0.845 on receipts / papers against
+   * float's 0.620 / 0.846 (bench scoring), receipts' line CER 0.343 against 0.337; the held-out
+   * half is in bench/README.md (issue 14).
    */
-  recBilevelFloat: boolean;
+  detPrecision?: Precision;
+  /**
+   * With int8 models, detect and read bilevel pages (only black and white pixels: faxes, 1-bit
+   * TIFF scans, pages binarised before OCR; `isBilevel` in image.ts) with the float models, loaded
+   * by each engine thread at its first such page. int8 reads those worse: its activation ranges
+   * clip on their hard edges. The int8 recogniser drops whole letters ("not" → "ot"): word F1
+   * 0.949 against float's 0.956 on the held-out scans, 0.694 against 0.711 on binarised papers;
+   * with the int8 detector too the held-out scans read 0.952 against 0.956 (bench/README.md).
+   * They then read at float's speed: 0.74 against 1.29 pages/s on the held-out scans, the float
+   * sessions' start included. Off reads them in int8 too.
+   */
+  bilevelFloat: boolean;
   /**
    * Keep the rewritten models on disk (`model-cache.ts`), keyed by the model file's SHA-256 and
    * the rewrite version, so later starts skip the rewrites (~0.6 s of CPU). Off rewrites at
@@ -193,7 +205,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   recMinWidth: 48,
   recBatchSize: 6,
   recWidthBucket: 32,
-  recBilevelFloat: true,
+  bilevelFloat: true,
   useAngleClassifier: false,
   clsThresh: 0.9,
   wordSpaceProb: 0.05,
@@ -225,10 +237,11 @@ export function checkEngineOptions(options: EngineOptions): void {
     if (value !== undefined && !(Number.isInteger(value) && value > 0))
       throw new RangeError(`engine option ${name} must be a positive integer, not ${value}`);
   }
-  if (options.recPrecision !== undefined && !(PRECISIONS as readonly string[]).includes(options.recPrecision))
-    throw new RangeError(
-      `engine option recPrecision must be one of ${PRECISIONS.join(', ')}, not ${options.recPrecision}`,
-    );
+  for (const name of ['recPrecision', 'detPrecision'] as const) {
+    const value = options[name];
+    if (value !== undefined && !(PRECISIONS as readonly string[]).includes(value))
+      throw new RangeError(`engine option ${name} must be one of ${PRECISIONS.join(', ')}, not ${value}`);
+  }
   if (options.modelCacheDir !== undefined && options.modelCacheDir.trim() === '')
     throw new RangeError('engine option modelCacheDir must name a folder (or leave it unset)');
 }

@@ -42,11 +42,11 @@ export interface ModelBytes {
 /**
  * Reads one model (a path, or a file already read) for the engine's threads, once per engine: after the exact graph rewrites of
  * `model-graph.ts` unless `optimizeGraphs` is off, then quantised to int8 when `quantization` is
- * given (`model-quantize.ts`; see `recognitionPrecision`), then with the recogniser's per-column
+ * given (`model-quantize.ts`; see `modelPrecision`), then with the recogniser's per-column
  * outputs (`ctc-outputs.ts`; other models pass unchanged), taken from the model cache when it holds
  * the result (`model-cache.ts`; the rewrites cost ~0.6 s of CPU for the two PP-OCR models). The
  * cache key names the rewrite and CTC output versions, and for int8 the quantiser's version, the
- * weight bits and the calibration's digest.
+ * weight bits and the calibration's digest (its ranges and `floatStrides`).
  */
 export async function loadModelBytes(
   model: string | ModelFile,
@@ -65,7 +65,11 @@ export async function loadModelBytes(
     let model = optimizeModel(source).model;
     if (quantization) {
       const { calibration, weightBits } = quantization;
-      model = quantizeModel(model, calibration.ranges, { weightBits }).model;
+      const { floatStrides } = calibration;
+      model = quantizeModel(model, calibration.ranges, {
+        weightBits,
+        ...(floatStrides ? { floatStrides } : {}),
+      }).model;
     }
     return ctc.addCtcOutputs(model).model;
   };
@@ -83,9 +87,15 @@ export async function loadModelBytes(
   return { bytes: shared(bytes), cache: outcome };
 }
 
-/** A short digest of a calibration's ranges: a new table gets a new cache entry. */
+/**
+ * A short digest of what a calibration changes in the model (its ranges, and `floatStrides` when
+ * set; a table without it keeps the digest it had before the field existed): a new table gets a
+ * new cache entry.
+ */
 function calibrationDigest(calibration: CalibrationTable): string {
-  return createHash('sha256').update(JSON.stringify(calibration.ranges)).digest('hex').slice(0, 12);
+  const { ranges, floatStrides } = calibration;
+  const what = floatStrides ? { ranges, floatStrides } : ranges;
+  return createHash('sha256').update(JSON.stringify(what)).digest('hex').slice(0, 12);
 }
 
 function shared(bytes: Uint8Array): Uint8Array {
