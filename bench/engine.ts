@@ -105,6 +105,21 @@ function peakRssMb(): number {
   return Math.round(kb / 1024);
 }
 
+/**
+ * The CPU as /proc/cpuinfo names it (Linux): its name, family, model and clock. Speeds here are
+ * comparable only on one CPU: an AMD family 26 CPU (2026-12-02) read Tesseract 30% slower than the
+ * earlier sessions' machine while the engine ran faster (bench/README.md).
+ */
+function cpuDescription(): string {
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(info)?.[1]?.trim();
+    return `${field('model name') ?? 'unknown'}, family ${field('cpu family') ?? '?'} model ${field('model') ?? '?'}, ${field('cpu MHz') ?? '?'} MHz`;
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** Starts a new peak (Linux: `5` to clear_refs resets VmHWM to the current RSS); elsewhere a no-op. */
 function resetPeakRss(): void {
   try {
@@ -202,7 +217,7 @@ async function main(): Promise<void> {
     peakRssMb: peakRssMb(),
   };
   console.error(
-    `start-up: first page ${startup.firstPageSeconds} s after the process started, models loaded in ${startup.modelLoadSeconds} s (model cache: ${JSON.stringify(startup.modelCache)}), recognition ${startup.recPrecision}, detection ${startup.detPrecision}, peak RSS ${startup.peakRssMb} MB`,
+    `cpu: ${cpuDescription()}\nstart-up: first page ${startup.firstPageSeconds} s after the process started, models loaded in ${startup.modelLoadSeconds} s (model cache: ${JSON.stringify(startup.modelCache)}), recognition ${startup.recPrecision}, detection ${startup.detPrecision}, peak RSS ${startup.peakRssMb} MB`,
   );
 
   const rows: Row[] = [];
@@ -352,7 +367,11 @@ async function main(): Promise<void> {
       opts.json,
       JSON.stringify(
         {
-          machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+          machine: {
+            cpus: (await import('node:os')).cpus().length,
+            cpu: cpuDescription(),
+            node: process.version,
+          },
           providers: opts.providers,
           engine: opts.engine,
           ...(opts.engine === 'auto' ? { thresholds: thresholdList, textract: textract !== undefined } : {}),

@@ -69,7 +69,7 @@ class RunClock {
   }
 }
 
-const { data, recPrecision } = await engineThreadData(options);
+const { data, recPrecision, detPrecision } = await engineThreadData(options);
 const clock = new RunClock();
 const detector = new TextDetector(
   clock.wrap(await createSession(data.models.detection, options, options.detMemoryArena ?? false)),
@@ -128,7 +128,9 @@ for (const folder of folders) {
   );
 }
 
-console.log(`one engine thread, one intra-op thread, recognition ${recPrecision}; per page:`);
+console.log(
+  `one engine thread, one intra-op thread, recognition ${recPrecision}, detection ${detPrecision}; per page:`,
+);
 console.log(
   '| folder | pages | lines | recognition runs | recognition Mpx | decode ms | detection ms | of it session ms | recognition ms | of it session ms | total ms |',
 );

@@ -150,12 +150,12 @@ export interface EngineOptions {
   /**
    * The detection model's precision, chosen like `recPrecision` (int8 on the CPU provider of an
    * x86-64 CPU with VNNI when a bundled calibration fits the model file, else `fp32`). In int8 the
-   * convolutions up to the second strided one (the stem's half resolution) stay float
+   * convolutions up to the third strided one (the half- and quarter-resolution layers) stay float
    * (`floatStrides` in its table, model-quantize.ts): quantised too, they moved the boxes and lost
-   * short lines. One detection session run took ~45% less time (one thread, three pages); on the
-   * odd (tuning) half of ../shared/eval word F1 stayed 0.620 / 0.845 on receipts / papers against
-   * float's 0.620 / 0.846 (bench scoring), receipts' line CER 0.343 against 0.337; the held-out
-   * half is in bench/README.md (issue 14).
+   * short lines. A detection session run took ~35% less time (one thread, three pages, 190 against
+   * 300 ms); `ocrq ocr` read the held-out receipts 5–16% and papers 7–31% faster (alternating
+   * runs), at word F1 0.566 / 0.814 / 0.956 on receipts / papers / scans against 0.569 / 0.814 /
+   * 0.956 with the float detector (score.mjs, bench/README.md, issue 14).
    */
   detPrecision?: Precision;
   /**
