@@ -213,7 +213,7 @@ program
   .addOption(
     new Option(
       '--precision <precision>',
-      'detection and recognition model precision (default: int8 on a CPU with VNNI, else fp32; bilevel pages are recognised in fp32 either way)',
+      'detection and recognition model precision (default: int8 on a CPU with VNNI, else fp32; bilevel pages are detected and recognised in fp32 either way)',
     ).choices([...PRECISIONS]),
   )
   .action(async (paths: string[], opts: OcrCommandOptions) => {

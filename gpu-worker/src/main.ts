@@ -32,8 +32,9 @@ const WorkerEnvSchema = z.object({
   OCRQ_PDF_DPI: z.coerce.number().int().min(50).max(600).default(200),
   /** The recognition model's precision; unset: int8 on the CPU provider of a CPU with VNNI, else fp32. */
   OCRQ_REC_PRECISION: z.enum(PRECISIONS).optional(),
+  /** The detection model's precision; unset: as OCRQ_REC_PRECISION's default. */
   OCRQ_DET_PRECISION: z.enum(PRECISIONS).optional(),
-  /** With int8: read bilevel pages (faxes, 1-bit scans) with the float recogniser (on: int8 drops letters there). */
+  /** With int8: detect and read bilevel pages (faxes, 1-bit scans) with the float models (on: int8 drops letters there). */
   OCRQ_BILEVEL_FP32: z.enum(['0', '1', 'true', 'false']).default('1'),
   /**
    * Touched every 15 s while the worker loop is alive and no message in hand is past its

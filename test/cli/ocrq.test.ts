@@ -25,7 +25,7 @@ describe('ocrq ocr', () => {
     expect(await readFile(join(out, 'receipt.txt'), 'utf8')).toContain('Paid by card');
   }, 120_000);
 
-  it('reads with the float recogniser when asked (--precision fp32), and refuses a precision it has not', async () => {
+  it('reads with the float models when asked (--precision fp32), and refuses a precision it has not', async () => {
     const out = await mkdtemp(join(tmpdir(), 'ocrq-'));
     const args = ['tsx', 'bin/ocrq.ts', 'ocr', 'local/samples/pages/receipt.png', '--out', out];
     await run('npx', [...args, '--precision', 'fp32'], { timeout: 120_000 });
