@@ -17,13 +17,19 @@ afterAll(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
+/** A temporary folder whose `data/samples` holds the two bundled sample pages. */
+async function sampleData(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'ocrq-calibrate-'));
+  dirs.push(dir);
+  await mkdir(join(dir, 'data', 'samples'), { recursive: true });
+  for (const name of ['receipt.png', 'letter.png'])
+    await symlink(resolve('local/samples/pages', name), join(dir, 'data', 'samples', name));
+  return dir;
+}
+
 describe('npm run calibrate (bench/calibrate.ts)', () => {
   it('measures a range for every tensor the quantiser needs and writes a table that fits the model', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ocrq-calibrate-'));
-    dirs.push(dir);
-    await mkdir(join(dir, 'data', 'samples'), { recursive: true });
-    for (const name of ['receipt.png', 'letter.png'])
-      await symlink(resolve('local/samples/pages', name), join(dir, 'data', 'samples', name));
+    const dir = await sampleData();
     const out = join(dir, 'table.ts');
     const args = ['--data', join(dir, 'data'), '--folders', 'samples', '--pick', 'odd', '--out', out];
     const { stderr } = await run('npx', ['tsx', 'bench/calibrate.ts', ...args], { timeout: 120_000 });
@@ -44,11 +50,7 @@ describe('npm run calibrate (bench/calibrate.ts)', () => {
   }, 150_000);
 
   it('measures the detector with its first layers in float (--model detection --float-strides)', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ocrq-calibrate-'));
-    dirs.push(dir);
-    await mkdir(join(dir, 'data', 'samples'), { recursive: true });
-    for (const name of ['receipt.png', 'letter.png'])
-      await symlink(resolve('local/samples/pages', name), join(dir, 'data', 'samples', name));
+    const dir = await sampleData();
     const out = join(dir, 'det.ts');
     const args = ['--model', 'detection', '--float-strides', '3', '--data', join(dir, 'data')];
     const { stderr } = await run(

@@ -332,32 +332,13 @@ describe('calibration tables (calibration.ts)', () => {
     expect(quantized.conv).toBeLessThan([...all.nodes].filter((n) => n.opType === 'Conv').length);
     expect(quantized.matMul).toBe(0);
     const cpu = { ...DEFAULT_ENGINE_OPTIONS };
-    expect(
-      (await modelPrecision('detection', files.detection, cpu, BUNDLED_CALIBRATIONS, true)).precision,
-    ).toBe('int8');
-    expect(
-      (
-        await modelPrecision(
-          'detection',
-          files.detection,
-          { ...cpu, detPrecision: 'fp32' },
-          BUNDLED_CALIBRATIONS,
-          true,
-        )
-      ).precision,
-    ).toBe('fp32');
+    const precision = async (options: Partial<typeof cpu>) =>
+      (await modelPrecision('detection', files.detection, { ...cpu, ...options }, BUNDLED_CALIBRATIONS, true))
+        .precision;
+    expect(await precision({})).toBe('int8');
+    expect(await precision({ detPrecision: 'fp32' })).toBe('fp32');
     // recPrecision does not set the detector's precision.
-    expect(
-      (
-        await modelPrecision(
-          'detection',
-          files.detection,
-          { ...cpu, recPrecision: 'fp32' },
-          BUNDLED_CALIBRATIONS,
-          true,
-        )
-      ).precision,
-    ).toBe('int8');
+    expect(await precision({ recPrecision: 'fp32' })).toBe('int8');
     await expect(
       modelPrecision('detection', files.detection, { ...cpu, optimizeGraphs: false, detPrecision: 'int8' }),
     ).rejects.toThrow(/detPrecision int8 needs optimizeGraphs/);
