@@ -43,11 +43,13 @@ interface Models {
 }
 
 const { options, models: modelBytes, dictionary } = workerData as EngineThreadData;
+/** Whether detection sessions keep onnxruntime's arena (`detMemoryArena`; default on a GPU only). */
+const detectionArena = options.detMemoryArena ?? usesGpu(options);
 let models: Promise<Models> | undefined;
 
 async function loadModels(): Promise<Models> {
   const [det, rec, cls] = await Promise.all([
-    createSession(modelBytes.detection, options, options.detMemoryArena ?? usesGpu(options)),
+    createSession(modelBytes.detection, options, detectionArena),
     createSession(modelBytes.recognition, options),
     modelBytes.classifier ? createSession(modelBytes.classifier, options) : undefined,
   ]);
@@ -91,6 +93,12 @@ export function render(task: {
 // px) to the next collection: collected at once, they do not pile up beside the other threads'.
 const collect = options.collectAfterDetection === false ? undefined : fullCollection();
 
+/** The float detector, from the first task that brings its model's bytes (again if that failed). */
+const floatDetection = onceUnlessFailed(async (model: Uint8Array): Promise<TextDetector> => {
+  const session = await createSession(model, options, detectionArena);
+  return new TextDetector(session, options);
+});
+
 /**
  * Detects text on pages whose detection input has the same size, in one session run; `resized`
  * holds them at that size (resized on the main thread: see `withLibvips` in image.ts). With the
@@ -107,12 +115,6 @@ export async function detect(task: {
   collect?.();
   return boxes;
 }
-
-/** The float detector, from the first task that brings its model's bytes (again if that failed). */
-const floatDetection = onceUnlessFailed(async (model: Uint8Array): Promise<TextDetector> => {
-  const session = await createSession(model, options, options.detMemoryArena ?? usesGpu(options));
-  return new TextDetector(session, options);
-});
 
 /** The float recogniser, from the first task that brings its model's bytes (again if that failed). */
 const floatRecognition = onceUnlessFailed(async (model: Uint8Array): Promise<TextRecognizer> => {

@@ -172,11 +172,9 @@ export class EngineThreads {
    * `withLibvips`).
    */
   async detect(images: RgbImage[], precision: Precision = this.detPrecision): Promise<DetectedBox[][]> {
-    if (precision !== this.detPrecision && precision !== 'fp32')
-      throw new RangeError(`an ${this.detPrecision} engine cannot detect at ${precision}`);
+    const floatModel = await floatModelFor(precision, this.detPrecision, this.floatDetection, 'detect');
     await this.detections.acquire();
     try {
-      const floatModel = precision === this.detPrecision ? undefined : await this.floatDetection();
       const resized = await Promise.all(
         images.map(async (image) => shareImage(await resizeForDetection(image, this.detLimitSideLen))),
       );
@@ -194,10 +192,8 @@ export class EngineThreads {
     batch: RecognitionBatch,
     precision: Precision = this.recPrecision,
   ): Promise<RecognizedLine[]> {
-    if (precision === this.recPrecision) return this.pool.run({ batch }, { name: 'recognize' });
-    if (precision !== 'fp32')
-      throw new RangeError(`an ${this.recPrecision} engine cannot read at ${precision}`);
-    return this.pool.run({ batch, floatModel: await this.floatRecognition() }, { name: 'recognize' });
+    const floatModel = await floatModelFor(precision, this.recPrecision, this.floatRecognition, 'read');
+    return this.pool.run({ batch, floatModel }, { name: 'recognize' });
   }
 
   /** Renders the selected pages of a PDF at `dpi` into shared pages (see engine-thread.ts `render`). */
@@ -220,6 +216,22 @@ export class EngineThreads {
     await this.pool.close({ force: options.force === true });
     await this.pool.destroy();
   }
+}
+
+/**
+ * The float model's bytes for a task asked at `precision` of an engine whose model runs at `own`:
+ * none when they are the same, the float model's (read once by `float`) when an int8 engine is
+ * asked for `fp32`; any other precision it cannot run.
+ */
+async function floatModelFor(
+  precision: Precision,
+  own: Precision,
+  float: () => Promise<Uint8Array>,
+  task: 'detect' | 'read',
+): Promise<Uint8Array | undefined> {
+  if (precision === own) return undefined;
+  if (precision !== 'fp32') throw new RangeError(`an ${own} engine cannot ${task} at ${precision}`);
+  return float();
 }
 
 /** At most `size` holders at once; the others wait in order. */
