@@ -17,7 +17,7 @@ import { Command, Option } from 'commander';
 import type ort from 'onnxruntime-node';
 import type { CalibrationTable } from '../gpu-worker/src/ocr/calibration.ts';
 import { TextDetector } from '../gpu-worker/src/ocr/detector.ts';
-import { decodeImagePages } from '../gpu-worker/src/ocr/image.ts';
+import { decodeImagePages, resizeForDetection } from '../gpu-worker/src/ocr/image.ts';
 import { ModelFile } from '../gpu-worker/src/ocr/model-cache.ts';
 import { GRAPH_REWRITE_VERSION } from '../gpu-worker/src/ocr/model-graph.ts';
 import { calibrationModel, RangeCollector } from '../gpu-worker/src/ocr/model-quantize.ts';
@@ -85,6 +85,7 @@ const detector = new TextDetector(
     ? session
     : await createSession((await loadModelBytes(files.detection, options)).bytes, options, false),
   options,
+  resizeForDetection,
 );
 const recognizer =
   opts.model === 'recognition'

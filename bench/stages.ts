@@ -16,7 +16,7 @@ import { Command } from 'commander';
 import type ort from 'onnxruntime-node';
 import { TextDetector } from '../gpu-worker/src/ocr/detector.ts';
 import { engineThreadData } from '../gpu-worker/src/ocr/engine-threads.ts';
-import { decodeImagePages } from '../gpu-worker/src/ocr/image.ts';
+import { decodeImagePages, resizeForDetection } from '../gpu-worker/src/ocr/image.ts';
 import { loadDictionary } from '../gpu-worker/src/ocr/models.ts';
 import {
   checkEngineOptions,
@@ -74,6 +74,7 @@ const clock = new RunClock();
 const detector = new TextDetector(
   clock.wrap(await createSession(data.models.detection, options, options.detMemoryArena ?? false)),
   options,
+  resizeForDetection,
 );
 const recognizer = new TextRecognizer(
   clock.wrap(await createSession(data.models.recognition, options)),

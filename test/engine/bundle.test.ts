@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Piscina } from 'piscina';
@@ -33,6 +33,15 @@ describe('worker bundle (gpu-worker/Dockerfile)', () => {
       code: 1,
       stderr: expect.stringMatching(/worker failed to start: .*OCRQ_/s),
     });
+  });
+
+  it('has an engine thread module that starts without libvips, PDFium or the ONNX protobuf library', async () => {
+    // Each engine thread loads its module before its sessions: sharp alone took ~100 ms of a
+    // thread's start (2026-12-02). Pages come resized; PDFium loads at the first PDF page.
+    const source = await readFile(join(dir, 'engine-thread.mjs'), 'utf8');
+    const packages = [...source.matchAll(/^import\s[^;]*?from\s*"([^"]+)"/gm)].map((m) => m[1]);
+    expect(new Set(packages.filter((p) => !p!.startsWith('node:')))).toEqual(new Set(['onnxruntime-node']));
+    expect(source).toMatch(/import\(\s*"@hyzyla\/pdfium"\s*\)/);
   });
 
   it('has an engine thread module that loads the models, renders PDF pages and reads a batch', async () => {

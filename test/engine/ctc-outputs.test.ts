@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { ctcDecodeColumns, ctcGreedyDecode } from '../../gpu-worker/src/ocr/ctc.ts';
 import { addCtcOutputs, CTC_OUTPUTS } from '../../gpu-worker/src/ocr/ctc-outputs.ts';
 import { TextDetector } from '../../gpu-worker/src/ocr/detector.ts';
-import { type DecodedPage, decodeImagePages } from '../../gpu-worker/src/ocr/image.ts';
+import { type DecodedPage, decodeImagePages, resizeForDetection } from '../../gpu-worker/src/ocr/image.ts';
 import { optimizeModel } from '../../gpu-worker/src/ocr/model-graph.ts';
 import { loadDictionary, modelFiles } from '../../gpu-worker/src/ocr/models.ts';
 import { DEFAULT_ENGINE_OPTIONS } from '../../gpu-worker/src/ocr/options.ts';
@@ -74,6 +74,7 @@ describe('CTC column outputs', () => {
     const detector = new TextDetector(
       await createSession(optimizeModel(await readFile(files.detection)).model, options),
       options,
+      resizeForDetection,
     );
     const [{ image }] = (await decodeImagePages(await readFile(listSamples()[0]!.imagePath), 1e8)) as [
       DecodedPage,

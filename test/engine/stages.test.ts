@@ -1,17 +1,15 @@
 import { crc32 } from 'node:zlib';
+import type ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { cropSize, warpQuad } from '../../gpu-worker/src/ocr/crop.ts';
 import { ctcGreedyDecode, type DecodedChar, decodeLine, splitWords } from '../../gpu-worker/src/ocr/ctc.ts';
 import { dbPostprocess } from '../../gpu-worker/src/ocr/db-postprocess.ts';
-import {
-  detectionSize,
-  normalizeForDetection,
-  resizeForDetection,
-} from '../../gpu-worker/src/ocr/detector.ts';
+import { detectionSize, normalizeForDetection, TextDetector } from '../../gpu-worker/src/ocr/detector.ts';
 import { ImageTooLargeError, InvalidImageError } from '../../gpu-worker/src/ocr/errors.ts';
 import { convexHull, minAreaRect, rectCorners } from '../../gpu-worker/src/ocr/geometry.ts';
-import { decodeImagePages } from '../../gpu-worker/src/ocr/image.ts';
+import { decodeImagePages, resizeForDetection } from '../../gpu-worker/src/ocr/image.ts';
+import { DEFAULT_ENGINE_OPTIONS } from '../../gpu-worker/src/ocr/options.ts';
 import { readingOrder } from '../../gpu-worker/src/ocr/reading-order.ts';
 import { batchWidth } from '../../gpu-worker/src/ocr/recognizer.ts';
 import type { Quad } from '../../gpu-worker/src/ocr/types.ts';
@@ -275,6 +273,30 @@ describe('sizes', () => {
     expect(detectionSize(1654, 2339, 960)).toEqual({ width: 672, height: 960 });
     expect(detectionSize(500, 300, 960)).toEqual({ width: 512, height: 288 });
     expect(detectionSize(10, 10, 960)).toEqual({ width: 32, height: 32 });
+  });
+
+  it('resizes in a detector only with the resize it was given: engine threads get pages resized', async () => {
+    const page = { data: new Uint8Array(500 * 300 * 3).fill(255), width: 500, height: 300 };
+    let runs = 0;
+    const session = {
+      inputNames: ['x'],
+      outputNames: ['y'],
+      run: async (feeds: Record<string, ort.Tensor>) => {
+        runs += 1;
+        const [, , h, w] = feeds.x!.dims as number[];
+        return { y: { data: new Float32Array(h! * w!) } };
+      },
+    } as unknown as ort.InferenceSession;
+    await expect(new TextDetector(session, DEFAULT_ENGINE_OPTIONS).detect(page)).rejects.toThrow(
+      /500×300 page reached detection unresized \(its input is 512×288\)/,
+    );
+    expect(runs).toBe(0);
+    expect(await new TextDetector(session, DEFAULT_ENGINE_OPTIONS, resizeForDetection).detect(page)).toEqual(
+      [],
+    );
+    const resized = await resizeForDetection(page, DEFAULT_ENGINE_OPTIONS.detLimitSideLen);
+    expect(await new TextDetector(session, DEFAULT_ENGINE_OPTIONS).detect(resized)).toEqual([]);
+    expect(runs).toBe(2);
   });
 
   it('normalises detection input as PaddleOCR does: BGR planes, (v / 255 − ImageNet mean) / std', () => {

@@ -3,8 +3,8 @@ import { basename } from 'node:path';
 import detectionV4 from './calibration/ch_PP-OCRv4_det_infer.ts';
 import recognitionV4 from './calibration/ch_PP-OCRv4_rec_infer.ts';
 import { type ModelFile, modelFile } from './model-cache.ts';
-import { GRAPH_REWRITE_VERSION } from './model-graph.ts';
 import type { ActivationRanges, WeightBits } from './model-quantize.ts';
+import { GRAPH_REWRITE_VERSION } from './model-versions.ts';
 import { type EngineOptions, type Precision, usesGpu } from './options.ts';
 
 /**

@@ -18,8 +18,9 @@ type NodeProto = OnnxTypes.INodeProto;
 const DataType = onnx.TensorProto.DataType;
 const AttributeType = onnx.AttributeProto.AttributeType;
 
-/** Part of the model cache's key: bump it with any change to the bytes written here. */
-export const CTC_OUTPUTS_VERSION = 2;
+// Part of the model cache's key, kept in model-versions.ts: bump it there with any change to the
+// bytes written here.
+export { CTC_OUTPUTS_VERSION } from './model-versions.ts';
 
 const intAttr = (name: string, i: number) => ({ name, type: AttributeType.INT, i });
 

@@ -1,30 +1,11 @@
 import ort from 'onnxruntime-node';
-import sharp from 'sharp';
 import { type DetectedBox, dbPostprocess } from './db-postprocess.ts';
-import { withLibvips } from './image.ts';
 import { type EngineOptions, usesGpu } from './options.ts';
 import type { RgbImage } from './types.ts';
 
 /** PaddleOCR's detection normalisation (ImageNet statistics, applied in BGR channel order). */
 const MEAN = [0.485, 0.456, 0.406];
 const STD = [0.229, 0.224, 0.225];
-
-/**
- * A page scaled to its detection input size (bilinear, libvips): the page itself when it already
- * has that size. The engine resizes on its main thread (see `withLibvips`) and hands the result to
- * the detecting thread.
- */
-export async function resizeForDetection(image: RgbImage, limit: number): Promise<RgbImage> {
-  const size = detectionSize(image.width, image.height, limit);
-  if (size.width === image.width && size.height === image.height) return image;
-  const data = await withLibvips(() =>
-    sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
-      .resize(size.width, size.height, { fit: 'fill', kernel: 'linear' })
-      .raw()
-      .toBuffer(),
-  );
-  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), ...size };
-}
 
 /** Detection input size: longer side at most `limit`, both sides multiples of 32 (at least 32). */
 export function detectionSize(
@@ -91,22 +72,43 @@ export function normalizeForDetection(
   }
 }
 
+/**
+ * Scales a page to its detection input size ({@link detectionSize}). The engine's is
+ * `resizeForDetection` (libvips, `image.ts`), run on its main thread: engine threads get their pages
+ * already resized and never load libvips.
+ */
+export type DetectionResize = (image: RgbImage, limit: number) => Promise<RgbImage>;
+
+/** The engine threads' {@link DetectionResize}: a page must already have its detection size. */
+const alreadyResized: DetectionResize = async (image, limit) => {
+  const size = detectionSize(image.width, image.height, limit);
+  if (size.width !== image.width || size.height !== image.height) {
+    throw new RangeError(
+      `a ${image.width}×${image.height} page reached detection unresized (its input is ` +
+        `${size.width}×${size.height}): resize it first (resizeForDetection)`,
+    );
+  }
+  return image;
+};
+
 /** Text detection: DB (differentiable binarization) on PP-OCRv4's detection model. */
 export class TextDetector {
+  /** `resize`: for pages given without their resized copy (default: none may need one). */
   constructor(
     private readonly session: ort.InferenceSession,
     private readonly options: EngineOptions,
+    private readonly resize: DetectionResize = alreadyResized,
   ) {}
 
   /**
-   * Resizes (unless `resized`, from {@link resizeForDetection}, is given) and normalises a page into
-   * the detection model's input.
+   * Resizes (unless `resized` is given, or with the constructor's `resize`) and normalises a page
+   * into the detection model's input.
    */
   async preprocess(
     image: RgbImage,
     resized?: RgbImage,
   ): Promise<{ tensor: Float32Array; width: number; height: number }> {
-    const input = resized ?? (await resizeForDetection(image, this.options.detLimitSideLen));
+    const input = resized ?? (await this.resize(image, this.options.detLimitSideLen));
     const tensor = new Float32Array(3 * input.width * input.height);
     normalizeForDetection(input.data, input.width, input.height, tensor);
     return { tensor, width: input.width, height: input.height };

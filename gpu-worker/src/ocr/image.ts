@@ -1,4 +1,5 @@
 import sharp, { type Metadata } from 'sharp';
+import { detectionSize } from './detector.ts';
 import { ImageTooLargeError, InvalidImageError } from './errors.ts';
 import type { RgbImage } from './types.ts';
 
@@ -60,6 +61,23 @@ const gate = new DecodeGate();
  */
 export function withLibvips<T>(work: () => Promise<T>): Promise<T> {
   return gate.shared(work);
+}
+
+/**
+ * A page scaled to its detection input size (bilinear, libvips): the page itself when it already
+ * has that size. The engine resizes on its main thread (see `withLibvips`) and hands the result to
+ * the detecting thread; engine threads never load this module (nor libvips).
+ */
+export async function resizeForDetection(image: RgbImage, limit: number): Promise<RgbImage> {
+  const size = detectionSize(image.width, image.height, limit);
+  if (size.width === image.width && size.height === image.height) return image;
+  const data = await withLibvips(() =>
+    sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
+      .resize(size.width, size.height, { fit: 'fill', kernel: 'linear' })
+      .raw()
+      .toBuffer(),
+  );
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), ...size };
 }
 
 /**

@@ -116,13 +116,17 @@ async function writeEntry(path: string, payload: Uint8Array): Promise<void> {
  */
 export async function cachedRewrite(
   model: string | ModelFile,
-  cache: { dir: string; version: number | string; rewrite: (source: Uint8Array) => Uint8Array },
+  cache: {
+    dir: string;
+    version: number | string;
+    rewrite: (source: Uint8Array) => Uint8Array | Promise<Uint8Array>;
+  },
 ): Promise<CachedModel> {
   const source = await modelFile(model);
   const path = join(cache.dir, entryName(source.path, source.sha256, cache.version));
   const entry = await readEntry(path);
   if (entry.payload) return { bytes: entry.payload, outcome: 'hit', path };
-  const bytes = cache.rewrite(source.bytes);
+  const bytes = await cache.rewrite(source.bytes);
   try {
     await mkdir(cache.dir, { recursive: true });
     await writeEntry(path, bytes);

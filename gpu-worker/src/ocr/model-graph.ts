@@ -30,11 +30,9 @@ const { onnx } = onnxProto;
 type NodeProto = OnnxTypes.INodeProto;
 type TensorProto = OnnxTypes.ITensorProto;
 
-/**
- * The rewrites' version: part of the model cache's key (`model-cache.ts`). Bump it with any change
- * here that changes the bytes `optimizeModel` writes, or engines keep loading the old rewrite.
- */
-export const GRAPH_REWRITE_VERSION = 1;
+// The rewrites' version (part of the model cache's key) is kept in model-versions.ts: bump it there
+// with any change here that changes the bytes `optimizeModel` writes.
+export { GRAPH_REWRITE_VERSION } from './model-versions.ts';
 
 /** How many of each rewrite a model received. */
 export interface GraphRewrites {

@@ -45,8 +45,9 @@ type TensorProto = OnnxTypes.ITensorProto;
 const DataType = onnx.TensorProto.DataType;
 const AttributeType = onnx.AttributeProto.AttributeType;
 
-/** The quantiser's version: part of the model cache's key. Bump it with any change to the bytes written. */
-export const QUANTIZATION_VERSION = 2;
+// The quantiser's version (part of the model cache's key) is kept in model-versions.ts: bump it
+// there with any change to the bytes written here.
+export { QUANTIZATION_VERSION } from './model-versions.ts';
 
 /**
  * Bits of the int8 weights: 8 uses −127…127; 7 uses −63…63, for CPUs without VNNI, whose

@@ -1,4 +1,4 @@
-import { openPdf } from '../../../lambdas/shared/documents/index.ts';
+import { openPdf } from '../../../lambdas/shared/documents/pdf.ts';
 import { InvalidImageError } from './errors.ts';
 import type { DecodedPage, PageSelection } from './image.ts';
 import type { RgbImage } from './types.ts';

@@ -9,6 +9,7 @@ import {
   type ModelFile,
   modelFile,
 } from './model-cache.ts';
+import { CTC_OUTPUTS_VERSION, GRAPH_REWRITE_VERSION, QUANTIZATION_VERSION } from './model-versions.ts';
 import type { EngineOptions, ExecutionProvider } from './options.ts';
 
 /**
@@ -53,15 +54,14 @@ export async function loadModelBytes(
   options: Pick<EngineOptions, 'optimizeGraphs' | 'modelCache' | 'modelCacheDir'>,
   quantization?: Quantization,
 ): Promise<ModelBytes> {
-  // The graph modules (and their protobuf library, ~50 ms to load) only here: engine threads
-  // import this file for `createSession` and start sooner without them.
-  const [{ GRAPH_REWRITE_VERSION, optimizeModel }, { QUANTIZATION_VERSION, quantizeModel }, ctc] =
-    await Promise.all([
+  const rewrite = async (source: Uint8Array) => {
+    // The rewrite modules (and their protobuf library, ~80 ms to load) only when a model is
+    // rewritten: an engine whose models are in the cache, and every engine thread, start without them.
+    const [{ optimizeModel }, { quantizeModel }, { addCtcOutputs }] = await Promise.all([
       import('./model-graph.ts'),
       import('./model-quantize.ts'),
       import('./ctc-outputs.ts'),
     ]);
-  const rewrite = (source: Uint8Array) => {
     let model = optimizeModel(source).model;
     if (quantization) {
       const { calibration, weightBits } = quantization;
@@ -71,15 +71,15 @@ export async function loadModelBytes(
         ...(floatStrides ? { floatStrides } : {}),
       }).model;
     }
-    return ctc.addCtcOutputs(model).model;
+    return addCtcOutputs(model).model;
   };
   if (!options.optimizeGraphs) {
     if (quantization) throw new RangeError('int8 quantisation needs the graph rewrites (optimizeGraphs)');
     return { bytes: shared((await modelFile(model)).bytes) };
   }
-  if (!options.modelCache) return { bytes: shared(rewrite((await modelFile(model)).bytes)) };
+  if (!options.modelCache) return { bytes: shared(await rewrite((await modelFile(model)).bytes)) };
   const dir = options.modelCacheDir ?? defaultModelCacheDir();
-  const rewrites = `${GRAPH_REWRITE_VERSION}.ctc-${ctc.CTC_OUTPUTS_VERSION}`;
+  const rewrites = `${GRAPH_REWRITE_VERSION}.ctc-${CTC_OUTPUTS_VERSION}`;
   const version = quantization
     ? `${rewrites}.int8-${QUANTIZATION_VERSION}-w${quantization.weightBits}-${calibrationDigest(quantization.calibration)}`
     : rewrites;

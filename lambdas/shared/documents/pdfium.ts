@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { PDFiumModule } from '@hyzyla/pdfium';
 
 /**
  * PDFium compiled to WebAssembly, from `@hyzyla/pdfium` (MIT; the PDFium inside is BSD-3).
@@ -111,6 +110,8 @@ export function discardPdfium(bindings: PdfiumBindings): void {
 async function instantiate(options: PdfiumInitOptions): Promise<PdfiumBindings> {
   const binary = options.wasmBinary ?? (await readFile(locatePdfiumWasm(options.wasmPath)));
   const wasmBinary = binary.buffer.slice(binary.byteOffset, binary.byteOffset + binary.byteLength);
+  // Imported here, at the first PDF: processes and engine threads that never read one skip it.
+  const { PDFiumModule } = await import('@hyzyla/pdfium');
   // An empty locateFile keeps the Emscripten loader from resolving `pdfium.wasm` itself.
   const module: unknown = await PDFiumModule({ wasmBinary: wasmBinary as ArrayBuffer, locateFile: () => '' });
   const missing = REQUIRED_FUNCTIONS.filter(
