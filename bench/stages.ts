@@ -69,15 +69,15 @@ class RunClock {
   }
 }
 
-const { data, recPrecision, detPrecision } = await engineThreadData(options);
+const { data, models, recPrecision, detPrecision } = await engineThreadData(options);
 const clock = new RunClock();
 const detector = new TextDetector(
-  clock.wrap(await createSession(data.models.detection, options, options.detMemoryArena ?? false)),
+  clock.wrap(await createSession(models.detection, options, options.detMemoryArena ?? false)),
   options,
   resizeForDetection,
 );
 const recognizer = new TextRecognizer(
-  clock.wrap(await createSession(data.models.recognition, options)),
+  clock.wrap(await createSession(models.recognition, options)),
   loadDictionary(data.dictionary),
   options,
 );

@@ -209,7 +209,11 @@ program
   )
   .option('--providers <list>', `execution providers (${EXECUTION_PROVIDERS.join(',')})`, providers, ['cpu'])
   .option('--dpi <n>', 'resolution PDF pages are rendered at', positiveInt, 200)
-  .option('--threads <n>', 'engine threads (default: one per core on the CPU, two on a GPU)', positiveInt)
+  .option(
+    '--threads <n>',
+    'engine threads (default: one per core on the CPU, one for a lone image there, two on a GPU)',
+    positiveInt,
+  )
   .addOption(
     new Option(
       '--precision <precision>',

@@ -50,7 +50,7 @@ export function readsSeveralPages(
 }
 
 /** A folder, a file of a format that may hold several pages (PDF, TIFF), another file, or nothing. */
-function pathKind(path: string): 'file' | 'pages' | 'folder' | undefined {
+export function pathKind(path: string): 'file' | 'pages' | 'folder' | undefined {
   const stats = statSync(path, { throwIfNoEntry: false });
   if (stats?.isDirectory()) return 'folder';
   if (!stats?.isFile()) return undefined;

@@ -45,15 +45,13 @@ describe('worker bundle (gpu-worker/Dockerfile)', () => {
   });
 
   it('has an engine thread module that loads the models, renders PDF pages and reads a batch', async () => {
-    const pool = new Piscina({
-      filename: join(dir, 'engine-thread.mjs'),
-      maxThreads: 1,
-      workerData: (await engineThreadData({ ...DEFAULT_ENGINE_OPTIONS, intraOpNumThreads: 1 })).data,
-    });
+    const { data, models } = await engineThreadData({ ...DEFAULT_ENGINE_OPTIONS, intraOpNumThreads: 1 });
+    const pool = new Piscina({ filename: join(dir, 'engine-thread.mjs'), maxThreads: 1, workerData: data });
     try {
-      expect(await pool.run(undefined, { name: 'load' })).toEqual({ ok: true });
+      expect(await pool.run({ models }, { name: 'load' })).toEqual({ ok: true });
       const white = new Uint8Array(new SharedArrayBuffer(64 * 32 * 3)).fill(255);
-      const boxes = await pool.run({ images: [{ data: white, width: 64, height: 32 }] }, { name: 'detect' });
+      const page = { data: white, width: 64, height: 32 };
+      const boxes = await pool.run({ models, images: [page], resized: [page] }, { name: 'detect' });
       expect(boxes).toEqual([[]]);
       const rendered = await pool.run(
         {

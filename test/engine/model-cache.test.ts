@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import ort from 'onnxruntime-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   checkEngineOptions,
@@ -8,7 +9,19 @@ import {
   detBatchSize,
   OcrEngine,
 } from '../../gpu-worker/src/ocr/index.ts';
-import { cachedRewrite, defaultModelCacheDir, modelCacheKey } from '../../gpu-worker/src/ocr/model-cache.ts';
+import {
+  cachedRewrite,
+  defaultModelCacheDir,
+  modelCacheKey,
+  storeCacheEntry,
+} from '../../gpu-worker/src/ocr/model-cache.ts';
+import { modelFiles } from '../../gpu-worker/src/ocr/models.ts';
+import {
+  createSession,
+  loadModelBytes,
+  optimizedModelEntry,
+  sessionEnvironment,
+} from '../../gpu-worker/src/ocr/session.ts';
 import { listSamples } from '../../local/samples/index.ts';
 
 /** A stand-in for the graph rewrites: deterministic, and counts its calls. */
@@ -151,10 +164,110 @@ describe('OcrEngine with a model cache', () => {
     const cold = await read();
     expect(cold.cache).toEqual({ detection: 'stored', recognition: 'stored' });
     expect(cold.text.length).toBeGreaterThan(50);
+    // Each model's rewrite, and onnxruntime's optimized model (the session cache) beside it.
+    const entries = await readdir(dir);
+    expect(entries).toHaveLength(4);
+    expect(
+      entries.filter((e) => e.includes(`.ort-${ort.env.versions.node}-${sessionEnvironment()}.`)),
+    ).toHaveLength(2);
     const warm = await read();
     expect(warm.cache).toEqual({ detection: 'hit', recognition: 'hit' });
     expect(warm.text).toBe(cold.text);
-    expect((await readdir(dir)).sort()).toHaveLength(2);
+    expect(await readdir(dir)).toHaveLength(4);
+  }, 60_000);
+
+  it('starts again from the rewritten models when an optimized one does not load, and drops it', async () => {
+    const input = await readFile(listSamples()[0]!.imagePath);
+    const read = async () => {
+      const engine = await OcrEngine.create({ modelCacheDir: dir, threads: 1 });
+      try {
+        const { pages } = await engine.recognize(input);
+        return pages[0]!.lines.map((l) => l.text).join('\n');
+      } finally {
+        await engine.close();
+      }
+    };
+    const text = await read();
+    const optimized = (await readdir(dir)).filter((e) => e.includes('.ort-'));
+    expect(optimized).toHaveLength(2);
+    // Intact entries (their checksums match) that are no model.
+    for (const entry of optimized)
+      await storeCacheEntry(join(dir, entry), new TextEncoder().encode('not a model'));
+    expect(await read()).toBe(text);
+    expect((await readdir(dir)).filter((e) => e.includes('.ort-'))).toEqual([]);
+    expect(await read()).toBe(text);
+    expect((await readdir(dir)).filter((e) => e.includes('.ort-')).sort()).toEqual(optimized.sort());
+  }, 90_000);
+});
+
+describe('session cache (onnxruntime optimized models)', () => {
+  const cpuinfo = (flags: string) =>
+    `processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: ${flags}\n\nprocessor\t: 1\nmodel name\t: Some CPU\nflags\t\t: ${flags}\n`;
+
+  it('keys optimized models by the onnxruntime version and the CPU and its instruction sets', () => {
+    const avx2 = sessionEnvironment(cpuinfo('fpu sse2 avx2 fma'));
+    expect(sessionEnvironment(cpuinfo('fpu sse2 avx2 fma'))).toBe(avx2);
+    expect(sessionEnvironment(cpuinfo('fpu sse2 avx2 fma avx512f avx512_vnni'))).not.toBe(avx2);
+    expect(optimizedModelEntry('/c/det.0123.rewrite-1.ctc-2.onnx', avx2)).toBe(
+      `/c/det.0123.rewrite-1.ctc-2.ort-${ort.env.versions.node}-${avx2}.onnx`,
+    );
+  });
+
+  it('is for the CPU only: a GPU engine neither reads nor saves optimized models', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'session-cache-'));
+    try {
+      const options = { ...DEFAULT_ENGINE_OPTIONS, modelCacheDir: dir };
+      const { detection } = modelFiles(undefined);
+      const cpu = await loadModelBytes(detection, options, undefined, true);
+      expect(cpu.saveOptimized).toMatch(/\.ort-.*\.onnx$/);
+      const gpu = await loadModelBytes(
+        detection,
+        { ...options, executionProviders: ['cuda', 'cpu'] },
+        undefined,
+        true,
+      );
+      expect(gpu).toMatchObject({ cache: 'hit' });
+      expect(gpu.saveOptimized).toBeUndefined();
+      expect(gpu.optimized).toBeUndefined();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('saves where it can, and starts the session anyway where it cannot', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'session-cache-'));
+    try {
+      const options = { ...DEFAULT_ENGINE_OPTIONS, modelCacheDir: dir, intraOpNumThreads: 1 };
+      const { detection } = modelFiles(undefined);
+      const model = await loadModelBytes(detection, options, undefined, true);
+      const blocked = join(dir, 'a-file');
+      await writeFile(blocked, 'not a folder');
+      const unsaved = await createSession({ ...model, saveOptimized: join(blocked, 'det.onnx') }, options);
+      expect(unsaved.inputNames).toHaveLength(1);
+      await createSession(model, options);
+      const again = await loadModelBytes(detection, options, undefined, true);
+      expect(again.optimized).toBe(model.saveOptimized);
+      expect(again.saveOptimized).toBeUndefined();
+      // The optimized model computes what the rewritten one does.
+      const page = new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: 3 * 64 * 96 }, (_, i) => Math.sin(i)),
+        [1, 3, 64, 96],
+      );
+      const outputs = await Promise.all(
+        [model.bytes, again].map(async (m) => {
+          const session = await createSession(m, options);
+          const out = await session.run({ [session.inputNames[0]!]: page });
+          return out[session.outputNames[0]!]!.data as Float32Array;
+        }),
+      );
+      expect(outputs[1]!.length).toBe(outputs[0]!.length);
+      const worst = outputs[0]!.reduce((w, v, i) => Math.max(w, Math.abs(v - outputs[1]![i]!)), 0);
+      expect(worst).toBeLessThan(1e-4);
+      expect((await readdir(dir)).filter((e) => e.endsWith('.tmp.onnx') || e.endsWith('.tmp'))).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 });
 

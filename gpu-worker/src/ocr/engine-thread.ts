@@ -16,14 +16,24 @@ import { loadDictionary } from './models.ts';
 import { onceUnlessFailed } from './once.ts';
 import { type EngineOptions, usesGpu } from './options.ts';
 import { type RecognitionBatch, type RecognizedLine, TextRecognizer } from './recognizer.ts';
-import { createSession } from './session.ts';
+import { createSession, type ModelBytes } from './session.ts';
 import type { RgbImage } from './types.ts';
 
+/** What a thread starts with (`workerData`): the threads start before the models are read. */
 export interface EngineThreadData {
   options: EngineOptions;
-  /** The models' bytes, read (and rewritten) once by the main thread, shared by every thread. */
-  models: { detection: Uint8Array; recognition: Uint8Array; classifier?: Uint8Array };
   dictionary: string;
+}
+
+/**
+ * The models' bytes, read (and rewritten) once by the main thread, shared by every thread: every
+ * task brings them, and a thread starts its sessions from the first task that reaches it (the
+ * `load` task the engine sends each thread at start, unless another thread took two of those).
+ */
+export interface ThreadModels {
+  detection: ModelBytes;
+  recognition: ModelBytes;
+  classifier?: ModelBytes;
 }
 
 /** How a task went: errors travel as data, so the main thread can rethrow them typed. */
@@ -42,16 +52,16 @@ interface Models {
   recognizer: TextRecognizer;
 }
 
-const { options, models: modelBytes, dictionary } = workerData as EngineThreadData;
+const { options, dictionary } = workerData as EngineThreadData;
 /** Whether detection sessions keep onnxruntime's arena (`detMemoryArena`; default on a GPU only). */
 const detectionArena = options.detMemoryArena ?? usesGpu(options);
 let models: Promise<Models> | undefined;
 
-async function loadModels(): Promise<Models> {
+async function loadModels(bytes: ThreadModels): Promise<Models> {
   const [det, rec, cls] = await Promise.all([
-    createSession(modelBytes.detection, options, detectionArena),
-    createSession(modelBytes.recognition, options),
-    modelBytes.classifier ? createSession(modelBytes.classifier, options) : undefined,
+    createSession(bytes.detection, options, detectionArena),
+    createSession(bytes.recognition, options),
+    bytes.classifier ? createSession(bytes.classifier, options) : undefined,
   ]);
   return {
     detector: new TextDetector(det, options),
@@ -59,15 +69,16 @@ async function loadModels(): Promise<Models> {
   };
 }
 
-function ready(): Promise<Models> {
-  models ??= loadModels();
+/** This thread's sessions, started from the first task's models. */
+function ready(bytes: ThreadModels): Promise<Models> {
+  models ??= loadModels(bytes);
   return models;
 }
 
 /** Loads the sessions (once per thread). */
-export function load(): Promise<ThreadResult<void>> {
+export function load(task: { models: ThreadModels }): Promise<ThreadResult<void>> {
   return settle(async () => {
-    await ready();
+    await ready(task.models);
   });
 }
 
@@ -106,30 +117,38 @@ const floatDetection = onceUnlessFailed(async (model: Uint8Array): Promise<TextD
  * beside int8: `bilevelFloat`).
  */
 export async function detect(task: {
+  models: ThreadModels;
   images: RgbImage[];
   resized: RgbImage[];
   floatModel?: Uint8Array;
 }): Promise<DetectedBox[][]> {
-  const detector = task.floatModel ? await floatDetection(task.floatModel) : (await ready()).detector;
+  const detector = task.floatModel
+    ? await floatDetection(task.floatModel)
+    : (await ready(task.models)).detector;
   const boxes = await detector.detectMany(task.images, task.resized);
   collect?.();
   return boxes;
 }
 
 /** The float recogniser, from the first task that brings its model's bytes (again if that failed). */
-const floatRecognition = onceUnlessFailed(async (model: Uint8Array): Promise<TextRecognizer> => {
-  const [{ recognizer }, session] = await Promise.all([ready(), createSession(model, options)]);
-  return recognizer.withSession(session);
-});
+const floatRecognition = onceUnlessFailed(
+  async (models: ThreadModels, model: Uint8Array): Promise<TextRecognizer> => {
+    const [{ recognizer }, session] = await Promise.all([ready(models), createSession(model, options)]);
+    return recognizer.withSession(session);
+  },
+);
 
 /**
  * Reads one planned recognition batch: with the thread's recogniser, or with the float one when
  * the task brings the float model (lines of bilevel pages beside int8: `bilevelFloat`).
  */
 export async function recognize(task: {
+  models: ThreadModels;
   batch: RecognitionBatch;
   floatModel?: Uint8Array;
 }): Promise<RecognizedLine[]> {
-  const recognizer = task.floatModel ? await floatRecognition(task.floatModel) : (await ready()).recognizer;
+  const recognizer = task.floatModel
+    ? await floatRecognition(task.models, task.floatModel)
+    : (await ready(task.models)).recognizer;
   return recognizer.recognizeBatch(task.batch);
 }

@@ -1,8 +1,9 @@
+import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { modelPrecision } from './calibration.ts';
 import type { DetectedBox } from './db-postprocess.ts';
-import type { EngineThreadData, ThreadResult } from './engine-thread.ts';
+import type { EngineThreadData, ThreadModels, ThreadResult } from './engine-thread.ts';
 import { errorFromThread } from './errors.ts';
 import { type DecodedPage, type PageSelection, resizeForDetection } from './image.ts';
 import { type ModelCacheOutcome, ModelFile } from './model-cache.ts';
@@ -11,7 +12,7 @@ import { onceUnlessFailed } from './once.ts';
 import { type EngineOptions, type Precision, usesGpu } from './options.ts';
 import { shareImage } from './pdf-pages.ts';
 import type { RecognitionBatch, RecognizedLine } from './recognizer.ts';
-import { loadModelBytes } from './session.ts';
+import { loadModelBytes, type ModelBytes } from './session.ts';
 import type { RgbImage } from './types.ts';
 
 /**
@@ -35,11 +36,18 @@ export function threadCounts(options: EngineOptions): { threads: number; intraOp
 }
 
 /**
- * What every engine thread starts from: the options and the models' bytes, read (and rewritten,
- * through the model cache) once, in SharedArrayBuffers the threads share.
+ * What every engine thread starts from: the options (`data`, the threads' `workerData`) and the
+ * models' bytes, read (and rewritten, through the model cache) once, in SharedArrayBuffers the
+ * threads share. `sessionCache`: on the CPU, bring onnxruntime's optimized models from the cache
+ * when it holds them (`ModelBytes.optimized`), and say where to save them when not
+ * (`ModelBytes.saveOptimized`).
  */
-export async function engineThreadData(options: EngineOptions): Promise<{
+export async function engineThreadData(
+  options: EngineOptions,
+  sessionCache = true,
+): Promise<{
   data: EngineThreadData;
+  models: ThreadModels;
   modelCache: EngineThreads['modelCache'];
   recPrecision: Precision;
   detPrecision: Precision;
@@ -57,21 +65,15 @@ export async function engineThreadData(options: EngineOptions): Promise<{
     modelPrecision('detection', detectionFile, options),
   ]);
   const [detection, recognition, classifier] = await Promise.all([
-    loadModelBytes(detectionFile, options, det.quantization),
-    loadModelBytes(recognitionFile, options, rec.quantization),
-    options.useAngleClassifier ? loadModelBytes(files.classifier, options) : undefined,
+    loadModelBytes(detectionFile, options, det.quantization, sessionCache),
+    loadModelBytes(recognitionFile, options, rec.quantization, sessionCache),
+    options.useAngleClassifier
+      ? loadModelBytes(files.classifier, options, undefined, sessionCache)
+      : undefined,
   ]);
-  const data: EngineThreadData = {
-    options,
-    models: {
-      detection: detection.bytes,
-      recognition: recognition.bytes,
-      ...(classifier ? { classifier: classifier.bytes } : {}),
-    },
-    dictionary: files.dictionary,
-  };
   return {
-    data,
+    data: { options, dictionary: files.dictionary },
+    models: { detection, recognition, ...(classifier ? { classifier } : {}) },
     modelCache: { detection: detection.cache, recognition: recognition.cache },
     recPrecision: rec.precision,
     detPrecision: det.precision,
@@ -96,6 +98,8 @@ export class EngineThreads {
 
   private constructor(
     private readonly pool: Piscina,
+    /** The models every task brings (a thread starts its sessions from its first task). */
+    private readonly models: ThreadModels,
     detectionsInFlight: number,
     /** What the model cache did for each model (absent: not rewritten, or the cache is off). */
     readonly modelCache: { detection?: ModelCacheOutcome; recognition?: ModelCacheOutcome },
@@ -114,33 +118,50 @@ export class EngineThreads {
   }
 
   /**
-   * Reads the models once (rewritten, through the model cache), starts the threads on one shared
-   * copy of their bytes and starts the sessions in each; a provider that cannot load fails here.
+   * Starts the threads, and meanwhile reads the models once (rewritten, through the model cache;
+   * on the CPU, onnxruntime's optimized models from the session cache) into one shared copy of
+   * their bytes; then starts the sessions in each thread. A provider that cannot load fails here.
+   * Optimized models that fail to load are dropped from the cache and the start is made again from
+   * the rewritten ones: the session cache never costs the start.
    */
   static async start(options: EngineOptions): Promise<EngineThreads> {
+    try {
+      return await EngineThreads.startWith(options, true);
+    } catch (error) {
+      if (!(error instanceof OptimizedModelsFailed)) throw error;
+      await Promise.all(error.entries.map((entry) => rm(entry, { force: true })));
+      return EngineThreads.startWith(options, false);
+    }
+  }
+
+  private static async startWith(options: EngineOptions, sessionCache: boolean): Promise<EngineThreads> {
     const { threads, intraOpNumThreads } = threadCounts(options);
-    const { data, modelCache, recPrecision, detPrecision, recognitionFile, detectionFile } =
-      await engineThreadData({
-        ...options,
-        threads,
-        intraOpNumThreads,
-      });
-    // Read at the first bilevel page (`bilevelFloat`); a failed read is tried again next time.
-    const floatRecognition = onceUnlessFailed(
-      async () => (await loadModelBytes(recognitionFile, options)).bytes,
-    );
-    const floatDetection = onceUnlessFailed(async () => (await loadModelBytes(detectionFile, options)).bytes);
+    const settings = { ...options, threads, intraOpNumThreads };
+    const files = modelFiles(options.modelDir);
+    // The threads start (Node, then their modules: ~0.1–0.3 s) while this thread reads the models.
     const pool = new Piscina({
       filename: threadModule().href,
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: Number.POSITIVE_INFINITY,
-      workerData: data,
+      workerData: { options: settings, dictionary: files.dictionary } satisfies EngineThreadData,
     });
+    let prepared: Awaited<ReturnType<typeof engineThreadData>>;
+    try {
+      prepared = await engineThreadData(settings, sessionCache);
+    } catch (error) {
+      await pool.destroy();
+      throw error;
+    }
+    const { models, modelCache, recPrecision, detPrecision, recognitionFile, detectionFile } = prepared;
+    // Only the first thread's sessions save optimized models the cache lacks; every other task
+    // brings the models without that.
+    const shared = withoutSaving(models);
     const loads: ThreadResult<void>[] = await Promise.all(
       Array.from(
         { length: threads },
-        () => pool.run(undefined, { name: 'load' }) as Promise<ThreadResult<void>>,
+        (_, i) =>
+          pool.run({ models: i === 0 ? models : shared }, { name: 'load' }) as Promise<ThreadResult<void>>,
       ),
     ).catch(async (error: unknown) => {
       await pool.destroy();
@@ -149,11 +170,19 @@ export class EngineThreads {
     const failed = loads.find((l) => !l.ok);
     if (failed && !failed.ok) {
       await pool.destroy();
+      const optimized = Object.values(models).flatMap((m: ModelBytes) => (m.optimized ? [m.optimized] : []));
+      if (optimized.length > 0) throw new OptimizedModelsFailed(optimized);
       throw errorFromThread(failed.error);
     }
+    // Read at the first bilevel page (`bilevelFloat`); a failed read is tried again next time.
+    const floatRecognition = onceUnlessFailed(
+      async () => (await loadModelBytes(recognitionFile, options)).bytes,
+    );
+    const floatDetection = onceUnlessFailed(async () => (await loadModelBytes(detectionFile, options)).bytes);
     const detections = options.detectionsInFlight ?? threads;
     return new EngineThreads(
       pool,
+      shared,
       detections,
       modelCache,
       recPrecision,
@@ -177,7 +206,7 @@ export class EngineThreads {
       const resized = await Promise.all(
         images.map(async (image) => shareImage(await resizeForDetection(image, this.detLimitSideLen))),
       );
-      return await this.pool.run({ images, resized, floatModel }, { name: 'detect' });
+      return await this.pool.run({ models: this.models, images, resized, floatModel }, { name: 'detect' });
     } finally {
       this.detections.release();
     }
@@ -192,7 +221,7 @@ export class EngineThreads {
     precision: Precision = this.recPrecision,
   ): Promise<RecognizedLine[]> {
     const floatModel = await floatModelFor(precision, this.recPrecision, this.floatRecognition, 'read');
-    return this.pool.run({ batch, floatModel }, { name: 'recognize' });
+    return this.pool.run({ models: this.models, batch, floatModel }, { name: 'recognize' });
   }
 
   /** Renders the selected pages of a PDF at `dpi` into shared pages (see engine-thread.ts `render`). */
@@ -231,6 +260,23 @@ async function floatModelFor(
   if (precision === own) return undefined;
   if (precision !== 'fp32') throw new RangeError(`an ${own} engine cannot ${task} at ${precision}`);
   return float();
+}
+
+/** The models without `saveOptimized`: for every task but the first thread's load. */
+function withoutSaving(models: ThreadModels): ThreadModels {
+  const strip = ({ saveOptimized: _, ...model }: ModelBytes): ModelBytes => model;
+  return {
+    detection: strip(models.detection),
+    recognition: strip(models.recognition),
+    ...(models.classifier ? { classifier: strip(models.classifier) } : {}),
+  };
+}
+
+/** A start whose optimized models (these session cache entries) a thread could not load. */
+class OptimizedModelsFailed extends Error {
+  constructor(readonly entries: string[]) {
+    super(`onnxruntime's optimized models did not load: ${entries.join(', ')}`);
+  }
 }
 
 /** At most `size` holders at once; the others wait in order. */

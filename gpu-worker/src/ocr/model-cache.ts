@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 
 /**
@@ -76,6 +76,25 @@ export function modelCacheKey(modelPath: string, source: Uint8Array, version: nu
   return entryName(modelPath, sha256Hex(source), version);
 }
 
+/** The path of `source`'s entry for this rewrite `version` in the cache folder `dir`. */
+export function modelCacheEntry(dir: string, source: ModelFile, version: number | string): string {
+  return join(dir, entryName(source.path, source.sha256, version));
+}
+
+/**
+ * The payload of the entry at `path` (any entry: a rewritten model, or a session's optimized one,
+ * see session.ts), or undefined when it is absent, truncated or corrupt.
+ */
+export async function readCacheEntry(path: string): Promise<Uint8Array | undefined> {
+  return (await readEntry(path)).payload;
+}
+
+/** Stores `payload` as the entry at `path`, atomically (see {@link writeEntry}); creates the folder. */
+export async function storeCacheEntry(path: string, payload: Uint8Array): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeEntry(path, payload);
+}
+
 /** The payload of a complete, intact entry; undefined when absent, truncated or corrupt. */
 async function readEntry(path: string): Promise<{ payload?: Uint8Array; present: boolean }> {
   let file: Buffer;
@@ -123,7 +142,7 @@ export async function cachedRewrite(
   },
 ): Promise<CachedModel> {
   const source = await modelFile(model);
-  const path = join(cache.dir, entryName(source.path, source.sha256, cache.version));
+  const path = modelCacheEntry(cache.dir, source, cache.version);
   const entry = await readEntry(path);
   if (entry.payload) return { bytes: entry.payload, outcome: 'hit', path };
   const bytes = await cache.rewrite(source.bytes);
