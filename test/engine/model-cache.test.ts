@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import {
 import {
   cachedRewrite,
   defaultModelCacheDir,
+  ModelFile,
   modelCacheKey,
   storeCacheEntry,
 } from '../../gpu-worker/src/ocr/model-cache.ts';
@@ -123,6 +125,17 @@ describe('model cache', () => {
     });
     expect(result.outcome).toBe('unwritable');
     expect(Buffer.from(result.bytes).equals(rewritten)).toBe(true);
+  });
+
+  it('hashes a model file in chunks, reads its bytes only when asked, and refuses them if the file changed', async () => {
+    const big = Uint8Array.from({ length: 3 * 1024 * 1024 + 17 }, (_, i) => (i * 7919) % 253);
+    await writeFile(model, big);
+    const file = await ModelFile.read(model);
+    expect(file.sha256).toBe(createHash('sha256').update(big).digest('hex'));
+    expect(Buffer.from(await file.bytes()).equals(big)).toBe(true);
+    const changed = await ModelFile.read(model);
+    await writeFile(model, source);
+    await expect(changed.bytes()).rejects.toThrow(/changed while the engine started/);
   });
 
   it('fails when the model file itself cannot be read', async () => {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { threadId } from 'node:worker_threads';
@@ -36,25 +36,52 @@ const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest(
 /** SHA-256 of `bytes` in hex: a model file's identity in cache keys and calibration tables. */
 export const sha256Hex = (bytes: Uint8Array) => sha256(bytes).toString('hex');
 
+/** Bytes hashed per read in {@link ModelFile.read}. */
+const HASH_CHUNK = 1 << 20;
+
 /**
- * A model file as read at start, with its SHA-256 (hex) computed once when first asked for: the
- * cache key and the int8 calibration's match (`calibration.ts`) both need it.
+ * A model file by its SHA-256 (hex), which the cache key and the int8 calibration's match
+ * (`calibration.ts`) both need; its bytes are read only when a model is rewritten (a cache miss).
  */
 export class ModelFile {
-  private digest: string | undefined;
+  private content: Promise<Uint8Array> | undefined;
 
   private constructor(
     readonly path: string,
-    readonly bytes: Uint8Array,
+    readonly sha256: string,
   ) {}
 
+  /**
+   * Hashes the file through one reused 1 MiB buffer. Read whole into a fresh buffer, the two
+   * PP-OCRv4 models (15.5 MB) took ~90 ms to read and hash against ~25 ms so, on a 2-core VM
+   * where each new page of memory costs a fault (2026-12-02); an engine with its models in the
+   * cache never needs the bytes.
+   */
   static async read(path: string): Promise<ModelFile> {
-    return new ModelFile(path, await readFile(path));
+    const hash = createHash('sha256');
+    const file = await open(path);
+    try {
+      const chunk = Buffer.allocUnsafe(HASH_CHUNK);
+      for (;;) {
+        const { bytesRead } = await file.read(chunk, 0, chunk.length);
+        if (bytesRead === 0) break;
+        hash.update(chunk.subarray(0, bytesRead));
+      }
+    } finally {
+      await file.close();
+    }
+    return new ModelFile(path, hash.digest('hex'));
   }
 
-  get sha256(): string {
-    this.digest ??= sha256Hex(this.bytes);
-    return this.digest;
+  /** The file's bytes, read once; refused if they are no longer the ones hashed at start. */
+  bytes(): Promise<Uint8Array> {
+    this.content ??= readFile(this.path).then((bytes) => {
+      if (sha256Hex(bytes) !== this.sha256) {
+        throw new Error(`the model file ${this.path} changed while the engine started`);
+      }
+      return bytes;
+    });
+    return this.content;
   }
 }
 
@@ -145,7 +172,7 @@ export async function cachedRewrite(
   const path = modelCacheEntry(cache.dir, source, cache.version);
   const entry = await readEntry(path);
   if (entry.payload) return { bytes: entry.payload, outcome: 'hit', path };
-  const bytes = await cache.rewrite(source.bytes);
+  const bytes = await cache.rewrite(await source.bytes());
   try {
     await mkdir(cache.dir, { recursive: true });
     await writeEntry(path, bytes);

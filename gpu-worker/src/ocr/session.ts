@@ -137,9 +137,9 @@ export async function loadModelBytes(
   };
   if (!options.optimizeGraphs) {
     if (quantization) throw new RangeError('int8 quantisation needs the graph rewrites (optimizeGraphs)');
-    return { bytes: shared((await modelFile(model)).bytes) };
+    return { bytes: shared(await fileBytes(model)) };
   }
-  if (!options.modelCache) return { bytes: shared(await rewrite((await modelFile(model)).bytes)) };
+  if (!options.modelCache) return { bytes: shared(await rewrite(await fileBytes(model))) };
   const dir = options.modelCacheDir ?? defaultModelCacheDir();
   const rewrites = `${GRAPH_REWRITE_VERSION}.ctc-${CTC_OUTPUTS_VERSION}`;
   const version = quantization
@@ -205,6 +205,11 @@ async function createAndSave(
     // Nothing to remove when the folder was not there to write in (ENOENT, ENOTDIR).
     await rm(tmp, { force: true }).catch(() => undefined);
   }
+}
+
+/** A model's bytes, from its path or a file already hashed. */
+function fileBytes(model: string | ModelFile): Promise<Uint8Array> {
+  return typeof model === 'string' ? readFile(model) : model.bytes();
 }
 
 function shared(bytes: Uint8Array): Uint8Array {
