@@ -108,7 +108,10 @@ export function optimizedModelEntry(rewrittenEntry: string, env: string = sessio
  * outputs (`ctc-outputs.ts`; other models pass unchanged), taken from the model cache when it holds
  * the result (`model-cache.ts`; the rewrites cost ~0.6 s of CPU for the two PP-OCR models). The
  * cache key names the rewrite and CTC output versions, and for int8 the quantiser's version, the
- * weight bits and the calibration's digest (its ranges and `floatStrides`).
+ * weight bits and the calibration's digest (its ranges and `floatStrides`). With `sessionCache`, on
+ * the CPU: onnxruntime's optimized model from the cache when it holds one for this model, version
+ * and CPU (`optimized`), else the rewritten model and where to save the optimized one
+ * (`saveOptimized`, see {@link createSession}).
  */
 export async function loadModelBytes(
   model: string | ModelFile,
@@ -220,7 +223,8 @@ function shared(bytes: Uint8Array): Uint8Array {
 
 /**
  * Starts a session on one model's bytes (from {@link loadModelBytes}) with the configured
- * providers, in order; `memoryArena` off turns off onnxruntime's CPU arena and memory pattern
+ * providers, in order: with graph optimizations off for an optimized model, and saving the
+ * optimized model where `saveOptimized` says; `memoryArena` off turns off onnxruntime's CPU arena and memory pattern
  * (a run's memory goes back when it ends instead of staying with the session). onnxruntime-node throws (rather
  * than falling back) when a GPU provider's libraries are missing: that becomes an error that
  * names the provider, so a misconfigured worker stops at start instead of running slowly.
