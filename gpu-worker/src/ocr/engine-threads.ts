@@ -5,7 +5,7 @@ import { modelPrecision } from './calibration.ts';
 import type { DetectedBox } from './db-postprocess.ts';
 import type { EngineThreadData, ThreadModels, ThreadResult } from './engine-thread.ts';
 import { errorFromThread } from './errors.ts';
-import { type DecodedPage, type PageSelection, resizeForDetection } from './image.ts';
+import { type DecodedPage, libvips, type PageSelection, resizeForDetection } from './image.ts';
 import { type ModelCacheOutcome, ModelFile } from './model-cache.ts';
 import { modelFiles } from './models.ts';
 import { onceUnlessFailed } from './once.ts';
@@ -157,13 +157,16 @@ export class EngineThreads {
     // Only the first thread's sessions save optimized models the cache lacks; every other task
     // brings the models without that.
     const shared = withoutSaving(models);
-    const loads: ThreadResult<void>[] = await Promise.all(
+    const loading = Promise.all(
       Array.from(
         { length: threads },
         (_, i) =>
           pool.run({ models: i === 0 ? models : shared }, { name: 'load' }) as Promise<ThreadResult<void>>,
       ),
-    ).catch(async (error: unknown) => {
+    );
+    // The pages' decoder loads here, while the threads build their sessions; one that cannot load
+    // fails the start, as a provider does.
+    const [loads] = await Promise.all([loading, libvips()]).catch(async (error: unknown) => {
       await pool.destroy();
       throw error;
     });

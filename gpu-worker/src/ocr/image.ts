@@ -1,4 +1,4 @@
-import sharp, { type Metadata } from 'sharp';
+import type { Metadata, default as Sharp } from 'sharp';
 import { detectionSize } from './detector.ts';
 import { ImageTooLargeError, InvalidImageError } from './errors.ts';
 import type { RgbImage } from './types.ts';
@@ -63,6 +63,29 @@ export function withLibvips<T>(work: () => Promise<T>): Promise<T> {
   return gate.shared(work);
 }
 
+let loadingLibvips: Promise<typeof Sharp> | undefined;
+
+/**
+ * sharp (libvips), loaded at its first use rather than with this module: with its dependencies
+ * ~70 ms of the main thread at start, which the engine spends while its threads build their
+ * sessions instead of before it starts them (`EngineThreads.start`). A failed load is tried again
+ * at the next call; callers await it outside their decode errors, so a missing library is never
+ * taken for a bad image.
+ */
+export function libvips(): Promise<typeof Sharp> {
+  const loading =
+    loadingLibvips ??
+    import('sharp').then(
+      (module) => module.default,
+      (error: unknown) => {
+        loadingLibvips = undefined;
+        throw error;
+      },
+    );
+  loadingLibvips = loading;
+  return loading;
+}
+
 /**
  * A page scaled to its detection input size (bilinear, libvips): the page itself when it already
  * has that size. The engine resizes on its main thread (see `withLibvips`) and hands the result to
@@ -71,6 +94,7 @@ export function withLibvips<T>(work: () => Promise<T>): Promise<T> {
 export async function resizeForDetection(image: RgbImage, limit: number): Promise<RgbImage> {
   const size = detectionSize(image.width, image.height, limit);
   if (size.width === image.width && size.height === image.height) return image;
+  const sharp = await libvips();
   const data = await withLibvips(() =>
     sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
       .resize(size.width, size.height, { fit: 'fill', kernel: 'linear' })
@@ -114,6 +138,7 @@ async function decoding<T>(work: () => Promise<T>): Promise<T> {
 
 /** How many pages an image file holds (TIFF may hold many; the rest one). */
 export async function imagePageCount(input: Buffer): Promise<number> {
+  const sharp = await libvips();
   try {
     const meta = await decoding(() => sharp(input, { pages: 1, limitInputPixels: false }).metadata());
     return meta.pages ?? 1;
@@ -123,6 +148,7 @@ export async function imagePageCount(input: Buffer): Promise<number> {
 }
 
 async function decodePage(input: Buffer, index: number, maxPixels: number): Promise<RgbImage> {
+  const sharp = await libvips();
   let meta: Metadata;
   try {
     meta = await decoding(() => sharp(input, { page: index, limitInputPixels: false }).metadata());
