@@ -136,6 +136,9 @@ describe('model cache', () => {
     const changed = await ModelFile.read(model);
     await writeFile(model, source);
     await expect(changed.bytes()).rejects.toThrow(/changed while the engine started/);
+    // A failed read is not kept: with the file as hashed again, the bytes come.
+    await writeFile(model, big);
+    expect(Buffer.from(await changed.bytes()).equals(big)).toBe(true);
   });
 
   it('fails when the model file itself cannot be read', async () => {

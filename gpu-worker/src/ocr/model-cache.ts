@@ -73,15 +73,24 @@ export class ModelFile {
     return new ModelFile(path, hash.digest('hex'));
   }
 
-  /** The file's bytes, read once; refused if they are no longer the ones hashed at start. */
+  /**
+   * The file's bytes, read once (again after a failed read); refused if they are no longer the ones
+   * hashed at start.
+   */
   bytes(): Promise<Uint8Array> {
-    this.content ??= readFile(this.path).then((bytes) => {
-      if (sha256Hex(bytes) !== this.sha256) {
-        throw new Error(`the model file ${this.path} changed while the engine started`);
-      }
-      return bytes;
+    const content =
+      this.content ??
+      readFile(this.path).then((bytes) => {
+        if (sha256Hex(bytes) !== this.sha256) {
+          throw new Error(`the model file ${this.path} changed while the engine started`);
+        }
+        return bytes;
+      });
+    this.content = content;
+    content.catch(() => {
+      if (this.content === content) this.content = undefined;
     });
-    return this.content;
+    return content;
   }
 }
 
