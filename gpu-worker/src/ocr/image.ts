@@ -1,6 +1,7 @@
 import type { Metadata, default as Sharp } from 'sharp';
 import { detectionSize } from './detector.ts';
 import { ImageTooLargeError, InvalidImageError } from './errors.ts';
+import { onceUnlessFailed } from './once.ts';
 import type { RgbImage } from './types.ts';
 
 export interface DecodedPage {
@@ -63,8 +64,6 @@ export function withLibvips<T>(work: () => Promise<T>): Promise<T> {
   return gate.shared(work);
 }
 
-let loadingLibvips: Promise<typeof Sharp> | undefined;
-
 /**
  * sharp (libvips), loaded at its first use rather than with this module: with its dependencies
  * ~70 ms of the main thread at start, which the engine spends while its threads build their
@@ -72,19 +71,9 @@ let loadingLibvips: Promise<typeof Sharp> | undefined;
  * at the next call; callers await it outside their decode errors, so a missing library is never
  * taken for a bad image.
  */
-export function libvips(): Promise<typeof Sharp> {
-  const loading =
-    loadingLibvips ??
-    import('sharp').then(
-      (module) => module.default,
-      (error: unknown) => {
-        loadingLibvips = undefined;
-        throw error;
-      },
-    );
-  loadingLibvips = loading;
-  return loading;
-}
+export const libvips: () => Promise<typeof Sharp> = onceUnlessFailed(
+  async () => (await import('sharp')).default,
+);
 
 /**
  * A page scaled to its detection input size (bilinear, libvips): the page itself when it already

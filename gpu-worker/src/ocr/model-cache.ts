@@ -3,6 +3,7 @@ import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { threadId } from 'node:worker_threads';
+import { onceUnlessFailed } from './once.ts';
 
 /**
  * Where rewritten models are kept when the engine's `modelCacheDir` is not set:
@@ -44,7 +45,17 @@ const HASH_CHUNK = 1 << 20;
  * (`calibration.ts`) both need; its bytes are read only when a model is rewritten (a cache miss).
  */
 export class ModelFile {
-  private content: Promise<Uint8Array> | undefined;
+  /**
+   * The file's bytes, read once (again after a failed read); refused if they are no longer the
+   * ones hashed at start.
+   */
+  readonly bytes: () => Promise<Uint8Array> = onceUnlessFailed(async () => {
+    const bytes = await readFile(this.path);
+    if (sha256Hex(bytes) !== this.sha256) {
+      throw new Error(`the model file ${this.path} changed while the engine started`);
+    }
+    return bytes;
+  });
 
   private constructor(
     readonly path: string,
@@ -71,26 +82,6 @@ export class ModelFile {
       await file.close();
     }
     return new ModelFile(path, hash.digest('hex'));
-  }
-
-  /**
-   * The file's bytes, read once (again after a failed read); refused if they are no longer the ones
-   * hashed at start.
-   */
-  bytes(): Promise<Uint8Array> {
-    const content =
-      this.content ??
-      readFile(this.path).then((bytes) => {
-        if (sha256Hex(bytes) !== this.sha256) {
-          throw new Error(`the model file ${this.path} changed while the engine started`);
-        }
-        return bytes;
-      });
-    this.content = content;
-    content.catch(() => {
-      if (this.content === content) this.content = undefined;
-    });
-    return content;
   }
 }
 
