@@ -29,6 +29,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import { inkShare } from '../gpu-worker/src/engines/escalation.ts';
+import { cpuInfo } from '../gpu-worker/src/ocr/cpuinfo.ts';
 import {
   type DecodedPage,
   decodeImagePages,
@@ -111,13 +112,10 @@ function peakRssMb(): number {
  * earlier sessions' machine while the engine ran faster (bench/README.md).
  */
 function cpuDescription(): string {
-  try {
-    const info = readFileSync('/proc/cpuinfo', 'utf8');
-    const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(info)?.[1]?.trim();
-    return `${field('model name') ?? 'unknown'}, family ${field('cpu family') ?? '?'} model ${field('model') ?? '?'}, ${field('cpu MHz') ?? '?'} MHz`;
-  } catch {
-    return 'unknown';
-  }
+  const info = cpuInfo();
+  if (!info) return 'unknown';
+  const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(info)?.[1]?.trim();
+  return `${field('model name') ?? 'unknown'}, family ${field('cpu family') ?? '?'} model ${field('model') ?? '?'}, ${field('cpu MHz') ?? '?'} MHz`;
 }
 
 /** Starts a new peak (Linux: `5` to clear_refs resets VmHWM to the current RSS); elsewhere a no-op. */

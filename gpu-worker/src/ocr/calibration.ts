@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import detectionV4 from './calibration/ch_PP-OCRv4_det_infer.ts';
 import recognitionV4 from './calibration/ch_PP-OCRv4_rec_infer.ts';
+import { cpuInfo } from './cpuinfo.ts';
 import { type ModelFile, modelFile } from './model-cache.ts';
 import type { ActivationRanges, WeightBits } from './model-quantize.ts';
 import { GRAPH_REWRITE_VERSION } from './model-versions.ts';
@@ -60,15 +60,8 @@ export function findCalibration(
  * 16 bits, which can saturate with full-range int8 weights, so int8 is not the default there.
  */
 export function cpuHasVnni(cpuinfo?: string): boolean {
-  let text = cpuinfo;
-  if (text === undefined) {
-    if (process.platform !== 'linux' || process.arch !== 'x64') return false;
-    try {
-      text = readFileSync('/proc/cpuinfo', 'utf8');
-    } catch {
-      return false;
-    }
-  }
+  if (cpuinfo === undefined && (process.platform !== 'linux' || process.arch !== 'x64')) return false;
+  const text = cpuinfo ?? cpuInfo();
   return /^flags\s*:.*\b(avx512_vnni|avx_vnni)\b/m.test(text);
 }
 

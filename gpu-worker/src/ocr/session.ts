@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { threadId } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import type { CalibrationTable, Quantization } from './calibration.ts';
+import { cpuInfo } from './cpuinfo.ts';
 import { ProviderUnavailableError } from './errors.ts';
 import {
   cachedRewrite,
@@ -69,14 +69,7 @@ let environment: string | undefined;
  */
 export function sessionEnvironment(cpuinfo?: string): string {
   if (cpuinfo === undefined && environment) return environment;
-  let text = cpuinfo;
-  if (text === undefined) {
-    try {
-      text = readFileSync('/proc/cpuinfo', 'utf8');
-    } catch {
-      text = '';
-    }
-  }
+  const text = cpuinfo ?? cpuInfo();
   const cpu = /^(?:model name|flags|Features|CPU implementer|CPU part)\s*:.*$/gm;
   const firstCore = text.split(/\n\s*\n/)[0] ?? '';
   const identity = [
