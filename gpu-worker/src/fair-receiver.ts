@@ -81,7 +81,9 @@ function tenantOf(message: ReceivedMessage): string {
  *   and gives back what it cannot keep (each at its first delivery). With the parked set able to
  *   serve every slot and no look-ahead to do, there is no receive at all.
  * - After a receive that brought a message delivered more than `narrowAfterDeliveries` times, the
- *   next ones ask only for as many messages as there are free slots.
+ *   next ones ask only for as many messages as there are free slots; so does the receive after a
+ *   round that gave messages back from a short receive (it saw the whole queue: reaching deep again would bring back
+ *   what it just gave, as second deliveries to park, hidden from idle workers).
  *
  * A message thus loses at most one delivery to being given back, and one per deferral that ends
  * before a slot is free (the most delivered are served first); one worker hides at most
@@ -102,6 +104,12 @@ export class FairReceiver {
   private narrow = false;
   /** Whether the last receive brought only first deliveries (reaching deeper is then cheap). */
   private fresh = true;
+  /**
+   * Whether the last round that received gave messages back after a short receive: the queue
+   * then held no more than that receive saw, and reaching deep again would only bring back what
+   * was just given back.
+   */
+  private gaveBack = false;
   /** Long polls under way, one per queue at most, and what they brought not yet handed out. */
   private readonly polling = new Map<Priority, Promise<void>>();
   private arrived: ReceivedMessage[] = [];
@@ -183,7 +191,7 @@ export class FairReceiver {
     const now = Date.now();
     this.parked = this.parked.filter((p) => p.until > now);
     const room = this.options.maxParked - this.parked.length;
-    const lookAhead = !this.narrow && (room > 0 || this.fresh);
+    const lookAhead = !this.narrow && !this.gaveBack && (room > 0 || this.fresh);
     // Beyond what the free slots and the room to set aside can hold, a receive only reaches deeper
     // (what no slot takes goes straight back, a delivery counted towards the dead-letter queue), and
     // only while the last receive brought first deliveries: once given-back messages come round
@@ -195,8 +203,9 @@ export class FairReceiver {
     );
     // With no look-ahead to do and the parked set able to serve every slot, a receive would only
     // add deliveries: none.
-    const received =
-      !lookAhead && this.parked.length >= free ? [] : await this.receive(size, this.parked.length === 0);
+    const receives = lookAhead || this.parked.length < free;
+    const received = receives ? await this.receive(size, this.parked.length === 0) : [];
+    if (receives) this.gaveBack = false;
     if (received.length > 0) {
       this.narrow = received.some((m) => m.receiveCount > this.options.narrowAfterDeliveries);
       this.fresh = received.every((m) => m.receiveCount === 1);
@@ -254,6 +263,8 @@ export class FairReceiver {
         // given back at each short receive gains a delivery each time.
         const full = this.parked.length >= this.options.maxParked;
         if ((!backlog || full) && message.receiveCount === 1) {
+          // After a short receive the queue held no more than it brought: no look-ahead next.
+          if (!backlog) this.gaveBack = true;
           await this.giveBack(message);
           return;
         }

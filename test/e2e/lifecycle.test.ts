@@ -137,9 +137,10 @@ describe('job lifecycle on the local stack', () => {
   });
 
   it('keeps several messages in hand per worker, so the engine gets their pages together', async () => {
-    // A second per chunk: with 300 ms a fresh-clone CI run once saw at most 2 in flight, which 15
-    // runs here (10 of them beside 3 busy loops) did not reproduce. The likeliest reading: one
-    // worker took all four and gave two back, and the other got them only after 300 ms.
+    // A second per chunk. CI runs saw at most 2 in flight, at 300 ms and at 1 s: one worker's slots
+    // received one after the other, and the second receive parked two chunks its first had given
+    // back, hidden from the idle worker (fixed in fair-receiver.ts; fair-receive.test.ts plays that
+    // order deterministically).
     recognizer.behaviour = () => sleep(1000);
     recognizer.mostInFlight = 0;
     const created = await client.submit({ fileName: 'eight.pdf', bytes: await numberedPdf(8) });

@@ -6,7 +6,13 @@ import {
   type FairReceiverOptions,
 } from '../../gpu-worker/src/fair-receiver.ts';
 import type { ReceivedMessage } from '../../lambdas/shared/adapters/work-queue.ts';
-import { type EmulatedRuntime, messagesOf, queuedJob, startEmulatedRuntime } from '../support/emulated.ts';
+import {
+  type EmulatedRuntime,
+  messagesOf,
+  purgeQueues,
+  queuedJob,
+  startEmulatedRuntime,
+} from '../support/emulated.ts';
 
 const silent = { warn: () => undefined, error: () => undefined, debug: () => undefined };
 
@@ -82,6 +88,33 @@ describe('fair receive on fauxqs', () => {
     // at every look-ahead what it could not park: up to 5 deliveries here.
     expect(Math.max(...worked.map((m) => m.receiveCount))).toBeLessThanOrEqual(2);
   }, 60_000);
+
+  it("leaves a short queue's tail to an idle worker rather than hiding it (two workers, four messages)", async () => {
+    const { queue } = emulated.runtime;
+    const job = queuedJob({ tenantId: 'tenant-a', pages: { done: 0, total: 4 } }, 1);
+    await queue.sendMany('express', messagesOf(job));
+    const stop = new AbortController();
+    const a = new FairReceiver(queue, options, () => 0, silent, stop.signal);
+    const b = new FairReceiver(queue, options, () => 0, silent, stop.signal);
+    try {
+      // Worker A's slots ask one after the other: the first receive sees all four, takes one and
+      // gives three back. Reaching ten deep again brought those three back as second deliveries,
+      // which were kept (parked, hidden for 10 s) while B sat idle: B got them only when A's own
+      // slots were free again (a CI run of the lifecycle test saw 2 chunks at once, not 4).
+      const first = await a.next();
+      const second = await a.next();
+      const [third, fourth] = await Promise.all([b.next(), b.next()]);
+      const taken = [first, second, third, fourth];
+      expect(taken.every((m) => m !== undefined)).toBe(true);
+      expect(new Set(taken.map((m) => m?.messageId)).size).toBe(4);
+      expect(Math.max(...taken.map((m) => m?.receiveCount ?? 0))).toBeLessThanOrEqual(2);
+      await Promise.all(taken.map((m) => m && queue.delete(m)));
+    } finally {
+      stop.abort();
+      await Promise.all([a.close(), b.close()]);
+      await purgeQueues(emulated);
+    }
+  }, 30_000);
 
   it('takes over what a dead worker held: none delivered more than three times', async () => {
     await enqueue(60);
