@@ -2,7 +2,7 @@
  * `npm run calibrate`: measures the activation ranges an int8 model is quantised with
  * (`gpu-worker/src/ocr/model-quantize.ts`) and writes them as its bundled calibration table.
  *
- *   npm run calibrate -- --data ../shared/eval --folders receipts,papers --pick odd
+ *   npm run calibrate -- --float-from-stride 4 --data ../shared/eval --folders receipts,papers --pick odd
  *   npm run calibrate -- --model detection --float-strides 3 --data ../shared/eval --folders receipts,papers --pick odd
  *
  * The float engine (rewritten graphs) reads every picked page as it does in production —
@@ -20,7 +20,7 @@ import { TextDetector } from '../gpu-worker/src/ocr/detector.ts';
 import { decodeImagePages, resizeForDetection } from '../gpu-worker/src/ocr/image.ts';
 import { ModelFile } from '../gpu-worker/src/ocr/model-cache.ts';
 import { GRAPH_REWRITE_VERSION } from '../gpu-worker/src/ocr/model-graph.ts';
-import { calibrationModel, RangeCollector } from '../gpu-worker/src/ocr/model-quantize.ts';
+import { calibrationModel, quantizeSettings, RangeCollector } from '../gpu-worker/src/ocr/model-quantize.ts';
 import { loadDictionary, modelFiles } from '../gpu-worker/src/ocr/models.ts';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../gpu-worker/src/ocr/options.ts';
 import { planRecognition, TextRecognizer } from '../gpu-worker/src/ocr/recognizer.ts';
@@ -43,6 +43,12 @@ const opts = new Command()
     Number,
     0,
   )
+  .option(
+    '--float-from-stride <n>',
+    'convolutions kept float from the n-th strided one on (QuantizeSettings; 0: none)',
+    Number,
+    0,
+  )
   .option('--out <file>', 'the table to write (default: calibration/<model file>.ts beside calibration.ts)')
   .parse()
   .opts<{
@@ -52,10 +58,16 @@ const opts = new Command()
     modelDir?: string;
     model: 'recognition' | 'detection';
     floatStrides: number;
+    floatFromStride: number;
     out?: string;
   }>();
-if (!Number.isInteger(opts.floatStrides) || opts.floatStrides < 0)
-  throw new Error(`--float-strides ${opts.floatStrides}: expected a whole number, 0 or more`);
+for (const [flag, value] of [
+  ['--float-strides', opts.floatStrides],
+  ['--float-from-stride', opts.floatFromStride],
+] as const) {
+  if (!Number.isInteger(value) || value < 0)
+    throw new Error(`${flag} ${value}: expected a whole number, 0 or more`);
+}
 
 const options: EngineOptions = {
   ...DEFAULT_ENGINE_OPTIONS,
@@ -65,7 +77,7 @@ const options: EngineOptions = {
 };
 const files = modelFiles(options.modelDir);
 const measuredFile = await ModelFile.read(files[opts.model]);
-const settings = opts.floatStrides > 0 ? { floatStrides: opts.floatStrides } : {};
+const settings = quantizeSettings(opts);
 const measured = calibrationModel((await loadModelBytes(measuredFile, options)).bytes, settings);
 const session = await createSession(measured.model, options, opts.model === 'recognition');
 const collector = new RangeCollector();

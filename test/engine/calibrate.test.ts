@@ -28,10 +28,20 @@ async function sampleData(): Promise<string> {
 }
 
 describe('npm run calibrate (bench/calibrate.ts)', () => {
-  it('measures a range for every tensor the quantiser needs and writes a table that fits the model', async () => {
+  it('measures a range for every tensor the quantiser needs and writes a table that fits the model (--float-from-stride, as the bundled one)', async () => {
     const dir = await sampleData();
     const out = join(dir, 'table.ts');
-    const args = ['--data', join(dir, 'data'), '--folders', 'samples', '--pick', 'odd', '--out', out];
+    const args = [
+      '--float-from-stride',
+      '4',
+      '--data',
+      join(dir, 'data'),
+      '--folders',
+      'samples',
+      '--pick',
+      'odd',
+    ];
+    args.push('--out', out);
     const { stderr } = await run('npx', ['tsx', 'bench/calibrate.ts', ...args], { timeout: 120_000 });
     expect(stderr).toMatch(/samples: 1 pages, \d+ recognition runs so far/);
     const table = ((await import(out)) as { default: CalibrationTable }).default;
@@ -41,12 +51,28 @@ describe('npm run calibrate (bench/calibrate.ts)', () => {
       sha256: sha256Hex(model),
       graphRewriteVersion: GRAPH_REWRITE_VERSION,
       method: 'mean-of-run-extremes',
+      floatFromStride: 4,
     });
     expect(table.pages).toContain('1 samples (the odd ones)');
     expect(table.runs).toBeGreaterThan(0);
-    const { tensors } = quantizationPlan(optimizeModel(model).model);
+    const rewritten = optimizeModel(model).model;
+    const { tensors } = quantizationPlan(rewritten, { floatFromStride: 4 });
     expect(Object.keys(table.ranges).sort()).toEqual([...tensors].sort());
+    // The float tail's tensors are not measured.
+    expect(tensors.length).toBeLessThan(quantizationPlan(rewritten).tensors.length);
     for (const [low, high] of Object.values(table.ranges)) expect(low).toBeLessThanOrEqual(high);
+    await expect(
+      run('npx', [
+        'tsx',
+        'bench/calibrate.ts',
+        '--float-from-stride',
+        '1.5',
+        '--data',
+        dir,
+        '--folders',
+        'x',
+      ]),
+    ).rejects.toMatchObject({ stderr: expect.stringContaining('--float-from-stride 1.5') });
   }, 150_000);
 
   it('measures the detector with its first layers in float (--model detection --float-strides)', async () => {

@@ -27,6 +27,8 @@ export interface CalibrationTable {
   runs: number;
   /** Convolutions kept in float at the graph's start (`QuantizeSettings.floatStrides`); absent: 0. */
   floatStrides?: number;
+  /** Convolutions kept in float from the n-th strided one on (`QuantizeSettings.floatFromStride`). */
+  floatFromStride?: number;
   ranges: ActivationRanges;
 }
 

@@ -26,7 +26,9 @@
  *   no work to save), and everything that is not a convolution, a global pooling, a
  *   product/sum of quantised tensors or the classifier head (the SVTR neck's attention and layer
  *   norms, the head's bias and softmax).
- * - {@link QuantizeSettings.floatStrides} keeps a graph's first, high-resolution layers in float.
+ * - {@link QuantizeSettings.floatStrides} keeps a graph's first, high-resolution layers in float,
+ *   {@link QuantizeSettings.floatFromStride} its last ones (the recogniser's table: from its 4th
+ *   strided convolution on, where int8 lost papers' word F1, docs/architecture.md).
  *   The detector needs it: quantised whole, 12% of the text pixels of its probability map flipped
  *   against float's on the odd pages of ../shared/eval and it found 2% fewer lines on receipts;
  *   with the convolutions up to the third strided one in float (its table's setting), 2.8%, at the
@@ -67,6 +69,18 @@ export interface QuantizeSettings {
    * convolutions, so 2 keeps the stem and the layers at its half resolution in float.
    */
   floatStrides?: number;
+  /**
+   * Convolutions stay float from the `floatFromStride`-th one with a stride above 1 on, that one
+   * included (absent or 0: none): the low-resolution, many-channel end of a backbone, where the
+   * recogniser's int8 error lies (docs/architecture.md).
+   */
+  floatFromStride?: number;
+}
+
+/** The settings a table fixes, only those set (a table without them quantises as before). */
+export function quantizeSettings(table: QuantizeSettings): QuantizeSettings {
+  const { floatStrides, floatFromStride } = table;
+  return { ...(floatStrides ? { floatStrides } : {}), ...(floatFromStride ? { floatFromStride } : {}) };
 }
 
 /** How many nodes of each kind were quantised. */
@@ -134,13 +148,16 @@ export function quantizationPlan(
   };
   const nodes = new Set<NodeProto>();
   const quantized = new Set<string>();
+  const floatFrom = settings.floatFromStride || Number.POSITIVE_INFINITY;
   let strided = 0;
   for (const node of graphNodes) {
     const op = node.opType ?? '';
-    if (op === 'Conv' && strided < (settings.floatStrides ?? 0)) {
+    if (op === 'Conv') {
+      // Strided convolutions so far, this one included.
+      const seen = strided;
       if (node.attribute?.some((a) => a.name === 'strides' && (a.ints ?? []).some((v) => Number(v) > 1)))
         strided += 1;
-      continue;
+      if (seen < (settings.floatStrides ?? 0) || strided >= floatFrom) continue;
     }
     if (!QUANTIZABLE.has(op)) continue;
     const inputs = (node.input ?? []).filter(Boolean);

@@ -101,7 +101,7 @@ export function optimizedModelEntry(rewrittenEntry: string, env: string = sessio
  * outputs (`ctc-outputs.ts`; other models pass unchanged), taken from the model cache when it holds
  * the result (`model-cache.ts`; the rewrites cost ~0.6 s of CPU for the two PP-OCR models). The
  * cache key names the rewrite and CTC output versions, and for int8 the quantiser's version, the
- * weight bits and the calibration's digest (its ranges and `floatStrides`). With `sessionCache`, on
+ * weight bits and the calibration's digest (its ranges and settings). With `sessionCache`, on
  * the CPU: onnxruntime's optimized model from the cache when it holds one for this model, version
  * and CPU (`optimized`), else the rewritten model and where to save the optimized one
  * (`saveOptimized`, see {@link createSession}).
@@ -115,7 +115,7 @@ export async function loadModelBytes(
   const rewrite = async (source: Uint8Array) => {
     // The rewrite modules (and their protobuf library, ~80 ms to load) only when a model is
     // rewritten: an engine whose models are in the cache, and every engine thread, start without them.
-    const [{ optimizeModel }, { quantizeModel }, { addCtcOutputs }] = await Promise.all([
+    const [{ optimizeModel }, { quantizeModel, quantizeSettings }, { addCtcOutputs }] = await Promise.all([
       import('./model-graph.ts'),
       import('./model-quantize.ts'),
       import('./ctc-outputs.ts'),
@@ -123,10 +123,9 @@ export async function loadModelBytes(
     let model = optimizeModel(source).model;
     if (quantization) {
       const { calibration, weightBits } = quantization;
-      const { floatStrides } = calibration;
       model = quantizeModel(model, calibration.ranges, {
         weightBits,
-        ...(floatStrides ? { floatStrides } : {}),
+        ...quantizeSettings(calibration),
       }).model;
     }
     return addCtcOutputs(model).model;
@@ -158,13 +157,17 @@ export async function loadModelBytes(
 }
 
 /**
- * A short digest of what a calibration changes in the model (its ranges, and `floatStrides` when
- * set; a table without it keeps the digest it had before the field existed): a new table gets a
- * new cache entry.
+ * A short digest of what a calibration changes in the model (its ranges, and its settings,
+ * `floatStrides` and `floatFromStride`, when set; a table without them keeps the digest it had
+ * before the fields existed): a new table gets a new cache entry.
  */
 function calibrationDigest(calibration: CalibrationTable): string {
-  const { ranges, floatStrides } = calibration;
-  const what = floatStrides ? { ranges, floatStrides } : ranges;
+  const { ranges, floatStrides, floatFromStride } = calibration;
+  const settings = {
+    ...(floatStrides ? { floatStrides } : {}),
+    ...(floatFromStride ? { floatFromStride } : {}),
+  };
+  const what = Object.keys(settings).length > 0 ? { ranges, ...settings } : ranges;
   return createHash('sha256').update(JSON.stringify(what)).digest('hex').slice(0, 12);
 }
 
