@@ -82,8 +82,9 @@ function tenantOf(message: ReceivedMessage): string {
  *   serve every slot and no look-ahead to do, there is no receive at all.
  * - After a receive that brought a message delivered more than `narrowAfterDeliveries` times, the
  *   next ones ask only for as many messages as there are free slots; so does the receive after a
- *   round that gave messages back from a short receive (it saw the whole queue: reaching deep again would bring back
- *   what it just gave, as second deliveries to park, hidden from idle workers).
+ *   round that gave messages back from a short receive (it saw the whole queue: reaching deep
+ *   again would bring back what it just gave, as second deliveries to park, hidden from idle
+ *   workers).
  *
  * A message thus loses at most one delivery to being given back, and one per deferral that ends
  * before a slot is free (the most delivered are served first); one worker hides at most

@@ -40,8 +40,9 @@ describe('npm run calibrate (bench/calibrate.ts)', () => {
       'samples',
       '--pick',
       'odd',
+      '--out',
+      out,
     ];
-    args.push('--out', out);
     const { stderr } = await run('npx', ['tsx', 'bench/calibrate.ts', ...args], { timeout: 120_000 });
     expect(stderr).toMatch(/samples: 1 pages, \d+ recognition runs so far/);
     const table = ((await import(out)) as { default: CalibrationTable }).default;

@@ -71,8 +71,8 @@ export interface QuantizeSettings {
   floatStrides?: number;
   /**
    * Convolutions stay float from the `floatFromStride`-th one with a stride above 1 on, that one
-   * included (absent or 0: none): the low-resolution, many-channel end of a backbone, where the
-   * recogniser's int8 error lies (docs/architecture.md).
+   * included (absent or 0: none): the low-resolution, many-channel end of a backbone and what
+   * follows it, where the recogniser's int8 error lies (docs/architecture.md).
    */
   floatFromStride?: number;
 }
