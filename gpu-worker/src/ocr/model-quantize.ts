@@ -29,7 +29,7 @@
  * - {@link QuantizeSettings.floatStrides} keeps a graph's first, high-resolution layers in float,
  *   {@link QuantizeSettings.floatFromStride} its last ones (the recogniser's table: from its 4th
  *   strided convolution on, where int8 lost papers' word F1, docs/architecture.md).
- *   The detector needs it: quantised whole, 12% of the text pixels of its probability map flipped
+ *   The detector needs the first: quantised whole, 12% of the text pixels of its probability map flipped
  *   against float's on the odd pages of ../shared/eval and it found 2% fewer lines on receipts;
  *   with the convolutions up to the third strided one in float (its table's setting), 2.8%, at the
  *   same session time (docs/architecture.md).
@@ -49,7 +49,7 @@ const AttributeType = onnx.AttributeProto.AttributeType;
 
 // The quantiser's version (part of the model cache's key) is kept in model-versions.ts: bump it
 // there with any change to the bytes written here.
-export { QUANTIZATION_VERSION } from './model-versions.ts';
+export { QUANTIZATION_VERSION, quantizeSettings } from './model-versions.ts';
 
 /**
  * Bits of the int8 weights: 8 uses −127…127; 7 uses −63…63, for CPUs without VNNI, whose
@@ -75,12 +75,6 @@ export interface QuantizeSettings {
    * follows it, where the recogniser's int8 error lies (docs/architecture.md).
    */
   floatFromStride?: number;
-}
-
-/** The settings a table fixes, only those set (a table without them quantises as before). */
-export function quantizeSettings(table: QuantizeSettings): QuantizeSettings {
-  const { floatStrides, floatFromStride } = table;
-  return { ...(floatStrides ? { floatStrides } : {}), ...(floatFromStride ? { floatFromStride } : {}) };
 }
 
 /** How many nodes of each kind were quantised. */
@@ -153,7 +147,7 @@ export function quantizationPlan(
   for (const node of graphNodes) {
     const op = node.opType ?? '';
     if (op === 'Conv') {
-      // Strided convolutions so far, this one included.
+      // Strided convolutions before this one (`seen`) and up to it, this one included (`strided`).
       const seen = strided;
       if (node.attribute?.some((a) => a.name === 'strides' && (a.ints ?? []).some((v) => Number(v) > 1)))
         strided += 1;

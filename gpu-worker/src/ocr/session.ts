@@ -16,7 +16,12 @@ import {
   readCacheEntry,
   storeCacheEntry,
 } from './model-cache.ts';
-import { CTC_OUTPUTS_VERSION, GRAPH_REWRITE_VERSION, QUANTIZATION_VERSION } from './model-versions.ts';
+import {
+  CTC_OUTPUTS_VERSION,
+  GRAPH_REWRITE_VERSION,
+  QUANTIZATION_VERSION,
+  quantizeSettings,
+} from './model-versions.ts';
 import { type EngineOptions, type ExecutionProvider, usesGpu } from './options.ts';
 
 /**
@@ -115,7 +120,7 @@ export async function loadModelBytes(
   const rewrite = async (source: Uint8Array) => {
     // The rewrite modules (and their protobuf library, ~80 ms to load) only when a model is
     // rewritten: an engine whose models are in the cache, and every engine thread, start without them.
-    const [{ optimizeModel }, { quantizeModel, quantizeSettings }, { addCtcOutputs }] = await Promise.all([
+    const [{ optimizeModel }, { quantizeModel }, { addCtcOutputs }] = await Promise.all([
       import('./model-graph.ts'),
       import('./model-quantize.ts'),
       import('./ctc-outputs.ts'),
@@ -162,11 +167,8 @@ export async function loadModelBytes(
  * before the fields existed): a new table gets a new cache entry.
  */
 function calibrationDigest(calibration: CalibrationTable): string {
-  const { ranges, floatStrides, floatFromStride } = calibration;
-  const settings = {
-    ...(floatStrides ? { floatStrides } : {}),
-    ...(floatFromStride ? { floatFromStride } : {}),
-  };
+  const { ranges } = calibration;
+  const settings = quantizeSettings(calibration);
   const what = Object.keys(settings).length > 0 ? { ranges, ...settings } : ranges;
   return createHash('sha256').update(JSON.stringify(what)).digest('hex').slice(0, 12);
 }
